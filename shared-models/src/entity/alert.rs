@@ -1,0 +1,31 @@
+use sea_orm::entity::prelude::*;
+
+/// One firing episode of one series of a rule, from start to resolution.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "alerts")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub owner_id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub state: String,
+    pub severity: String,
+    /// Canonical `key=value,...` form of `labels`, identifying the series.
+    pub series_key: String,
+    #[sea_orm(column_type = "Text")]
+    pub labels: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    #[sea_orm(column_type = "Text")]
+    pub message: String,
+    pub started_at: i64,
+    pub resolved_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub acknowledged_by: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

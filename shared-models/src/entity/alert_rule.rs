@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+/// A stored rule. `spec` holds the whole parsed rule as JSON; the columns
+/// beside it are copies of the parts that queries filter or sort on.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "alert_rules")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub owner_id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub severity: String,
+    pub interval_ms: i64,
+    pub shard: i32,
+    #[sea_orm(column_type = "Text")]
+    pub spec: String,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

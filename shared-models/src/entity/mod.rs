@@ -1,0 +1,56 @@
+//! sea-orm entities. Every tenant-owned entity implements [`TenantScoped`],
+//! and the services reach tenant data only through its helpers, so that a
+//! query without an owner filter cannot be written by accident.
+
+pub mod alert;
+pub mod alert_rule;
+pub mod api_token;
+pub mod user;
+
+use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
+
+use crate::ids::UserId;
+
+pub trait TenantScoped: EntityTrait {
+    fn owner_column() -> Self::Column;
+
+    /// Rows of this entity that belong to `owner`.
+    fn find_owned(owner: UserId) -> Select<Self> {
+        Self::find().filter(Self::owner_column().eq(owner.to_string()))
+    }
+
+    /// One row by primary key, only if it belongs to `owner`: another
+    /// tenant's row is indistinguishable from a missing one.
+    fn find_owned_by_id(owner: UserId, id: &str) -> Select<Self>
+    where
+        <Self::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+    {
+        Self::find_by_id(id.to_owned()).filter(Self::owner_column().eq(owner.to_string()))
+    }
+
+    fn update_owned(owner: UserId) -> UpdateMany<Self> {
+        Self::update_many().filter(Self::owner_column().eq(owner.to_string()))
+    }
+
+    fn delete_owned(owner: UserId) -> DeleteMany<Self> {
+        Self::delete_many().filter(Self::owner_column().eq(owner.to_string()))
+    }
+}
+
+impl TenantScoped for alert_rule::Entity {
+    fn owner_column() -> Self::Column {
+        alert_rule::Column::OwnerId
+    }
+}
+
+impl TenantScoped for alert::Entity {
+    fn owner_column() -> Self::Column {
+        alert::Column::OwnerId
+    }
+}
+
+impl TenantScoped for api_token::Entity {
+    fn owner_column() -> Self::Column {
+        api_token::Column::UserId
+    }
+}

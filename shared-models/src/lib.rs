@@ -1,0 +1,13 @@
+//! Domain types shared by the gateway and the worker fleet: the alert-rule
+//! specification and its parsing, identifiers, the stable shard function and
+//! the sea-orm entities that persist them.
+
+pub mod entity;
+mod error;
+pub mod ids;
+pub mod json;
+pub mod rule;
+pub mod shard;
+pub mod time;
+
+pub use error::{FieldError, ModelError};

@@ -1,0 +1,75 @@
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Aggregation, Comparator, HumanDuration, Severity};
+
+/// An alert rule as a client writes it. Omitted optional fields take their
+/// defaults; `RuleSpec::parse` turns this into a rule that is known valid.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleInput {
+    /// Short human-readable name, e.g. "BTC above 70k" (1-200 characters).
+    pub name: String,
+    /// Optional longer explanation of what the rule watches and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The time series to watch.
+    pub metric: MetricInput,
+    /// When the rule fires.
+    pub condition: ConditionInput,
+    /// How often to evaluate the rule, e.g. "10s", "1m". Must be at least the server's minimum interval.
+    pub interval: HumanDuration,
+    /// How long the condition must hold before the alert fires (pending period). Default "0s".
+    #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
+    pub for_: Option<HumanDuration>,
+    /// info, warning (default) or critical.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+    /// Free-form key/value labels attached to the rule and its alerts, e.g. {"team": "trading"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Message templates, e.g. {"summary": "{{rule.name}}: price is {{value}}"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Whether the rule is evaluated. Default true; false pauses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetricInput {
+    /// InfluxDB measurement name, e.g. "crypto".
+    pub measurement: String,
+    /// Field to read, e.g. "price".
+    pub field: String,
+    /// Tag filters that select the series, e.g. {"symbol": "BTC"}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
+    /// Database (InfluxDB 1.x) or bucket; default: the server's default database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    /// How points in the window are combined: last (default), mean, min, max, sum, count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregation: Option<Aggregation>,
+    /// How far back to look each evaluation. Default "5m".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<HumanDuration>,
+    /// Tag keys to split by: one alert instance per distinct series, e.g. ["symbol"].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_by: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionInput {
+    /// Comparator: ">", ">=", "<", "<=", "==" or "!=".
+    pub op: Comparator,
+    /// The value compared against, e.g. 70000.
+    pub threshold: f64,
+    /// Optional hysteresis: once firing, the alert resolves only when the value crosses this instead of the threshold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_threshold: Option<f64>,
+}

@@ -1,0 +1,391 @@
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Aggregation, Comparator, ConditionInput, HumanDuration, MetricInput, RuleInput, RuleLimits,
+    Severity, limits::*,
+};
+use crate::FieldError;
+
+/// A rule known to be valid. Its serialized form is the same JSON shape as
+/// [`RuleInput`] with every default filled in, which is what clients see and
+/// what partial updates merge into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleSpec {
+    pub name: RuleName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub metric: MetricQuery,
+    pub condition: Condition,
+    pub interval: HumanDuration,
+    #[serde(rename = "for")]
+    pub for_: HumanDuration,
+    pub severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RuleName(String);
+
+impl RuleName {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let name = raw.trim();
+        check_text("name", name, MAX_NAME_CHARS)?;
+        if name.is_empty() {
+            return Err(FieldError::new("name", "must not be empty"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricQuery {
+    pub measurement: String,
+    pub field: String,
+    pub tags: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    pub aggregation: Aggregation,
+    pub window: HumanDuration,
+    pub group_by: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub op: Comparator,
+    pub threshold: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery_threshold: Option<f64>,
+}
+
+const DEFAULT_WINDOW: HumanDuration = HumanDuration::from_secs(300);
+
+impl RuleSpec {
+    /// Checks every field of a client's rule and fills in defaults. The first
+    /// problem found is reported with its field path.
+    pub fn parse(input: RuleInput, limits: &RuleLimits) -> Result<Self, FieldError> {
+        let name = RuleName::parse(&input.name)?;
+        let description = input
+            .description
+            .map(|d| {
+                check_text("description", &d, MAX_DESCRIPTION_CHARS)?;
+                Ok::<_, FieldError>(d)
+            })
+            .transpose()?
+            .filter(|d| !d.trim().is_empty());
+        let metric = MetricQuery::parse(input.metric, limits).map_err(|e| e.within("metric"))?;
+        let condition = Condition::parse(input.condition).map_err(|e| e.within("condition"))?;
+        check_range(
+            "interval",
+            input.interval,
+            limits.min_interval,
+            limits.max_interval,
+        )?;
+        let for_ = input.for_.unwrap_or(HumanDuration::ZERO);
+        check_range("for", for_, HumanDuration::ZERO, limits.max_for)?;
+        let labels = parse_labels(
+            "labels",
+            input.labels.unwrap_or_default(),
+            MAX_LABELS,
+            MAX_LABEL_VALUE_CHARS,
+        )?;
+        let annotations = parse_labels(
+            "annotations",
+            input.annotations.unwrap_or_default(),
+            MAX_ANNOTATIONS,
+            MAX_ANNOTATION_CHARS,
+        )?;
+        Ok(Self {
+            name,
+            description,
+            metric,
+            condition,
+            interval: input.interval,
+            for_,
+            severity: input.severity.unwrap_or_default(),
+            labels,
+            annotations,
+            enabled: input.enabled.unwrap_or(true),
+        })
+    }
+}
+
+impl MetricQuery {
+    fn parse(input: MetricInput, limits: &RuleLimits) -> Result<Self, FieldError> {
+        check_identifier("measurement", &input.measurement)?;
+        check_identifier("field", &input.field)?;
+        let tags = input.tags.unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            return Err(FieldError::new(
+                "tags",
+                format!("at most {MAX_TAGS} tag filters"),
+            ));
+        }
+        for (key, value) in &tags {
+            check_identifier("tags", key)?;
+            check_text(&format!("tags.{key}"), value, MAX_TAG_VALUE_CHARS)?;
+        }
+        if let Some(database) = &input.database {
+            check_identifier("database", database)?;
+        }
+        let window = input.window.unwrap_or(DEFAULT_WINDOW);
+        check_range(
+            "window",
+            window,
+            HumanDuration::from_secs(1),
+            limits.max_window,
+        )?;
+        let group_by = input.group_by.unwrap_or_default();
+        if group_by.len() > MAX_GROUP_BY {
+            return Err(FieldError::new(
+                "group_by",
+                format!("at most {MAX_GROUP_BY} tag keys"),
+            ));
+        }
+        for (i, key) in group_by.iter().enumerate() {
+            check_identifier(&format!("group_by[{i}]"), key)?;
+            if group_by[..i].contains(key) {
+                return Err(FieldError::new(
+                    format!("group_by[{i}]"),
+                    format!("\"{key}\" is listed twice"),
+                ));
+            }
+        }
+        Ok(Self {
+            measurement: input.measurement,
+            field: input.field,
+            tags,
+            database: input.database,
+            aggregation: input.aggregation.unwrap_or_default(),
+            window,
+            group_by,
+        })
+    }
+}
+
+impl Condition {
+    fn parse(input: ConditionInput) -> Result<Self, FieldError> {
+        check_finite("threshold", input.threshold)?;
+        if let Some(recovery) = input.recovery_threshold {
+            check_finite("recovery_threshold", recovery)?;
+            // Hysteresis only makes sense when recovery lies on the far side
+            // of the threshold from the firing region.
+            let consistent = match input.op {
+                Comparator::Gt | Comparator::Ge => recovery <= input.threshold,
+                Comparator::Lt | Comparator::Le => recovery >= input.threshold,
+                Comparator::Eq | Comparator::Ne => false,
+            };
+            if !consistent {
+                let reason = match input.op {
+                    Comparator::Gt | Comparator::Ge => {
+                        "must not be above threshold for a > or >= condition"
+                    }
+                    Comparator::Lt | Comparator::Le => {
+                        "must not be below threshold for a < or <= condition"
+                    }
+                    Comparator::Eq | Comparator::Ne => "is only allowed with >, >=, < or <=",
+                };
+                return Err(FieldError::new("recovery_threshold", reason));
+            }
+        }
+        Ok(Self {
+            op: input.op,
+            threshold: input.threshold,
+            recovery_threshold: input.recovery_threshold,
+        })
+    }
+}
+
+fn check_finite(field: &str, value: f64) -> Result<(), FieldError> {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "must be a finite number"))
+    }
+}
+
+fn check_range(
+    field: &str,
+    value: HumanDuration,
+    min: HumanDuration,
+    max: HumanDuration,
+) -> Result<(), FieldError> {
+    if value < min {
+        return Err(FieldError::new(field, format!("must be at least {min}")));
+    }
+    if value > max {
+        return Err(FieldError::new(field, format!("must be at most {max}")));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
+    // Count at most one past the limit, so a 10 MB string costs no more than a short one.
+    if value.chars().take(max_chars + 1).count() > max_chars {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Names that end up inside queries: non-empty, bounded, printable.
+fn check_identifier(field: &str, value: &str) -> Result<(), FieldError> {
+    if value.is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if value.chars().take(MAX_IDENTIFIER_CHARS + 1).count() > MAX_IDENTIFIER_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_IDENTIFIER_CHARS} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn parse_labels(
+    field: &str,
+    labels: BTreeMap<String, String>,
+    max_entries: usize,
+    max_value_chars: usize,
+) -> Result<BTreeMap<String, String>, FieldError> {
+    if labels.len() > max_entries {
+        return Err(FieldError::new(
+            field,
+            format!("at most {max_entries} entries"),
+        ));
+    }
+    for (key, value) in &labels {
+        let valid_key = key.chars().take(MAX_LABEL_KEY_CHARS + 1).count() <= MAX_LABEL_KEY_CHARS
+            && key
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_key {
+            return Err(FieldError::new(
+                format!(
+                    "{field}.{}",
+                    key.chars().take(MAX_LABEL_KEY_CHARS).collect::<String>()
+                ),
+                format!(
+                    "key must match [A-Za-z_][A-Za-z0-9_]* and be at most {MAX_LABEL_KEY_CHARS} characters"
+                ),
+            ));
+        }
+        check_text(&format!("{field}.{key}"), value, max_value_chars)?;
+    }
+    Ok(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(value: serde_json::Value) -> Result<RuleSpec, FieldError> {
+        let input: RuleInput = serde_json::from_value(value).expect("input shape");
+        RuleSpec::parse(input, &RuleLimits::default())
+    }
+
+    fn minimal() -> serde_json::Value {
+        json!({
+            "name": "BTC above 70k",
+            "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}},
+            "condition": {"op": ">", "threshold": 70000},
+            "interval": "10s"
+        })
+    }
+
+    #[test]
+    fn minimal_rule_gets_defaults() {
+        let spec = parse(minimal()).unwrap();
+        assert_eq!(spec.metric.aggregation, Aggregation::Last);
+        assert_eq!(spec.metric.window, HumanDuration::from_secs(300));
+        assert_eq!(spec.for_, HumanDuration::ZERO);
+        assert_eq!(spec.severity, Severity::Warning);
+        assert!(spec.enabled);
+        let shown = serde_json::to_value(&spec).unwrap();
+        assert_eq!(shown["metric"]["window"], "5m");
+        assert_eq!(shown["for"], "0s");
+        assert_eq!(shown["condition"]["op"], ">");
+    }
+
+    #[test]
+    fn serialized_spec_parses_back_to_itself() {
+        let spec = parse(minimal()).unwrap();
+        let again = parse(serde_json::to_value(&spec).unwrap()).unwrap();
+        assert_eq!(spec, again);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let mut v = minimal();
+        v["interval"] = json!("1s");
+        assert_eq!(
+            parse(v).unwrap_err().to_string(),
+            "interval: must be at least 10s"
+        );
+
+        let mut v = minimal();
+        v["name"] = json!("x".repeat(10_000_000));
+        assert_eq!(parse(v).unwrap_err().field, "name");
+
+        let mut v = minimal();
+        v["metric"]["measurement"] = json!("");
+        assert_eq!(
+            parse(v).unwrap_err().to_string(),
+            "metric.measurement: must not be empty"
+        );
+
+        let mut v = minimal();
+        v["condition"]["recovery_threshold"] = json!(71000);
+        assert_eq!(parse(v).unwrap_err().field, "condition.recovery_threshold");
+
+        let mut v = minimal();
+        v["labels"] = json!({"bad key": "x"});
+        assert_eq!(parse(v).unwrap_err().field, "labels.bad key");
+
+        let mut v = minimal();
+        v["metric"]["group_by"] = json!(["symbol", "symbol"]);
+        assert_eq!(parse(v).unwrap_err().field, "metric.group_by[1]");
+    }
+
+    #[test]
+    fn infinite_threshold_is_refused() {
+        let input = ConditionInput {
+            op: Comparator::Gt,
+            threshold: f64::INFINITY,
+            recovery_threshold: None,
+        };
+        assert_eq!(
+            Condition::parse(input).unwrap_err().to_string(),
+            "threshold: must be a finite number"
+        );
+    }
+}
