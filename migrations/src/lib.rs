@@ -1,1 +1,15 @@
+//! Schema migrations. Each one runs unchanged on MySQL/MariaDB and SQLite,
+//! which is why instants are integer milliseconds and ids fixed-width strings.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_create_core_tables;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_create_core_tables::Migration)]
+    }
+}

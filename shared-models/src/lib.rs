@@ -7,6 +7,7 @@ mod error;
 pub mod ids;
 pub mod json;
 pub mod rule;
+pub mod secret;
 pub mod shard;
 pub mod time;
 

@@ -1,0 +1,152 @@
+//! Building the service and running it are separate steps: `build` opens
+//! the database and binds (or takes) a listener, `run_until_stopped` serves
+//! until the cancellation token fires and in-flight requests finish.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, middleware, routing::get};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+};
+use shared_models::time::Clock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceBuilder;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    auth::require_principal,
+    bootstrap::{self, FirstStart},
+    config::Config,
+    db,
+    error::{Error, Result},
+    http::health,
+    mcp::MonitorsMcp,
+    store::Store,
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    /// Set when this start created the first user; the caller shows it once.
+    pub first_start: Option<FirstStart>,
+    pub state: AppState,
+}
+
+impl App {
+    /// Opens the database (migrating it unless told not to), and binds
+    /// `config.listen` unless a listener is given.
+    pub async fn build(
+        config: Config,
+        listener: Option<TcpListener>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let connection = db::connect(&config).await?;
+        if config.auto_migrate {
+            db::migrate(&connection).await?;
+        }
+        let store = Store::new(connection, clock, config.rule_limits(), config.shard_count);
+        let first_start = if config.bootstrap_admin {
+            bootstrap::first_start(&store).await?
+        } else {
+            None
+        };
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.listen)
+                .await
+                .map_err(Error::io(format!("binding {}", config.listen)))?,
+        };
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+        };
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            first_start,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener
+            .local_addr()
+            .map_err(Error::io("reading the listener address"))
+    }
+
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
+        let addr = self.local_addr()?;
+        tracing::info!(%addr, mcp = %self.state.config.mcp_url(), "serving");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await
+            .map_err(Error::io("serving HTTP"))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let mcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        .with_allowed_hosts(config.effective_allowed_hosts())
+        .with_allowed_origins(config.allowed_origins.clone())
+        .with_max_request_body_bytes(config.max_body_bytes);
+    let mcp_config = if config.effective_allowed_hosts().is_empty() {
+        mcp_config.disable_allowed_hosts()
+    } else {
+        mcp_config
+    };
+    let server = MonitorsMcp::new(state.store.clone());
+    let mcp = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(NeverSessionManager::default()),
+        mcp_config,
+    );
+    let authenticated_mcp = ServiceBuilder::new()
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_principal,
+        ))
+        .service(mcp);
+
+    Router::new()
+        .nest_service("/mcp", authenticated_mcp)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state.clone())
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(
+                    |request: &axum::http::Request<_>| {
+                        let request_id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                            user_id = tracing::field::Empty,
+                        )
+                    },
+                ))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes)),
+        )
+}

@@ -1,0 +1,207 @@
+//! The `mcp-gateway` command line: `serve` (the default) and the operator tasks.
+
+use std::{path::PathBuf, sync::Arc};
+
+use chrono::Utc;
+use clap::{Parser, Subcommand};
+use ring::rand::SystemRandom;
+use shared_models::{rule::HumanDuration, time::SystemClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app::App,
+    bootstrap,
+    config::{Config, ConfigSource},
+    db,
+    error::{Error, Result},
+    store::{Email, Store},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-gateway",
+    version,
+    about = "monitors-mcp: alert rules for language-model assistants, over MCP"
+)]
+pub struct Cli {
+    /// TOML configuration file (also MONITORS_CONFIG).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over HTTP (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Exit 0 if a running gateway on the configured address is ready.
+    Healthcheck,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a user and print it once.
+    Create {
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Lifetime such as 90d; no expiry when omitted.
+        #[arg(long)]
+        expires_in: Option<HumanDuration>,
+    },
+    /// List a user's tokens (never their secrets).
+    List {
+        #[arg(long)]
+        user: String,
+    },
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config, shutdown).await,
+        Command::Migrate => {
+            let connection = db::connect(&config).await?;
+            db::migrate(&connection).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Healthcheck => healthcheck(&config).await,
+        Command::User(UserCommand::Create { email }) => {
+            let store = admin_store(&config).await?;
+            let user = store.create_user(&Email::parse(&email)?).await?;
+            println!("created user {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::Token(command) => token(command, &config).await,
+    }
+}
+
+async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
+    let app = App::build(config, None, Arc::new(SystemClock)).await?;
+    if let Some(first) = &app.first_start {
+        println!("{}", bootstrap::banner(first, &app.state.config.mcp_url()));
+    }
+    app.run_until_stopped(shutdown).await
+}
+
+async fn admin_store(config: &Config) -> Result<Store> {
+    let connection = db::connect(config).await?;
+    if config.auto_migrate {
+        db::migrate(&connection).await?;
+    }
+    Ok(Store::new(
+        connection,
+        Arc::new(SystemClock),
+        config.rule_limits(),
+        config.shard_count,
+    ))
+}
+
+async fn token(command: TokenCommand, config: &Config) -> Result<()> {
+    let store = admin_store(config).await?;
+    match command {
+        TokenCommand::Create {
+            user,
+            name,
+            expires_in,
+        } => {
+            let user = store.require_user(&Email::parse(&user)?).await?;
+            let expires_at = expires_in
+                .map(|d| chrono::Duration::from_std(d.as_duration()).map(|d| Utc::now() + d))
+                .transpose()
+                .map_err(|_| shared_models::FieldError::new("expires_in", "is too long"))?;
+            let (record, secret) = store
+                .create_token(user.id, &name, expires_at, &SystemRandom::new())
+                .await?;
+            println!("{}", secret.expose());
+            eprintln!(
+                "token {} for {} created{}; it is shown only this once",
+                record.id,
+                user.email,
+                record
+                    .expires_at
+                    .map(|at| format!(", expires {at}"))
+                    .unwrap_or_default()
+            );
+        }
+        TokenCommand::List { user } => {
+            let user = store.require_user(&Email::parse(&user)?).await?;
+            println!(
+                "{:<36}  {:<12}  {:<20}  {:<24}  {:<24}  STATUS",
+                "ID", "PREFIX", "NAME", "CREATED", "LAST USED"
+            );
+            for t in store.list_tokens(user.id).await? {
+                let status = match (&t.revoked_at, &t.expires_at) {
+                    (Some(at), _) => format!("revoked {at}"),
+                    (None, Some(at)) => format!("expires {at}"),
+                    (None, None) => "active".to_owned(),
+                };
+                println!(
+                    "{:<36}  {:<12}  {:<20}  {:<24}  {:<24}  {status}",
+                    t.id,
+                    t.prefix,
+                    t.name,
+                    t.created_at,
+                    t.last_used_at.as_deref().unwrap_or("never"),
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            let record = store.revoke_token(&id).await?;
+            println!("revoked token {} ({})", record.id, record.name);
+        }
+    }
+    Ok(())
+}
+
+/// A bare HTTP/1.0 GET of `/readyz`, so the check needs no HTTP client.
+async fn healthcheck(config: &Config) -> Result<()> {
+    let mut addr = config.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let io = Error::io(format!("checking http://{addr}/readyz"));
+    let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+    let request = format!("GET /readyz HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    let mut response = String::new();
+    let exchange = async {
+        stream.write_all(request.as_bytes()).await?;
+        stream.read_to_string(&mut response).await
+    };
+    exchange.await.map_err(Error::io("reading /readyz"))?;
+    if response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200") {
+        println!("ready");
+        Ok(())
+    } else {
+        Err(Error::Io {
+            context: "gateway is not ready".to_owned(),
+            source: std::io::Error::other(response.lines().next().unwrap_or_default().to_owned()),
+        })
+    }
+}
+
+pub fn config_source(cli: &Cli) -> ConfigSource {
+    ConfigSource::from_process(cli.config.clone())
+}

@@ -1,0 +1,360 @@
+//! The gateway's one configuration struct: built-in defaults, then an
+//! optional TOML file, then `MONITORS_*` environment variables, validated
+//! once at start.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use figment::{
+    Figment,
+    providers::{Format, Serialized, Toml},
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use shared_models::{
+    rule::{HumanDuration, RuleLimits},
+    secret::Secret,
+    shard::DEFAULT_SHARD_COUNT,
+};
+
+const ENV_PREFIX: &str = "MONITORS_";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// `sqlite://…` or `mysql://…`. May hold a password, hence secret.
+    pub database_url: Secret<String>,
+    pub listen: SocketAddr,
+    /// The URL clients use to reach this gateway, without `/mcp`.
+    pub public_url: String,
+    /// Host headers accepted on `/mcp`; empty means derived from
+    /// `public_url` plus loopback. `*` accepts any host.
+    #[serde(deserialize_with = "string_list")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser Origins accepted on `/mcp`; empty accepts requests that carry
+    /// no Origin header only when they come from non-browser clients.
+    #[serde(deserialize_with = "string_list")]
+    pub allowed_origins: Vec<String>,
+    pub min_interval: HumanDuration,
+    pub log_format: LogFormat,
+    pub auto_migrate: bool,
+    pub data_dir: PathBuf,
+    pub max_body_bytes: usize,
+    pub shard_count: u32,
+    /// On a database with no users, create `admin@localhost` and print a token.
+    pub bootstrap_admin: bool,
+    pub db_max_connections: u32,
+}
+
+/// Defaults, spelled as they would be in the TOML file.
+#[derive(Serialize)]
+struct Defaults {
+    database_url: &'static str,
+    listen: &'static str,
+    public_url: &'static str,
+    allowed_hosts: Vec<String>,
+    allowed_origins: Vec<String>,
+    min_interval: &'static str,
+    log_format: LogFormat,
+    auto_migrate: bool,
+    data_dir: &'static str,
+    max_body_bytes: usize,
+    shard_count: u32,
+    bootstrap_admin: bool,
+    db_max_connections: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://./data/monitors.db?mode=rwc",
+            listen: "127.0.0.1:8080",
+            public_url: "http://127.0.0.1:8080",
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            min_interval: "10s",
+            log_format: LogFormat::Text,
+            auto_migrate: true,
+            data_dir: "./data",
+            max_body_bytes: 256 * 1024,
+            shard_count: DEFAULT_SHARD_COUNT,
+            bootstrap_admin: true,
+            db_max_connections: 16,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// Where configuration comes from: the optional file and the environment.
+/// Taking the environment as data keeps tests free of `set_var`.
+#[derive(Debug, Default, Clone)]
+pub struct ConfigSource {
+    pub file: Option<PathBuf>,
+    pub env: Vec<(String, String)>,
+}
+
+impl ConfigSource {
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Self {
+            file,
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+impl Config {
+    pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
+        let file = source.file.clone().or_else(|| {
+            source
+                .env
+                .iter()
+                .find(|(k, _)| k == "MONITORS_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid {
+                    key: "config",
+                    reason: format!("file {} does not exist", file.display()),
+                });
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // Values are parsed the way figment's own `Env` provider parses them
+        // (`false` a bool, `8080` a number), but from `source.env`, not the
+        // process environment.
+        let from_env: figment::value::Dict = source
+            .env
+            .iter()
+            .filter_map(|(key, value)| {
+                let key = key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+                (key != "config")
+                    .then(|| (key, value.parse().unwrap_or_else(|never| match never {})))
+            })
+            .collect();
+        figment = figment.merge(Serialized::defaults(from_env));
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()
+    }
+
+    fn validate(mut self) -> Result<Self, ConfigError> {
+        let invalid = |key, reason: &str| ConfigError::Invalid {
+            key,
+            reason: reason.to_owned(),
+        };
+        let url = self.database_url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("mysql://")
+            || url.starts_with("mariadb://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, mysql:// or mariadb://",
+            ));
+        }
+        let public = self.public_url.trim_end_matches('/').to_owned();
+        if public_host(&public).is_none() {
+            return Err(invalid(
+                "public_url",
+                "must be an absolute http:// or https:// URL",
+            ));
+        }
+        self.public_url = public;
+        if self.min_interval < HumanDuration::from_secs(1) {
+            return Err(invalid("min_interval", "must be at least 1s"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if self.shard_count == 0 || self.shard_count > 65_536 {
+            return Err(invalid("shard_count", "must be between 1 and 65536"));
+        }
+        if self.db_max_connections == 0 {
+            return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        Ok(self)
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+
+    pub fn rule_limits(&self) -> RuleLimits {
+        RuleLimits {
+            min_interval: self.min_interval,
+            ..RuleLimits::default()
+        }
+    }
+
+    /// The Host headers `/mcp` accepts: configured ones, or else the public
+    /// URL's host and loopback. An empty result disables the check.
+    pub fn effective_allowed_hosts(&self) -> Vec<String> {
+        if self.allowed_hosts.iter().any(|h| h == "*") {
+            return Vec::new();
+        }
+        if !self.allowed_hosts.is_empty() {
+            return self.allowed_hosts.clone();
+        }
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
+        if let Some(host) = public_host(&self.public_url) {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.public_url)
+    }
+}
+
+fn public_host(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next()?;
+    let uri: http::uri::Authority = authority.parse().ok()?;
+    Some(uri.host().trim_matches(['[', ']']).to_owned())
+}
+
+/// Accepts a list or one comma-separated string, so that the same key works
+/// in TOML (`["a", "b"]`) and in the environment (`a,b`).
+fn string_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match Either::deserialize(deserializer)? {
+        Either::One(s) => s.split(',').map(str::to_owned).collect(),
+        Either::Many(v) => v,
+    };
+    Ok(items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> ConfigSource {
+        ConfigSource {
+            file: None,
+            env: pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_one_command_setup() {
+        let config = Config::load(&env(&[])).unwrap();
+        assert!(config.is_sqlite());
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.mcp_url(), "http://127.0.0.1:8080/mcp");
+        assert_eq!(config.min_interval, HumanDuration::from_secs(10));
+        assert!(config.auto_migrate);
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "listen = \"0.0.0.0:9000\"\nmin_interval = \"30s\"\nallowed_hosts = [\"a.example\"]"
+        )
+        .unwrap();
+        let source = ConfigSource {
+            file: Some(file.path().to_owned()),
+            env: vec![
+                ("MONITORS_MIN_INTERVAL".into(), "1s".into()),
+                ("MONITORS_AUTO_MIGRATE".into(), "false".into()),
+                ("UNRELATED".into(), "x".into()),
+            ],
+        };
+        let config = Config::load(&source).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.min_interval, HumanDuration::from_secs(1));
+        assert!(!config.auto_migrate);
+        assert_eq!(config.allowed_hosts, vec!["a.example"]);
+    }
+
+    #[test]
+    fn comma_separated_hosts_from_the_environment() {
+        let config = Config::load(&env(&[(
+            "MONITORS_ALLOWED_HOSTS",
+            "mcp.example.com, other.example",
+        )]))
+        .unwrap();
+        assert_eq!(
+            config.effective_allowed_hosts(),
+            vec!["mcp.example.com", "other.example"]
+        );
+        let config = Config::load(&env(&[("MONITORS_ALLOWED_HOSTS", "*")])).unwrap();
+        assert!(config.effective_allowed_hosts().is_empty());
+    }
+
+    #[test]
+    fn public_host_is_allowed_by_default() {
+        let config = Config::load(&env(&[(
+            "MONITORS_PUBLIC_URL",
+            "https://alerts.example.com/",
+        )]))
+        .unwrap();
+        assert_eq!(config.public_url, "https://alerts.example.com");
+        assert!(
+            config
+                .effective_allowed_hosts()
+                .contains(&"alerts.example.com".to_owned())
+        );
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Config::load(&env(&[("MONITORS_DATABASE_URL", "postgres://x")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("configuration database_url:"),
+            "{err}"
+        );
+        let err = Config::load(&env(&[("MONITORS_MIN_INTERVAL", "soon")])).unwrap_err();
+        assert!(
+            err.to_string().contains("min_interval") || err.to_string().contains("soon"),
+            "{err}"
+        );
+        let err = Config::load(&env(&[("MONITORS_LISTEN", "nowhere")])).unwrap_err();
+        assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn database_password_is_not_printed() {
+        let config = Config::load(&env(&[(
+            "MONITORS_DATABASE_URL",
+            "mysql://root:hunter2@db/monitors",
+        )]))
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,70 @@
+//! The gateway's one error type. `mcp::result` maps it to MCP tool results
+//! and JSON-RPC errors, `auth` maps authentication failures to HTTP; both
+//! keep internal causes out of responses and log the whole chain once.
+
+use sea_orm::DbErr;
+use shared_models::{FieldError, ModelError};
+
+use crate::config::ConfigError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The client sent a value we refuse; names the field.
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// Missing, or owned by someone else: the two are deliberately alike.
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database operation failed")]
+    Database(#[from] DbErr),
+    #[error("stored data could not be read")]
+    Corrupt(#[from] ModelError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let context = context.into();
+        move |source| Self::Io { context, source }
+    }
+
+    /// Whether the client caused this error, so that it may be shown to them.
+    pub fn is_client_error(&self) -> bool {
+        matches!(
+            self,
+            Self::Invalid(_) | Self::NotFound { .. } | Self::Conflict(_)
+        )
+    }
+}
+
+/// Renders an error with every `source()` in its chain, for the log.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,54 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_gateway::{
+    cli::{self, Cli},
+    config::Config,
+    error::chain,
+    telemetry,
+};
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli::config_source(&cli)) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("mcp-gateway: {}", chain(&error));
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, std::io::stderr);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    match cli::run(cli, config, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("mcp-gateway: {}", chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// SIGTERM (Kubernetes) or Ctrl-C starts a graceful shutdown.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,9 @@
+//! The MCP surface: one handler type whose tools are defined, one group per
+//! file, in `tools/`.
+
+mod args;
+mod result;
+mod server;
+mod tools;
+
+pub use server::MonitorsMcp;

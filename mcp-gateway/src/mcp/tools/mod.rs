@@ -1,0 +1,2 @@
+mod alerts;
+mod rules;

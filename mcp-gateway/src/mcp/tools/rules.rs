@@ -1,0 +1,204 @@
+use rmcp::{
+    ErrorData,
+    handler::server::{
+        common::{schema_for_output, schema_for_type},
+        tool::Extension,
+        wrapper::Parameters,
+    },
+    model::{CallToolResult, JsonObject},
+    schemars::{self, JsonSchema},
+    tool, tool_router,
+};
+use serde::{Deserialize, Serialize};
+use shared_models::rule::{RuleInput, RulePatch, RuleSpec, Severity};
+
+use crate::{
+    mcp::{
+        args::{invalid_params, parse},
+        result::tool_result,
+        server::{MonitorsMcp, principal},
+    },
+    store::{RuleFilter, RuleRecord},
+};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleIdArgs {
+    /// The rule's id, as returned by create_alert_rule or list_alert_rules.
+    pub id: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListRulesArgs {
+    /// Only enabled (true) or only paused (false) rules.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Only rules of this severity.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Only rules whose name contains this text.
+    #[serde(default)]
+    pub name_contains: Option<String>,
+    /// Page size, 1-200 (default 50).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// The next_cursor of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// Describes the input schema only: the id is taken out of the arguments and
+/// the rest is merged as a [`RulePatch`], which serde's `flatten` could not
+/// combine with `deny_unknown_fields`.
+#[derive(Debug, JsonSchema)]
+#[expect(dead_code, reason = "schema description, never constructed")]
+pub struct UpdateRuleArgs {
+    /// The id of the rule to change.
+    pub id: String,
+    #[schemars(flatten)]
+    pub changes: RulePatch,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RuleList {
+    /// Newest first.
+    pub rules: Vec<RuleRecord>,
+    /// Pass as cursor to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Deleted {
+    pub id: String,
+    pub deleted: bool,
+}
+
+#[tool_router(router = rule_tools, vis = "pub(in crate::mcp)")]
+impl MonitorsMcp {
+    #[tool(
+        description = "Create an alert rule that watches one metric and fires when a condition holds. \
+Example: {\"name\": \"BTC above 70k\", \"metric\": {\"measurement\": \"crypto\", \"field\": \"price\", \
+\"tags\": {\"symbol\": \"BTC\"}}, \"condition\": {\"op\": \">\", \"threshold\": 70000}, \"interval\": \"10s\"}. \
+Durations are strings like \"30s\", \"5m\", \"2h\". Returns the stored rule with its id.",
+        input_schema = schema_for_type::<RuleInput>(),
+        output_schema = schema_for_output::<RuleRecord>(),
+        annotations(title = "Create alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn create_alert_rule(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let input: RuleInput = parse(args)?;
+        let spec = RuleSpec::parse(input, self.store.limits()).map_err(invalid_params)?;
+        tool_result(self.store.create_rule(owner, spec).await)
+    }
+
+    #[tool(
+        description = "List your alert rules, newest first, optionally filtered by enabled, severity or a name fragment. \
+Paginated: pass the returned next_cursor as cursor to get the next page.",
+        input_schema = schema_for_type::<ListRulesArgs>(),
+        output_schema = schema_for_output::<RuleList>(),
+        annotations(title = "List alert rules", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_alert_rules(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ListRulesArgs = parse(args)?;
+        let filter = RuleFilter {
+            enabled: args.enabled,
+            severity: args.severity,
+            name_contains: args.name_contains,
+            limit: args.limit,
+            cursor: args.cursor,
+        };
+        tool_result(
+            self.store
+                .list_rules(owner, filter)
+                .await
+                .map(|page| RuleList {
+                    rules: page.items,
+                    next_cursor: page.next_cursor,
+                }),
+        )
+    }
+
+    #[tool(
+        description = "Get one alert rule by id, with every field including defaults.",
+        input_schema = schema_for_type::<RuleIdArgs>(),
+        output_schema = schema_for_output::<RuleRecord>(),
+        annotations(title = "Get alert rule", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_alert_rule(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: RuleIdArgs = parse(args)?;
+        tool_result(self.store.get_rule(owner, &args.id).await)
+    }
+
+    #[tool(
+        description = "Change some fields of an alert rule; fields you leave out keep their values and nested \
+objects (metric, condition, labels) are merged. Set \"enabled\": false to pause a rule and true to resume it. \
+Setting a field to null resets it to its default. Returns the updated rule.",
+        input_schema = schema_for_type::<UpdateRuleArgs>(),
+        output_schema = schema_for_output::<RuleRecord>(),
+        annotations(title = "Update alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn update_alert_rule(
+        &self,
+        Parameters(mut args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let id = match args.remove("id") {
+            Some(serde_json::Value::String(id)) => id,
+            Some(_) => {
+                return Err(invalid_params(shared_models::FieldError::new(
+                    "id",
+                    "must be a string",
+                )));
+            }
+            None => {
+                return Err(invalid_params(shared_models::FieldError::new(
+                    "id",
+                    "is required",
+                )));
+            }
+        };
+        tool_result(self.store.update_rule(owner, &id, args).await)
+    }
+
+    #[tool(
+        description = "Delete an alert rule permanently. Alerts it already raised stay in the alert history. \
+To stop a rule temporarily, use update_alert_rule with enabled=false instead.",
+        input_schema = schema_for_type::<RuleIdArgs>(),
+        output_schema = schema_for_output::<Deleted>(),
+        annotations(title = "Delete alert rule", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_alert_rule(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: RuleIdArgs = parse(args)?;
+        tool_result(
+            self.store
+                .delete_rule(owner, &args.id)
+                .await
+                .map(|()| Deleted {
+                    id: args.id,
+                    deleted: true,
+                }),
+        )
+    }
+}

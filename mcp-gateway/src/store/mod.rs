@@ -1,0 +1,55 @@
+//! Persistence. Every method that touches tenant data takes the owner and
+//! goes through `TenantScoped`, so another user's rows behave as absent.
+
+mod alerts;
+mod cursor;
+mod rules;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use shared_models::{rule::RuleLimits, time::Clock};
+
+pub use alerts::{AlertFilter, AlertRecord};
+pub use cursor::Page;
+pub use rules::{RuleFilter, RuleRecord};
+pub use tokens::{Principal, TokenRecord, TokenRejection};
+pub use users::{Email, UserRecord};
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    limits: RuleLimits,
+    shard_count: u32,
+}
+
+impl Store {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        limits: RuleLimits,
+        shard_count: u32,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            limits,
+            shard_count,
+        }
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn limits(&self) -> &RuleLimits {
+        &self.limits
+    }
+}
+
+/// Page sizes: what a client gets without asking, and the most it may ask for.
+pub const DEFAULT_PAGE: u64 = 50;
+pub const MAX_PAGE: u64 = 200;

@@ -1,0 +1,185 @@
+use schemars::JsonSchema;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use shared_models::{
+    ModelError,
+    entity::{TenantScoped, alert_rule},
+    ids::{RuleId, UserId},
+    rule::{RuleSpec, Severity, apply_patch},
+    shard::shard_of,
+    time::format_millis,
+};
+
+use super::{Page, Store, cursor};
+use crate::error::{Error, Result};
+
+/// A stored rule as clients see it: its id and bookkeeping beside the spec.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleRecord {
+    pub id: String,
+    #[serde(flatten)]
+    pub spec: RuleSpec,
+    /// The worker shard that evaluates this rule.
+    pub shard: u32,
+    /// Increases by one on every change.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl TryFrom<alert_rule::Model> for RuleRecord {
+    type Error = Error;
+
+    fn try_from(row: alert_rule::Model) -> Result<Self> {
+        let spec: RuleSpec = serde_json::from_str(&row.spec).map_err(ModelError::CorruptSpec)?;
+        Ok(Self {
+            id: row.id,
+            spec,
+            shard: u32::try_from(row.shard).unwrap_or_default(),
+            version: row.version,
+            created_at: format_millis(row.created_at),
+            updated_at: format_millis(row.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct RuleFilter {
+    pub enabled: Option<bool>,
+    pub severity: Option<Severity>,
+    /// Case-sensitive substring of the name.
+    pub name_contains: Option<String>,
+    pub limit: Option<u64>,
+    pub cursor: Option<String>,
+}
+
+fn spec_json(spec: &RuleSpec) -> Result<String> {
+    serde_json::to_string(spec).map_err(|e| Error::Corrupt(ModelError::CorruptSpec(e)))
+}
+
+fn clamp_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    pub async fn create_rule(&self, owner: UserId, spec: RuleSpec) -> Result<RuleRecord> {
+        let id = RuleId::generate();
+        let now = self.clock.now_millis();
+        let row = alert_rule::ActiveModel {
+            id: Set(id.to_string()),
+            owner_id: Set(owner.to_string()),
+            name: Set(spec.name.as_str().to_owned()),
+            enabled: Set(spec.enabled),
+            severity: Set(spec.severity.as_str().to_owned()),
+            interval_ms: Set(clamp_i64(spec.interval.as_millis())),
+            shard: Set(i32::try_from(shard_of(&id, self.shard_count)).unwrap_or_default()),
+            spec: Set(spec_json(&spec)?),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let row = row.insert(&self.db).await?;
+        row.try_into()
+    }
+
+    pub async fn get_rule(&self, owner: UserId, id: &str) -> Result<RuleRecord> {
+        let id = RuleId::parse_field(id, "id")?;
+        alert_rule::Entity::find_owned_by_id(owner, &id.to_string())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::not_found("alert rule", id.to_string()))?
+            .try_into()
+    }
+
+    pub async fn list_rules(&self, owner: UserId, filter: RuleFilter) -> Result<Page<RuleRecord>> {
+        let size = cursor::page_size(filter.limit)?;
+        let mut query = alert_rule::Entity::find_owned(owner);
+        if let Some(enabled) = filter.enabled {
+            query = query.filter(alert_rule::Column::Enabled.eq(enabled));
+        }
+        if let Some(severity) = filter.severity {
+            query = query.filter(alert_rule::Column::Severity.eq(severity.as_str()));
+        }
+        if let Some(fragment) = filter.name_contains.filter(|f| !f.is_empty()) {
+            query = query.filter(alert_rule::Column::Name.contains(fragment));
+        }
+        if let Some(after) = filter.cursor {
+            let last = cursor::decode(&after, 1)?.remove(0);
+            query = query.filter(alert_rule::Column::Id.lt(last));
+        }
+        // Ids are UUIDv7, so id order is creation order: newest first.
+        let rows = query
+            .order_by_desc(alert_rule::Column::Id)
+            .limit(size + 1)
+            .all(&self.db)
+            .await?;
+        let records = rows
+            .into_iter()
+            .map(RuleRecord::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(cursor::paginate(records, size, |r| {
+            cursor::encode(&[&r.id])
+        }))
+    }
+
+    /// Merges `patch` into the rule. The write is conditional on the version
+    /// read, so two concurrent updates cannot silently drop one another.
+    pub async fn update_rule(
+        &self,
+        owner: UserId,
+        id: &str,
+        patch: Map<String, Value>,
+    ) -> Result<RuleRecord> {
+        let current = self.get_rule(owner, id).await?;
+        let spec = apply_patch(&current.spec, patch, &self.limits)?;
+        let now = self.clock.now_millis();
+        let result = alert_rule::Entity::update_owned(owner)
+            .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
+            .col_expr(alert_rule::Column::Enabled, Expr::value(spec.enabled))
+            .col_expr(
+                alert_rule::Column::Severity,
+                Expr::value(spec.severity.as_str()),
+            )
+            .col_expr(
+                alert_rule::Column::IntervalMs,
+                Expr::value(clamp_i64(spec.interval.as_millis())),
+            )
+            .col_expr(alert_rule::Column::Spec, Expr::value(spec_json(&spec)?))
+            .col_expr(
+                alert_rule::Column::Version,
+                Expr::value(current.version + 1),
+            )
+            .col_expr(alert_rule::Column::UpdatedAt, Expr::value(now))
+            .filter(alert_rule::Column::Id.eq(current.id.as_str()))
+            .filter(alert_rule::Column::Version.eq(current.version))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(Error::Conflict(format!(
+                "alert rule {} was changed or deleted by another request; read it again and retry",
+                current.id
+            )));
+        }
+        Ok(RuleRecord {
+            spec,
+            version: current.version + 1,
+            updated_at: format_millis(now),
+            ..current
+        })
+    }
+
+    pub async fn delete_rule(&self, owner: UserId, id: &str) -> Result<()> {
+        let id = RuleId::parse_field(id, "id")?;
+        let result = alert_rule::Entity::delete_owned(owner)
+            .filter(alert_rule::Column::Id.eq(id.to_string()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(Error::not_found("alert rule", id.to_string()));
+        }
+        Ok(())
+    }
+}

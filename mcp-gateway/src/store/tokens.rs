@@ -1,0 +1,162 @@
+use chrono::{DateTime, Utc};
+use ring::rand::SystemRandom;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
+};
+use shared_models::{
+    FieldError,
+    entity::{TenantScoped, api_token},
+    ids::{TokenId, UserId},
+    secret::Secret,
+    time::{format_millis, to_millis},
+};
+
+use super::Store;
+use crate::{
+    auth::token::{self, TokenDigest},
+    error::{Error, Result},
+};
+
+/// Who a request acts for, once its bearer token has been checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub token_id: TokenId,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+    pub last_used_at: Option<String>,
+}
+
+impl From<api_token::Model> for TokenRecord {
+    fn from(row: api_token::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            prefix: row.prefix,
+            created_at: format_millis(row.created_at),
+            expires_at: row.expires_at.map(format_millis),
+            revoked_at: row.revoked_at.map(format_millis),
+            last_used_at: row.last_used_at.map(format_millis),
+        }
+    }
+}
+
+/// Why a presented token was refused. The text is safe to show the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRejection {
+    #[error("the token is not valid")]
+    Unknown,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token has been revoked")]
+    Revoked,
+}
+
+/// `last_used_at` is refreshed at most this often, so that authentication
+/// stays a read on the hot path.
+const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+
+impl Store {
+    pub async fn create_token(
+        &self,
+        user: UserId,
+        name: &str,
+        expires_at: Option<DateTime<Utc>>,
+        rng: &SystemRandom,
+    ) -> Result<(TokenRecord, Secret<String>)> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(FieldError::new("name", "must be 1 to 200 characters").into());
+        }
+        let new = token::generate(rng).map_err(|_| Error::Random)?;
+        let row = api_token::ActiveModel {
+            id: Set(TokenId::generate().to_string()),
+            user_id: Set(user.to_string()),
+            name: Set(name.to_owned()),
+            token_hash: Set(new.digest.as_hex().to_owned()),
+            prefix: Set(new.prefix),
+            created_at: Set(self.clock.now_millis()),
+            expires_at: Set(expires_at.map(to_millis)),
+            revoked_at: Set(None),
+            last_used_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok((row.into(), new.secret))
+    }
+
+    pub async fn list_tokens(&self, user: UserId) -> Result<Vec<TokenRecord>> {
+        let rows = api_token::Entity::find_owned(user)
+            .order_by_asc(api_token::Column::CreatedAt)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(TokenRecord::from).collect())
+    }
+
+    /// Revokes a token by id. Revoking an already revoked token keeps the
+    /// original revocation time.
+    pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
+        let id = TokenId::parse_field(id, "id")?.to_string();
+        api_token::Entity::update_many()
+            .col_expr(
+                api_token::Column::RevokedAt,
+                Expr::value(self.clock.now_millis()),
+            )
+            .filter(api_token::Column::Id.eq(id.as_str()))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        api_token::Entity::find_by_id(id.clone())
+            .one(&self.db)
+            .await?
+            .map(TokenRecord::from)
+            .ok_or_else(|| Error::not_found("token", id))
+    }
+
+    /// Resolves a presented bearer token to its principal.
+    pub async fn authenticate(&self, presented: &str) -> Result<Result<Principal, TokenRejection>> {
+        if !token::looks_like_token(presented) {
+            return Ok(Err(TokenRejection::Unknown));
+        }
+        let digest = TokenDigest::of(presented);
+        let Some(row) = api_token::Entity::find()
+            .filter(api_token::Column::TokenHash.eq(digest.as_hex()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Err(TokenRejection::Unknown));
+        };
+        if !digest.matches(&row.token_hash) {
+            return Ok(Err(TokenRejection::Unknown));
+        }
+        let now = self.clock.now_millis();
+        if row.revoked_at.is_some() {
+            return Ok(Err(TokenRejection::Revoked));
+        }
+        if row.expires_at.is_some_and(|at| at <= now) {
+            return Ok(Err(TokenRejection::Expired));
+        }
+        if row
+            .last_used_at
+            .is_none_or(|at| now - at >= LAST_USED_GRANULARITY_MS)
+        {
+            api_token::Entity::update_many()
+                .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+                .filter(api_token::Column::Id.eq(row.id.as_str()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(Ok(Principal {
+            user_id: UserId::parse_field(&row.user_id, "api_tokens.user_id")?,
+            token_id: TokenId::parse_field(&row.id, "api_tokens.id")?,
+        }))
+    }
+}
