@@ -24,7 +24,7 @@ use crate::{
     config::Config,
     db,
     error::{Error, Result},
-    http::health,
+    http::{body_limit::refuse_declared_oversize, health},
     mcp::MonitorsMcp,
     store::Store,
 };
@@ -117,36 +117,42 @@ pub fn router(state: AppState) -> Router {
     );
     let authenticated_mcp = ServiceBuilder::new()
         .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            refuse_declared_oversize,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.clone(),
             require_principal,
         ))
         .service(mcp);
 
-    Router::new()
-        .nest_service("/mcp", authenticated_mcp)
+    // rmcp limits `/mcp` bodies itself and answers 413; an outer limit would
+    // turn the same overflow into a body-read failure inside rmcp (a 500).
+    let http_api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .with_state(state.clone())
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(
-                    |request: &axum::http::Request<_>| {
-                        let request_id = request
-                            .headers()
-                            .get("x-request-id")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or_default();
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id,
-                            user_id = tracing::field::Empty,
-                        )
-                    },
-                ))
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(RequestBodyLimitLayer::new(state.config.max_body_bytes)),
-        )
+        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .with_state(state.clone());
+
+    http_api.nest_service("/mcp", authenticated_mcp).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id,
+                        user_id = tracing::field::Empty,
+                    )
+                }),
+            )
+            .layer(PropagateRequestIdLayer::x_request_id()),
+    )
 }

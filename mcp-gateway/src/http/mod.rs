@@ -1,1 +1,2 @@
+pub mod body_limit;
 pub mod health;

@@ -87,7 +87,8 @@ impl fmt::Display for HumanDuration {
         if remaining == 0 {
             return f.write_str("0s");
         }
-        for (unit, scale) in UNITS {
+        // Weeks parse but never print: "7d" reads more plainly than "1w".
+        for (unit, scale) in UNITS.into_iter().skip(1) {
             if remaining >= scale {
                 write!(f, "{}{unit}", remaining / scale)?;
                 remaining %= scale;
@@ -191,6 +192,7 @@ mod tests {
         assert_eq!(HumanDuration::from_secs(5400).to_string(), "1h30m");
         assert_eq!(HumanDuration::from_secs(90).to_string(), "1m30s");
         assert_eq!(HumanDuration::ZERO.to_string(), "0s");
+        assert_eq!("1w".parse::<HumanDuration>().unwrap().to_string(), "7d");
     }
 
     proptest! {

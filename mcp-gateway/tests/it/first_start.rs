@@ -1,0 +1,122 @@
+//! The one-command default, run as a user would: the real binary in an
+//! empty directory, with no configuration at all but a free port.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+use serde_json::json;
+
+use crate::support::{McpClient, minimal_rule};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the binary and collects its output lines until `done` says enough.
+fn start(dir: &std::path::Path, port: u16) -> (Running, mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("MONITORS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MONITORS_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gateway binary starts");
+    let (tx, rx) = mpsc::channel();
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    (Running(child), rx)
+}
+
+fn lines_until(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let found = line.contains(marker);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+    }
+    panic!("no line containing {marker:?} within 60 s; saw {lines:#?}");
+}
+
+#[tokio::test]
+async fn first_start_creates_data_admin_and_prints_the_connect_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (running, rx) = start(dir.path(), port);
+    let lines = lines_until(&rx, "serving");
+    let output = lines.join("\n");
+    assert!(output.contains("created user admin@localhost"), "{output}");
+    let connect = lines
+        .iter()
+        .find(|l| l.contains("claude mcp add --transport http"))
+        .unwrap_or_else(|| panic!("connect line printed: {output}"));
+    let token = connect
+        .split("Bearer ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("token in the connect line")
+        .to_owned();
+    assert!(
+        connect.contains(&format!("http://127.0.0.1:{port}/mcp")),
+        "{connect}"
+    );
+    assert!(
+        dir.path().join("data/monitors.db").exists(),
+        "SQLite file in ./data/"
+    );
+
+    let client = McpClient::connect(&format!("http://127.0.0.1:{port}/mcp"), &token).await;
+    let created = client
+        .ok("create_alert_rule", minimal_rule("first start"))
+        .await;
+    drop(client);
+    drop(running);
+
+    // A second start finds the admin and prints no new token; data persists.
+    let (_running, rx) = start(dir.path(), port);
+    let output = lines_until(&rx, "serving").join("\n");
+    assert!(
+        !output.contains("mcpk_"),
+        "no token printed on later starts: {output}"
+    );
+    let client = McpClient::connect(&format!("http://127.0.0.1:{port}/mcp"), &token).await;
+    let fetched = client
+        .ok("get_alert_rule", json!({"id": created["id"]}))
+        .await;
+    assert_eq!(fetched["name"], "first start");
+}

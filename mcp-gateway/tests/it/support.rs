@@ -1,0 +1,299 @@
+//! The test harness: a real gateway on port 0 over a fresh database (a
+//! temporary SQLite file or a new MariaDB database), driven by rmcp's own
+//! Streamable HTTP client.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use mcp_gateway::{
+    app::App,
+    config::{Config, ConfigSource},
+    store::{Email, Store},
+};
+use ring::rand::SystemRandom;
+use rmcp::{
+    RoleClient,
+    model::{CallToolRequestParams, CallToolResult, ClientConfig},
+    service::{RunningService, ServiceError, ServiceExt},
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::Value;
+use shared_models::{ids::UserId, time::ManualClock};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// Runs each named scenario once on SQLite and once on MariaDB.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(crate::support::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() {
+                    super::$name(crate::support::Backend::MariaDb).await
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_both_backends;
+
+pub fn mysql_base_url() -> String {
+    std::env::var("MONITORS_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir },
+    MariaDb { name: String },
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> (Self, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
+                (Self::Sqlite { _dir: dir }, url)
+            }
+            Backend::MariaDb => {
+                let name = format!("monitors_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Database::connect(mysql_base_url())
+                    .await
+                    .expect("MariaDB reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = format!("{}/{name}", mysql_base_url());
+                (Self::MariaDb { name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::MariaDb { name } = self {
+            let statement = format!("DROP DATABASE IF EXISTS `{name}`");
+            // Drop cannot await; a short-lived runtime on its own thread can.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let admin = Database::connect(mysql_base_url()).await.ok()?;
+                    admin.execute_unprepared(&statement).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub database_url: String,
+    shutdown: CancellationToken,
+    _db: Arc<TestDb>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let mut env = vec![
+        ("MONITORS_DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("MONITORS_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+        ("MONITORS_MIN_INTERVAL".to_owned(), "1s".to_owned()),
+        ("MONITORS_BOOTSTRAP_ADMIN".to_owned(), "false".to_owned()),
+        ("MONITORS_DB_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    Config::load(&ConfigSource { file: None, env }).expect("test configuration is valid")
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let (db, url) = TestDb::create(backend).await;
+    spawn_on(Arc::new(db), url, extra).await
+}
+
+/// Another gateway replica on the same database.
+pub async fn spawn_replica(of: &TestApp) -> TestApp {
+    spawn_on(of._db.clone(), of.database_url.clone(), &[]).await
+}
+
+async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)]) -> TestApp {
+    let config = test_config(&url, extra);
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    let app = App::build(config, Some(listener), clock.clone())
+        .await
+        .expect("gateway builds");
+    let addr = app.local_addr().expect("bound address");
+    let store = app.state.store.clone();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    TestApp {
+        addr,
+        store,
+        clock,
+        database_url: url,
+        shutdown,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    pub fn mcp_url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// A new user with one API token; returns the user and the token.
+    pub async fn user_with_token(&self, email: &str) -> (UserId, String) {
+        let user = self
+            .store
+            .create_user(&Email::parse(email).unwrap())
+            .await
+            .expect("create user");
+        let (_, secret) = self
+            .store
+            .create_token(user.id, "test", None, &SystemRandom::new())
+            .await
+            .expect("create token");
+        (user.id, secret.expose().clone())
+    }
+
+    pub async fn client(&self, token: &str) -> McpClient {
+        McpClient::connect(&self.mcp_url(), token).await
+    }
+
+    /// A raw JSON-RPC POST to `/mcp`, for what an SDK client would not send.
+    pub async fn post_raw(
+        &self,
+        token: Option<&str>,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(self.mcp_url())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .timeout(Duration::from_secs(30))
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("HTTP request completes")
+    }
+}
+
+pub struct McpClient {
+    service: RunningService<RoleClient, ClientConfig>,
+}
+
+impl McpClient {
+    pub async fn connect(url: &str, token: &str) -> Self {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url).auth_header(token),
+        );
+        let service = ClientConfig::default()
+            .serve(transport)
+            .await
+            .expect("MCP initialize");
+        Self { service }
+    }
+
+    pub fn peer(&self) -> &RunningService<RoleClient, ClientConfig> {
+        &self.service
+    }
+
+    pub async fn call(&self, tool: &str, args: Value) -> Result<CallToolResult, ServiceError> {
+        let args = args
+            .as_object()
+            .cloned()
+            .expect("tool arguments are an object");
+        self.service
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+            .await
+    }
+
+    /// Calls a tool that must succeed and returns its structured content.
+    pub async fn ok(&self, tool: &str, args: Value) -> Value {
+        let result = self
+            .call(tool, args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool} failed: {e}"));
+        assert_eq!(
+            result.is_error,
+            Some(false),
+            "{tool} returned a tool error: {result:?}"
+        );
+        result.structured_content.expect("structured content")
+    }
+
+    /// Calls a tool that must fail at the tool level; returns its message.
+    pub async fn tool_error(&self, tool: &str, args: Value) -> String {
+        let result = self
+            .call(tool, args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool} failed: {e}"));
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool} should have failed: {result:?}"
+        );
+        result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Calls a tool that must be refused with a JSON-RPC error; returns it.
+    pub async fn rpc_error(&self, tool: &str, args: Value) -> rmcp::ErrorData {
+        match self.call(tool, args).await {
+            Err(ServiceError::McpError(error)) => error,
+            other => panic!("{tool} should have been refused with a JSON-RPC error, got {other:?}"),
+        }
+    }
+}
+
+pub fn minimal_rule(name: &str) -> Value {
+    serde_json::json!({
+        "name": name,
+        "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}},
+        "condition": {"op": ">", "threshold": 70000},
+        "interval": "10s"
+    })
+}
