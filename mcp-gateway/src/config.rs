@@ -211,10 +211,10 @@ impl Config {
             return self.allowed_hosts.clone();
         }
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-        if let Some(host) = public_host(&self.public_url) {
-            if !hosts.contains(&host) {
-                hosts.push(host);
-            }
+        if let Some(host) = public_host(&self.public_url)
+            && !hosts.contains(&host)
+        {
+            hosts.push(host);
         }
         hosts
     }

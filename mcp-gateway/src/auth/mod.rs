@@ -47,12 +47,10 @@ impl IntoResponse for AuthError {
             ),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Ok(value) = HeaderValue::from_str(&challenge) {
-            if !challenge.is_empty() {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
+        if let Ok(value) = HeaderValue::from_str(&challenge)
+            && !challenge.is_empty()
+        {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

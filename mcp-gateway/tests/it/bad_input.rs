@@ -1,4 +1,3 @@
-use reqwest::StatusCode;
 use rmcp::model::ErrorCode;
 use serde_json::{Value, json};
 
