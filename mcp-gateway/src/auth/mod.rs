@@ -50,7 +50,9 @@ impl IntoResponse for AuthError {
         if let Ok(value) = HeaderValue::from_str(&challenge)
             && !challenge.is_empty()
         {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

@@ -14,8 +14,8 @@ use shared_models::{rule::RuleLimits, time::Clock};
 
 pub use alerts::{AlertFilter, AlertRecord};
 pub use cursor::Page;
-pub use rules::{RuleFilter, RuleRecord};
-pub use tokens::{Principal, TokenRecord, TokenRejection};
+pub use rules::{RuleFilter, RuleRecord, RuleSummary};
+pub use tokens::{Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,7 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     limits: RuleLimits,
     shard_count: u32,
+    token_cache: tokens::TokenCache,
 }
 
 impl Store {
@@ -38,6 +39,7 @@ impl Store {
             clock,
             limits,
             shard_count,
+            token_cache: tokens::TokenCache::default(),
         }
     }
 

@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
@@ -8,7 +10,7 @@ use shared_models::{
     ModelError,
     entity::{TenantScoped, alert_rule},
     ids::{RuleId, UserId},
-    rule::{RuleSpec, Severity, apply_patch},
+    rule::{HumanDuration, RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
 };
@@ -43,6 +45,37 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
             created_at: format_millis(row.created_at),
             updated_at: format_millis(row.updated_at),
         })
+    }
+}
+
+/// A rule in a listing: enough to recognise it and see what it watches,
+/// in a fraction of the full rule's size (get_alert_rule has the rest).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleSummary {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub severity: Severity,
+    pub interval: HumanDuration,
+    /// What the rule checks, e.g. `last(crypto.price{symbol="BTC"}) over 5m > 70000`.
+    pub condition: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub updated_at: String,
+}
+
+impl From<RuleRecord> for RuleSummary {
+    fn from(record: RuleRecord) -> Self {
+        Self {
+            condition: record.spec.describe(),
+            id: record.id,
+            name: record.spec.name.as_str().to_owned(),
+            enabled: record.spec.enabled,
+            severity: record.spec.severity,
+            interval: record.spec.interval,
+            labels: record.spec.labels,
+            updated_at: record.updated_at,
+        }
     }
 }
 
@@ -94,7 +127,7 @@ impl Store {
             .try_into()
     }
 
-    pub async fn list_rules(&self, owner: UserId, filter: RuleFilter) -> Result<Page<RuleRecord>> {
+    pub async fn list_rules(&self, owner: UserId, filter: RuleFilter) -> Result<Page<RuleSummary>> {
         let size = cursor::page_size(filter.limit)?;
         let mut query = alert_rule::Entity::find_owned(owner);
         if let Some(enabled) = filter.enabled {
@@ -118,7 +151,7 @@ impl Store {
             .await?;
         let records = rows
             .into_iter()
-            .map(RuleRecord::try_from)
+            .map(|row| RuleRecord::try_from(row).map(RuleSummary::from))
             .collect::<Result<Vec<_>>>()?;
         Ok(cursor::paginate(records, size, |r| {
             cursor::encode(&[&r.id])

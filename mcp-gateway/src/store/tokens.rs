@@ -1,3 +1,8 @@
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+};
+
 use chrono::{DateTime, Utc};
 use ring::rand::SystemRandom;
 use sea_orm::{
@@ -64,6 +69,53 @@ pub enum TokenRejection {
 /// stays a read on the hot path.
 const LAST_USED_GRANULARITY_MS: i64 = 60_000;
 
+/// How long a checked token is trusted without asking the database again.
+/// A revocation made in another process (the CLI, another replica) takes
+/// effect within this time; one made through this process at once.
+pub const TOKEN_CACHE_TTL_MS: i64 = 10_000;
+const TOKEN_CACHE_CAPACITY: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct CachedToken {
+    principal: Principal,
+    expires_at: Option<i64>,
+    last_used_at: i64,
+    checked_at: i64,
+}
+
+/// Recently checked tokens by digest, so that a busy client costs one
+/// database read per TTL rather than one per request.
+#[derive(Debug, Default, Clone)]
+pub struct TokenCache(Arc<RwLock<HashMap<String, CachedToken>>>);
+
+impl TokenCache {
+    fn get(&self, digest: &TokenDigest) -> Option<CachedToken> {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(digest.as_hex())
+            .copied()
+    }
+
+    fn put(&self, digest: &TokenDigest, entry: CachedToken) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= TOKEN_CACHE_CAPACITY {
+            map.retain(|_, e| entry.checked_at - e.checked_at < TOKEN_CACHE_TTL_MS);
+            if map.len() >= TOKEN_CACHE_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(digest.as_hex().to_owned(), entry);
+    }
+
+    fn forget(&self, token_id: TokenId) {
+        self.0
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, e| e.principal.token_id != token_id);
+    }
+}
+
 impl Store {
     pub async fn create_token(
         &self,
@@ -104,7 +156,9 @@ impl Store {
     /// Revokes a token by id. Revoking an already revoked token keeps the
     /// original revocation time.
     pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord> {
-        let id = TokenId::parse_field(id, "id")?.to_string();
+        let token_id = TokenId::parse_field(id, "id")?;
+        self.token_cache.forget(token_id);
+        let id = token_id.to_string();
         api_token::Entity::update_many()
             .col_expr(
                 api_token::Column::RevokedAt,
@@ -127,6 +181,38 @@ impl Store {
             return Ok(Err(TokenRejection::Unknown));
         }
         let digest = TokenDigest::of(presented);
+        let now = self.clock.now_millis();
+        let cached = self
+            .token_cache
+            .get(&digest)
+            .filter(|entry| now - entry.checked_at < TOKEN_CACHE_TTL_MS);
+        let mut entry = match cached {
+            Some(entry) => entry,
+            None => match self.load_token(&digest, now).await? {
+                Ok(entry) => entry,
+                Err(rejection) => return Ok(Err(rejection)),
+            },
+        };
+        if entry.expires_at.is_some_and(|at| at <= now) {
+            return Ok(Err(TokenRejection::Expired));
+        }
+        if now - entry.last_used_at >= LAST_USED_GRANULARITY_MS {
+            api_token::Entity::update_many()
+                .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
+                .filter(api_token::Column::Id.eq(entry.principal.token_id.to_string()))
+                .exec(&self.db)
+                .await?;
+            entry.last_used_at = now;
+        }
+        self.token_cache.put(&digest, entry);
+        Ok(Ok(entry.principal))
+    }
+
+    async fn load_token(
+        &self,
+        digest: &TokenDigest,
+        now: i64,
+    ) -> Result<Result<CachedToken, TokenRejection>> {
         let Some(row) = api_token::Entity::find()
             .filter(api_token::Column::TokenHash.eq(digest.as_hex()))
             .one(&self.db)
@@ -137,26 +223,18 @@ impl Store {
         if !digest.matches(&row.token_hash) {
             return Ok(Err(TokenRejection::Unknown));
         }
-        let now = self.clock.now_millis();
         if row.revoked_at.is_some() {
             return Ok(Err(TokenRejection::Revoked));
         }
-        if row.expires_at.is_some_and(|at| at <= now) {
-            return Ok(Err(TokenRejection::Expired));
-        }
-        if row
-            .last_used_at
-            .is_none_or(|at| now - at >= LAST_USED_GRANULARITY_MS)
-        {
-            api_token::Entity::update_many()
-                .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
-                .filter(api_token::Column::Id.eq(row.id.as_str()))
-                .exec(&self.db)
-                .await?;
-        }
-        Ok(Ok(Principal {
-            user_id: UserId::parse_field(&row.user_id, "api_tokens.user_id")?,
-            token_id: TokenId::parse_field(&row.id, "api_tokens.id")?,
+        Ok(Ok(CachedToken {
+            principal: Principal {
+                user_id: UserId::parse_field(&row.user_id, "api_tokens.user_id")?,
+                token_id: TokenId::parse_field(&row.id, "api_tokens.id")?,
+            },
+            expires_at: row.expires_at,
+            // Never used counts as long ago, so the first use is recorded.
+            last_used_at: row.last_used_at.unwrap_or(i64::MIN / 2),
+            checked_at: now,
         }))
     }
 }

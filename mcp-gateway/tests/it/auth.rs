@@ -4,11 +4,14 @@ use ring::rand::SystemRandom;
 use serde_json::{Value, json};
 use shared_models::time::Clock;
 
-use crate::support::{Backend, minimal_rule, on_both_backends, spawn_app};
+use mcp_gateway::store::TOKEN_CACHE_TTL_MS;
+
+use crate::support::{Backend, minimal_rule, on_both_backends, spawn_app, spawn_replica};
 
 on_both_backends!(
     requests_without_a_valid_token_get_401,
-    expired_and_revoked_tokens_stop_working
+    expired_and_revoked_tokens_stop_working,
+    revocation_elsewhere_takes_effect_within_the_cache_ttl,
 );
 
 const LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_alert_rules","arguments":{}}}"#;
@@ -102,5 +105,34 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
     assert_eq!(
         body,
         json!({"error": "invalid_token", "error_description": "the token has been revoked"})
+    );
+}
+
+async fn revocation_elsewhere_takes_effect_within_the_cache_ttl(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = spawn_replica(&app).await;
+    let (user, token) = app.user_with_token("a@example.com").await;
+    assert_eq!(
+        app.post_raw(Some(&token), LIST).await.status(),
+        StatusCode::OK
+    );
+
+    // Revoked through another process: this replica trusts its cached check a little longer...
+    let id = app.store.list_tokens(user).await.unwrap()[0].id.clone();
+    other.store.revoke_token(&id).await.unwrap();
+    assert_eq!(
+        other.post_raw(Some(&token), LIST).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_raw(Some(&token), LIST).await.status(),
+        StatusCode::OK
+    );
+    // ...and no longer than the TTL.
+    app.clock
+        .advance(Duration::milliseconds(TOKEN_CACHE_TTL_MS));
+    assert_eq!(
+        app.post_raw(Some(&token), LIST).await.status(),
+        StatusCode::UNAUTHORIZED
     );
 }

@@ -58,19 +58,20 @@ fn start(dir: &std::path::Path, port: u16) -> (Running, mpsc::Receiver<String>) 
     (Running(child), rx)
 }
 
-fn lines_until(rx: &mpsc::Receiver<String>, marker: &str) -> Vec<String> {
+/// Collects output until a line containing each marker has been seen
+/// (stdout and stderr arrive in no fixed order relative to each other).
+fn lines_until(rx: &mpsc::Receiver<String>, markers: &[&str]) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     while Instant::now() < deadline {
+        if markers.iter().all(|m| lines.iter().any(|l| l.contains(m))) {
+            return lines;
+        }
         if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
-            let found = line.contains(marker);
             lines.push(line);
-            if found {
-                return lines;
-            }
         }
     }
-    panic!("no line containing {marker:?} within 60 s; saw {lines:#?}");
+    panic!("not every one of {markers:?} appeared within 60 s; saw {lines:#?}");
 }
 
 #[tokio::test]
@@ -78,7 +79,7 @@ async fn first_start_creates_data_admin_and_prints_the_connect_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let (running, rx) = start(dir.path(), port);
-    let lines = lines_until(&rx, "serving");
+    let lines = lines_until(&rx, &["serving", "claude mcp add"]);
     let output = lines.join("\n");
     assert!(output.contains("created user admin@localhost"), "{output}");
     let connect = lines
@@ -109,14 +110,17 @@ async fn first_start_creates_data_admin_and_prints_the_connect_line() {
 
     // A second start finds the admin and prints no new token; data persists.
     let (_running, rx) = start(dir.path(), port);
-    let output = lines_until(&rx, "serving").join("\n");
-    assert!(
-        !output.contains("mcpk_"),
-        "no token printed on later starts: {output}"
-    );
+    let mut output = lines_until(&rx, &["serving"]);
     let client = McpClient::connect(&format!("http://127.0.0.1:{port}/mcp"), &token).await;
     let fetched = client
         .ok("get_alert_rule", json!({"id": created["id"]}))
         .await;
     assert_eq!(fetched["name"], "first start");
+    // Anything printed at start has been read by now.
+    output.extend(rx.try_iter());
+    let output = output.join("\n");
+    assert!(
+        !output.contains("mcpk_"),
+        "no token printed on later starts: {output}"
+    );
 }

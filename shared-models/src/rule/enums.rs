@@ -63,6 +63,19 @@ pub enum Aggregation {
     Count,
 }
 
+impl Aggregation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Last => "last",
+            Self::Mean => "mean",
+            Self::Min => "min",
+            Self::Max => "max",
+            Self::Sum => "sum",
+            Self::Count => "count",
+        }
+    }
+}
+
 #[derive(
     Debug,
     Clone,

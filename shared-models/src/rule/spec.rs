@@ -119,6 +119,39 @@ impl RuleSpec {
     }
 }
 
+impl RuleSpec {
+    /// One line a person (or a language model) can read at a glance:
+    /// `last(crypto.price{symbol="BTC"}) over 5m > 70000 for 1m`.
+    pub fn describe(&self) -> String {
+        let metric = &self.metric;
+        let mut out = format!(
+            "{}({}.{}",
+            metric.aggregation.as_str(),
+            metric.measurement,
+            metric.field
+        );
+        if !metric.tags.is_empty() {
+            let tags: Vec<String> = metric
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            out.push_str(&format!("{{{}}}", tags.join(",")));
+        }
+        out.push_str(&format!(
+            ") over {} {} {}",
+            metric.window, self.condition.op, self.condition.threshold
+        ));
+        if !metric.group_by.is_empty() {
+            out.push_str(&format!(" by {}", metric.group_by.join(",")));
+        }
+        if self.for_ > HumanDuration::ZERO {
+            out.push_str(&format!(" for {}", self.for_));
+        }
+        out
+    }
+}
+
 impl MetricQuery {
     fn parse(input: MetricInput, limits: &RuleLimits) -> Result<Self, FieldError> {
         check_identifier("measurement", &input.measurement)?;
@@ -335,6 +368,17 @@ mod tests {
         assert_eq!(shown["metric"]["window"], "5m");
         assert_eq!(shown["for"], "0s");
         assert_eq!(shown["condition"]["op"], ">");
+    }
+
+    #[test]
+    fn describes_itself_in_one_line() {
+        let mut v = minimal();
+        v["for"] = json!("1m");
+        v["metric"]["group_by"] = json!(["venue"]);
+        assert_eq!(
+            parse(v).unwrap().describe(),
+            r#"last(crypto.price{symbol="BTC"}) over 5m > 70000 by venue for 1m"#
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::{
         result::tool_result,
         server::{MonitorsMcp, principal},
     },
-    store::{RuleFilter, RuleRecord},
+    store::{RuleFilter, RuleRecord, RuleSummary},
 };
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -62,8 +62,8 @@ pub struct UpdateRuleArgs {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RuleList {
-    /// Newest first.
-    pub rules: Vec<RuleRecord>,
+    /// Newest first, in summary form; get_alert_rule returns a rule in full.
+    pub rules: Vec<RuleSummary>,
     /// Pass as cursor to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -99,7 +99,8 @@ Durations are strings like \"30s\", \"5m\", \"2h\". Returns the stored rule with
 
     #[tool(
         description = "List your alert rules, newest first, optionally filtered by enabled, severity or a name fragment. \
-Paginated: pass the returned next_cursor as cursor to get the next page.",
+Each entry is a summary (id, name, enabled, severity, interval, and the condition in one line); use get_alert_rule \
+for every field. Paginated: pass the returned next_cursor as cursor to get the next page.",
         input_schema = schema_for_type::<ListRulesArgs>(),
         output_schema = schema_for_output::<RuleList>(),
         annotations(title = "List alert rules", read_only_hint = true, open_world_hint = false)
