@@ -28,6 +28,9 @@ pub async fn connect(config: &Config) -> Result<DatabaseConnection> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                // A whole page (at most 201 rows) fits, so the SQLite
+                // thread never stalls mid-query waiting for the reader.
+                .row_buffer_size(256)
         });
     Ok(Database::connect(options).await?)
 }

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cursor;
+mod rule_summaries;
 mod rules;
 mod tokens;
 mod users;
@@ -14,7 +15,8 @@ use shared_models::{rule::RuleLimits, time::Clock};
 
 pub use alerts::{AlertFilter, AlertRecord};
 pub use cursor::Page;
-pub use rules::{RuleFilter, RuleRecord, RuleSummary};
+pub use rule_summaries::RuleSummary;
+pub use rules::{RuleFilter, RuleRecord};
 pub use tokens::{Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 
@@ -25,6 +27,7 @@ pub struct Store {
     limits: RuleLimits,
     shard_count: u32,
     token_cache: tokens::TokenCache,
+    summaries: rule_summaries::SummaryCache,
 }
 
 impl Store {
@@ -40,6 +43,7 @@ impl Store {
             limits,
             shard_count,
             token_cache: tokens::TokenCache::default(),
+            summaries: rule_summaries::SummaryCache::default(),
         }
     }
 

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use sea_orm::{
@@ -10,12 +10,12 @@ use shared_models::{
     ModelError,
     entity::{TenantScoped, alert_rule},
     ids::{RuleId, UserId},
-    rule::{HumanDuration, RuleSpec, Severity, apply_patch},
+    rule::{RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
 };
 
-use super::{Page, Store, cursor};
+use super::{Page, Store, cursor, rule_summaries::RuleSummary};
 use crate::error::{Error, Result};
 
 /// A stored rule as clients see it: its id and bookkeeping beside the spec.
@@ -45,37 +45,6 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
             created_at: format_millis(row.created_at),
             updated_at: format_millis(row.updated_at),
         })
-    }
-}
-
-/// A rule in a listing: enough to recognise it and see what it watches,
-/// in a fraction of the full rule's size (get_alert_rule has the rest).
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct RuleSummary {
-    pub id: String,
-    pub name: String,
-    pub enabled: bool,
-    pub severity: Severity,
-    pub interval: HumanDuration,
-    /// What the rule checks, e.g. `last(crypto.price{symbol="BTC"}) over 5m > 70000`.
-    pub condition: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    pub updated_at: String,
-}
-
-impl From<RuleRecord> for RuleSummary {
-    fn from(record: RuleRecord) -> Self {
-        Self {
-            condition: record.spec.describe(),
-            id: record.id,
-            name: record.spec.name.as_str().to_owned(),
-            enabled: record.spec.enabled,
-            severity: record.spec.severity,
-            interval: record.spec.interval,
-            labels: record.spec.labels,
-            updated_at: record.updated_at,
-        }
     }
 }
 
@@ -127,7 +96,11 @@ impl Store {
             .try_into()
     }
 
-    pub async fn list_rules(&self, owner: UserId, filter: RuleFilter) -> Result<Page<RuleSummary>> {
+    pub async fn list_rules(
+        &self,
+        owner: UserId,
+        filter: RuleFilter,
+    ) -> Result<Page<Arc<RuleSummary>>> {
         let size = cursor::page_size(filter.limit)?;
         let mut query = alert_rule::Entity::find_owned(owner);
         if let Some(enabled) = filter.enabled {
@@ -144,15 +117,16 @@ impl Store {
             query = query.filter(alert_rule::Column::Id.lt(last));
         }
         // Ids are UUIDv7, so id order is creation order: newest first.
-        let rows = query
+        // Summaries come from the cache where the stored version matches.
+        let rows: Vec<(String, i64)> = query
+            .select_only()
+            .columns([alert_rule::Column::Id, alert_rule::Column::Version])
             .order_by_desc(alert_rule::Column::Id)
             .limit(size + 1)
+            .into_tuple()
             .all(&self.db)
             .await?;
-        let records = rows
-            .into_iter()
-            .map(|row| RuleRecord::try_from(row).map(RuleSummary::from))
-            .collect::<Result<Vec<_>>>()?;
+        let records = self.summaries_of(owner, &rows).await?;
         Ok(cursor::paginate(records, size, |r| {
             cursor::encode(&[&r.id])
         }))

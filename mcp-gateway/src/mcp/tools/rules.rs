@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use rmcp::{
     ErrorData,
     handler::server::{
@@ -63,7 +65,7 @@ pub struct UpdateRuleArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RuleList {
     /// Newest first, in summary form; get_alert_rule returns a rule in full.
-    pub rules: Vec<RuleSummary>,
+    pub rules: Vec<Arc<RuleSummary>>,
     /// Pass as cursor to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,

@@ -1,0 +1,127 @@
+//! Rule summaries for listings, cached by rule id and version. A stored
+//! rule's content changes only with its version, so a cached summary for
+//! the version the database reports is exact, on every replica; listing then
+//! reads two small columns instead of every rule's spec.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use schemars::JsonSchema;
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+use serde::Serialize;
+use shared_models::{
+    ModelError,
+    entity::{TenantScoped, alert_rule},
+    ids::UserId,
+    rule::{HumanDuration, RuleSpec, Severity},
+    time::format_millis,
+};
+
+use super::Store;
+use crate::error::Result;
+
+/// A rule in a listing: enough to recognise it and see what it watches,
+/// in a fraction of the full rule's size (get_alert_rule has the rest).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleSummary {
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    pub severity: Severity,
+    pub interval: HumanDuration,
+    /// What the rule checks, e.g. `last(crypto.price{symbol="BTC"}) over 5m > 70000`.
+    pub condition: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub updated_at: String,
+}
+
+impl RuleSummary {
+    fn from_stored(id: String, spec: &str, updated_at: i64) -> Result<Self> {
+        let spec: RuleSpec = serde_json::from_str(spec).map_err(ModelError::CorruptSpec)?;
+        Ok(Self {
+            condition: spec.describe(),
+            id,
+            name: spec.name.as_str().to_owned(),
+            enabled: spec.enabled,
+            severity: spec.severity,
+            interval: spec.interval,
+            labels: spec.labels,
+            updated_at: format_millis(updated_at),
+        })
+    }
+}
+
+const CAPACITY: usize = 50_000;
+
+/// Rule id to the version it was summarised at, and the summary.
+type SummaryMap = HashMap<String, (i64, Arc<RuleSummary>)>;
+
+#[derive(Debug, Default, Clone)]
+pub struct SummaryCache(Arc<RwLock<SummaryMap>>);
+
+impl SummaryCache {
+    fn get(&self, id: &str, version: i64) -> Option<Arc<RuleSummary>> {
+        let map = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(id)
+            .filter(|(cached, _)| *cached == version)
+            .map(|(_, summary)| summary.clone())
+    }
+
+    fn put(&self, version: i64, summary: Arc<RuleSummary>) {
+        let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= CAPACITY {
+            map.clear();
+        }
+        map.insert(summary.id.clone(), (version, summary));
+    }
+}
+
+impl Store {
+    /// Summaries for `(id, version)` rows already filtered to `owner`, in
+    /// the same order; misses are read in one query and cached.
+    pub(super) async fn summaries_of(
+        &self,
+        owner: UserId,
+        rows: &[(String, i64)],
+    ) -> Result<Vec<Arc<RuleSummary>>> {
+        let cached: Vec<Option<Arc<RuleSummary>>> = rows
+            .iter()
+            .map(|(id, version)| self.summaries.get(id, *version))
+            .collect();
+        let missing: Vec<&str> = rows
+            .iter()
+            .zip(&cached)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|((id, _), _)| id.as_str())
+            .collect();
+        let mut loaded: HashMap<String, Arc<RuleSummary>> = HashMap::new();
+        if !missing.is_empty() {
+            let specs: Vec<(String, String, i64, i64)> = alert_rule::Entity::find_owned(owner)
+                .select_only()
+                .columns([
+                    alert_rule::Column::Id,
+                    alert_rule::Column::Spec,
+                    alert_rule::Column::UpdatedAt,
+                    alert_rule::Column::Version,
+                ])
+                .filter(alert_rule::Column::Id.is_in(missing))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (id, spec, updated_at, version) in specs {
+                let summary = Arc::new(RuleSummary::from_stored(id.clone(), &spec, updated_at)?);
+                self.summaries.put(version, summary.clone());
+                loaded.insert(id, summary);
+            }
+        }
+        // A rule deleted between the two reads is left out of the page.
+        Ok(rows
+            .iter()
+            .zip(cached)
+            .filter_map(|((id, _), hit)| hit.or_else(|| loaded.get(id).cloned()))
+            .collect())
+    }
+}
