@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Load test: tools/call list_alert_rules (limit 50) against 1,000 stored rules,
+# with wrk and the team's shared MCP script, on the one-command SQLite setup.
+# Usage: mcp-gateway/benches/list_rules.sh [connections] [seconds]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+lua=${MCP_LUA:-$root/../shared/bench/mcp_call.lua}
+conns=${1:-32}
+secs=${2:-10}
+port=${PORT:-18190}
+command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
+
+cargo build --release -p mcp-gateway --manifest-path "$root/Cargo.toml" >&2
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+cd "$work"
+MONITORS_LISTEN=127.0.0.1:$port MONITORS_LOG=warn "$root/target/release/mcp-gateway" >stdout 2>stderr &
+for _ in $(seq 1 100); do grep -q 'mcpk_' stdout 2>/dev/null && break; sleep 0.1; done
+token=$(grep -o 'mcpk_[A-Za-z0-9_-]*' stdout | head -1)
+
+for i in $(seq 0 999); do
+  printf '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"create_alert_rule","arguments":{"name":"rule %d","metric":{"measurement":"crypto","field":"price","tags":{"symbol":"S%d"}},"condition":{"op":">","threshold":%d},"interval":"10s"}}}\n' "$i" "$i" $((i % 50)) "$i"
+done | while read -r body; do
+  curl -sf -o /dev/null "http://127.0.0.1:$port/mcp" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
+    -H 'MCP-Protocol-Version: 2025-06-18' -d "$body"
+done
+
+# Warm up, then measure.
+MCP_TOKEN=$token wrk -t1 -c"$conns" -d2s -s "$lua" "http://127.0.0.1:$port/mcp" >/dev/null
+MCP_TOKEN=$token wrk -t1 -c"$conns" -d"${secs}s" -s "$lua" "http://127.0.0.1:$port/mcp" | grep RESULT
+echo "rss_kb=$(ps -o rss= -p "$(jobs -p | head -1)")"
