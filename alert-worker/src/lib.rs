@@ -1,2 +1,4 @@
-//! The alert-evaluation worker. Evaluation is not built yet: this crate
-//! exists so that the workspace has its final shape.
+//! The alert-evaluation engine: sources, the per-series state machine, the
+//! scheduler that evaluates due rules, and the persistence of their state.
+
+pub mod source;

@@ -8,6 +8,7 @@ pub mod ids;
 pub mod json;
 pub mod rule;
 pub mod secret;
+pub mod series;
 pub mod shard;
 pub mod time;
 

@@ -5,6 +5,9 @@
 pub mod alert;
 pub mod alert_rule;
 pub mod api_token;
+pub mod point;
+pub mod rule_state;
+pub mod rule_status;
 pub mod user;
 
 use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
@@ -52,5 +55,23 @@ impl TenantScoped for alert::Entity {
 impl TenantScoped for api_token::Entity {
     fn owner_column() -> Self::Column {
         api_token::Column::UserId
+    }
+}
+
+impl TenantScoped for rule_state::Entity {
+    fn owner_column() -> Self::Column {
+        rule_state::Column::OwnerId
+    }
+}
+
+impl TenantScoped for rule_status::Entity {
+    fn owner_column() -> Self::Column {
+        rule_status::Column::OwnerId
+    }
+}
+
+impl TenantScoped for point::Entity {
+    fn owner_column() -> Self::Column {
+        point::Column::OwnerId
     }
 }

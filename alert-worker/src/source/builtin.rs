@@ -1,0 +1,1 @@
+//! The built-in metrics store (being written).

@@ -1,0 +1,90 @@
+//! Where metric values come from. Every source answers the same batch of
+//! queries; adding one (say, InfluxDB 3 over SQL) is one new file here.
+
+pub mod builtin;
+pub mod influx;
+
+use std::{collections::BTreeMap, time::Duration};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use shared_models::{ids::UserId, rule::Aggregation};
+
+/// How the points in the window are reduced. The rule aggregations plus
+/// `First`, which percent-change conditions compare against `Last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reduce {
+    Rule(Aggregation),
+    First,
+}
+
+/// One value per series over `[at - window, at]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesQuery {
+    /// Whose data (the built-in store is per tenant; InfluxDB ignores it).
+    pub owner: UserId,
+    /// `None`: the source's default database.
+    pub database: Option<String>,
+    pub measurement: String,
+    pub field: String,
+    pub tags: BTreeMap<String, String>,
+    pub reduce: Reduce,
+    pub window: Duration,
+    pub group_by: Vec<String>,
+}
+
+/// The reduced value of one series; `labels` holds the `group_by` tag values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesValue {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SourceError {
+    #[error("query timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("metrics store unreachable: {0}")]
+    Unreachable(String),
+    #[error("metrics store refused the query: {0}")]
+    Refused(String),
+    #[error("unexpected answer from the metrics store: {0}")]
+    Protocol(String),
+}
+
+/// Measurements, fields and tags available to a tenant.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MetricCatalog {
+    pub measurements: Vec<MeasurementInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MeasurementInfo {
+    pub name: String,
+    pub fields: Vec<String>,
+    /// Tag keys with up to `values_limit` values each.
+    pub tags: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CatalogRequest {
+    pub owner: UserId,
+    pub database: Option<String>,
+    /// Only measurements whose name starts with this.
+    pub prefix: Option<String>,
+    pub measurements_limit: usize,
+    pub values_limit: usize,
+}
+
+#[async_trait]
+pub trait MetricSource: Send + Sync + std::fmt::Debug {
+    /// Answers each query as of `at`, in order: one result per query, so
+    /// one failing query does not fail the others.
+    async fn query(
+        &self,
+        queries: &[SeriesQuery],
+        at: DateTime<Utc>,
+    ) -> Vec<Result<Vec<SeriesValue>, SourceError>>;
+
+    async fn catalog(&self, request: &CatalogRequest) -> Result<MetricCatalog, SourceError>;
+}

@@ -1,0 +1,29 @@
+use sea_orm::entity::prelude::*;
+
+/// Evaluation state of one series of one rule, persisted on every
+/// evaluation so that a restart or another worker continues where it was.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "rule_states")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub rule_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub series_key: String,
+    pub owner_id: String,
+    pub state: String,
+    #[sea_orm(column_type = "Text")]
+    pub labels: String,
+    pub pending_since: Option<i64>,
+    pub firing_since: Option<i64>,
+    /// When the condition stopped holding while firing (for keep_firing_for).
+    pub clear_since: Option<i64>,
+    pub last_value: Option<f64>,
+    pub last_seen_at: Option<i64>,
+    pub alert_id: Option<String>,
+    pub updated_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

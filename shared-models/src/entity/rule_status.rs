@@ -1,0 +1,19 @@
+use sea_orm::entity::prelude::*;
+
+/// Rule-level health: last evaluation time and error.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "rule_status")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub rule_id: String,
+    pub owner_id: String,
+    pub last_evaluated_at: i64,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub last_error: Option<String>,
+    pub series_count: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
