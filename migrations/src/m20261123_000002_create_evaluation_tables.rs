@@ -39,6 +39,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(RuleStatus::RuleId, 36).primary_key())
                     .col(string_len(RuleStatus::OwnerId, 36))
                     .col(big_integer(RuleStatus::LastEvaluatedAt))
+                    .col(string_len(RuleStatus::State, 16))
                     .col(text_null(RuleStatus::LastError))
                     .col(integer(RuleStatus::SeriesCount))
                     .to_owned(),
@@ -127,6 +128,7 @@ enum RuleStatus {
     RuleId,
     OwnerId,
     LastEvaluatedAt,
+    State,
     LastError,
     SeriesCount,
 }

@@ -8,6 +8,9 @@ pub struct Model {
     pub rule_id: String,
     pub owner_id: String,
     pub last_evaluated_at: i64,
+    /// The most pressing state among the rule's series: firing, pending,
+    /// error, no_data or normal.
+    pub state: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     pub series_count: i32,

@@ -114,6 +114,49 @@ impl Severity {
     }
 }
 
+/// What a condition tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConditionKind {
+    /// The aggregated value compared with the threshold.
+    #[default]
+    Threshold,
+    /// The change over the window, in percent of its first value, compared
+    /// with the threshold ("drops 5% within 1h": op "<", threshold -5).
+    PercentChange,
+    /// No point at all within the window (a dead man's switch).
+    Absence,
+}
+
+/// What an evaluation does when a series has no data in the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoDataPolicy {
+    /// Treat as the condition not holding: pending resets, firing resolves.
+    Ok,
+    /// Treat as the condition holding (after `for`, it fires).
+    Alerting,
+    /// Hold the series in a visible no_data state: nothing fires, a firing
+    /// alert stays firing, and rule health reports it.
+    #[default]
+    NoData,
+    /// Keep the last state silently.
+    KeepLast,
+}
+
+/// What an evaluation does when the query fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorPolicy {
+    /// Keep every series as it was and report the error in rule health.
+    #[default]
+    Error,
+    /// Keep every series as it was, without flagging the rule.
+    KeepLast,
+    /// Treat as the condition holding.
+    Alerting,
+}
+
 /// The lifecycle of one alert instance (one rule and one series).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

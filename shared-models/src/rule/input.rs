@@ -3,7 +3,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Aggregation, Comparator, HumanDuration, Severity};
+use super::{
+    Aggregation, Comparator, ConditionKind, ErrorPolicy, HumanDuration, NoDataPolicy, Severity,
+};
 
 /// An alert rule as a client writes it. Omitted optional fields take their
 /// defaults; `RuleSpec::parse` turns this into a rule that is known valid.
@@ -36,6 +38,15 @@ pub struct RuleInput {
     /// Whether the rule is evaluated. Default true; false pauses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    /// Once firing, stay firing this long after the condition stops holding, to ride out brief dips. Default "0s".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for: Option<HumanDuration>,
+    /// When a series has no data: "no_data" (default; hold and report), "ok", "alerting" or "keep_last".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<NoDataPolicy>,
+    /// When the query fails: "error" (default; hold and report), "keep_last" or "alerting".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<ErrorPolicy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -65,10 +76,16 @@ pub struct MetricInput {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionInput {
-    /// Comparator: ">", ">=", "<", "<=", "==" or "!=".
-    pub op: Comparator,
-    /// The value compared against, e.g. 70000.
-    pub threshold: f64,
+    /// "threshold" (default): the value against the threshold; "percent_change": the change over the window in
+    /// percent (op "<" with threshold -5 means "drops more than 5%"); "absence": no point at all within the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ConditionKind>,
+    /// Comparator: ">", ">=", "<", "<=", "==" or "!=". Required except for absence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Comparator>,
+    /// The value compared against, e.g. 70000. Required except for absence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     /// Optional hysteresis: once firing, the alert resolves only when the value crosses this instead of the threshold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_threshold: Option<f64>,

@@ -9,7 +9,9 @@ mod patch;
 mod spec;
 
 pub use duration::{DurationParseError, HumanDuration};
-pub use enums::{Aggregation, AlertState, Comparator, Severity};
+pub use enums::{
+    Aggregation, AlertState, Comparator, ConditionKind, ErrorPolicy, NoDataPolicy, Severity,
+};
 pub use input::{ConditionInput, MetricInput, RuleInput};
 pub use limits::RuleLimits;
 pub use patch::{ConditionPatch, MetricPatch, RulePatch, apply_patch};

@@ -4,7 +4,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Aggregation, Comparator, HumanDuration, RuleInput, RuleLimits, RuleSpec, Severity};
+use super::{
+    Aggregation, Comparator, ConditionKind, ErrorPolicy, HumanDuration, NoDataPolicy, RuleInput,
+    RuleLimits, RuleSpec, Severity,
+};
 use crate::{FieldError, json::from_value};
 
 /// A partial rule update, merged into the stored rule with JSON Merge Patch
@@ -43,6 +46,12 @@ pub struct RulePatch {
     /// false pauses the rule, true resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_firing_for: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_data: Option<NoDataPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<ErrorPolicy>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -69,6 +78,8 @@ pub struct MetricPatch {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ConditionKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Comparator>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +150,7 @@ mod tests {
             &RuleLimits::default(),
         )
         .unwrap();
-        assert_eq!(updated.condition.threshold, 80000.0);
+        assert_eq!(updated.condition.threshold, Some(80000.0));
         assert_eq!(updated.condition.recovery_threshold, Some(69000.0));
         assert_eq!(updated.metric.tags.len(), 1);
         assert!(!updated.enabled);

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Aggregation, Comparator, ConditionInput, HumanDuration, MetricInput, RuleInput, RuleLimits,
-    Severity, limits::*,
+    Aggregation, Comparator, ConditionInput, ConditionKind, ErrorPolicy, HumanDuration, MetricInput,
+    NoDataPolicy, RuleInput, RuleLimits, Severity, limits::*,
 };
 use crate::FieldError;
 
@@ -26,6 +26,9 @@ pub struct RuleSpec {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub enabled: bool,
+    pub keep_firing_for: HumanDuration,
+    pub no_data: NoDataPolicy,
+    pub on_error: ErrorPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -61,8 +64,12 @@ pub struct MetricQuery {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Condition {
-    pub op: Comparator,
-    pub threshold: f64,
+    pub kind: ConditionKind,
+    /// Present for threshold and percent-change conditions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<Comparator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_threshold: Option<f64>,
 }
@@ -92,6 +99,8 @@ impl RuleSpec {
         )?;
         let for_ = input.for_.unwrap_or(HumanDuration::ZERO);
         check_range("for", for_, HumanDuration::ZERO, limits.max_for)?;
+        let keep_firing_for = input.keep_firing_for.unwrap_or(HumanDuration::ZERO);
+        check_range("keep_firing_for", keep_firing_for, HumanDuration::ZERO, limits.max_for)?;
         let labels = parse_labels(
             "labels",
             input.labels.unwrap_or_default(),
@@ -115,6 +124,9 @@ impl RuleSpec {
             labels,
             annotations,
             enabled: input.enabled.unwrap_or(true),
+            keep_firing_for,
+            no_data: input.no_data.unwrap_or_default(),
+            on_error: input.on_error.unwrap_or_default(),
         })
     }
 }
@@ -138,10 +150,15 @@ impl RuleSpec {
                 .collect();
             out.push_str(&format!("{{{}}}", tags.join(",")));
         }
-        out.push_str(&format!(
-            ") over {} {} {}",
-            metric.window, self.condition.op, self.condition.threshold
-        ));
+        out.push_str(&format!(") over {}", metric.window));
+        match (self.condition.kind, self.condition.op, self.condition.threshold) {
+            (ConditionKind::Absence, _, _) => out = format!("no data: {out}"),
+            (ConditionKind::PercentChange, Some(op), Some(threshold)) => {
+                out.push_str(&format!(" change {op} {threshold}%"));
+            }
+            (_, Some(op), Some(threshold)) => out.push_str(&format!(" {op} {threshold}")),
+            _ => {}
+        }
         if !metric.group_by.is_empty() {
             out.push_str(&format!(" by {}", metric.group_by.join(",")));
         }
@@ -207,34 +224,67 @@ impl MetricQuery {
 
 impl Condition {
     fn parse(input: ConditionInput) -> Result<Self, FieldError> {
-        check_finite("threshold", input.threshold)?;
+        let kind = input.kind.unwrap_or_default();
+        if kind == ConditionKind::Absence {
+            for (field, given) in [
+                ("op", input.op.is_some()),
+                ("threshold", input.threshold.is_some()),
+                ("recovery_threshold", input.recovery_threshold.is_some()),
+            ] {
+                if given {
+                    return Err(FieldError::new(field, "is not used by an absence condition; leave it out"));
+                }
+            }
+            return Ok(Self {
+                kind,
+                op: None,
+                threshold: None,
+                recovery_threshold: None,
+            });
+        }
+        let op = input
+            .op
+            .ok_or_else(|| FieldError::new("op", "is required: one of >, >=, <, <=, ==, !="))?;
+        let threshold = input
+            .threshold
+            .ok_or_else(|| FieldError::new("threshold", "is required: a number"))?;
+        check_finite("threshold", threshold)?;
         if let Some(recovery) = input.recovery_threshold {
             check_finite("recovery_threshold", recovery)?;
             // Hysteresis only makes sense when recovery lies on the far side
             // of the threshold from the firing region.
-            let consistent = match input.op {
-                Comparator::Gt | Comparator::Ge => recovery <= input.threshold,
-                Comparator::Lt | Comparator::Le => recovery >= input.threshold,
+            let consistent = match op {
+                Comparator::Gt | Comparator::Ge => recovery <= threshold,
+                Comparator::Lt | Comparator::Le => recovery >= threshold,
                 Comparator::Eq | Comparator::Ne => false,
             };
             if !consistent {
-                let reason = match input.op {
-                    Comparator::Gt | Comparator::Ge => {
-                        "must not be above threshold for a > or >= condition"
-                    }
-                    Comparator::Lt | Comparator::Le => {
-                        "must not be below threshold for a < or <= condition"
-                    }
+                let reason = match op {
+                    Comparator::Gt | Comparator::Ge => "must not be above threshold for a > or >= condition",
+                    Comparator::Lt | Comparator::Le => "must not be below threshold for a < or <= condition",
                     Comparator::Eq | Comparator::Ne => "is only allowed with >, >=, < or <=",
                 };
                 return Err(FieldError::new("recovery_threshold", reason));
             }
         }
         Ok(Self {
-            op: input.op,
-            threshold: input.threshold,
+            kind,
+            op: Some(op),
+            threshold: Some(threshold),
             recovery_threshold: input.recovery_threshold,
         })
+    }
+
+    /// Whether `value` is in the firing region. When the alert is already
+    /// firing and a recovery threshold is set, the region extends to it.
+    pub fn holds(&self, value: f64, firing: bool) -> bool {
+        let (Some(op), Some(threshold)) = (self.op, self.threshold) else {
+            return false;
+        };
+        match self.recovery_threshold {
+            Some(recovery) if firing => op.holds(value, recovery) || op.holds(value, threshold),
+            _ => op.holds(value, threshold),
+        }
     }
 }
 
@@ -422,10 +472,44 @@ mod tests {
     }
 
     #[test]
+    fn condition_kinds_take_what_they_need() {
+        let mut v = minimal();
+        v["condition"] = json!({"kind": "absence"});
+        let spec = parse(v).unwrap();
+        assert_eq!(spec.condition.kind, ConditionKind::Absence);
+        assert_eq!(spec.describe(), r#"no data: last(crypto.price{symbol="BTC"}) over 5m"#);
+
+        let mut v = minimal();
+        v["condition"] = json!({"kind": "absence", "threshold": 3});
+        assert_eq!(parse(v).unwrap_err().field, "condition.threshold");
+
+        let mut v = minimal();
+        v["condition"] = json!({"kind": "percent_change", "op": "<", "threshold": -5});
+        v["metric"]["window"] = json!("1h");
+        assert_eq!(parse(v).unwrap().describe(), r#"last(crypto.price{symbol="BTC"}) over 1h change < -5%"#);
+
+        let mut v = minimal();
+        v["condition"] = json!({"threshold": 3});
+        assert_eq!(parse(v).unwrap_err().to_string(), "condition.op: is required: one of >, >=, <, <=, ==, !=");
+    }
+
+    #[test]
+    fn hysteresis_widens_the_firing_region_only_while_firing() {
+        let mut v = minimal();
+        v["condition"]["recovery_threshold"] = json!(69000);
+        let condition = parse(v).unwrap().condition;
+        assert!(!condition.holds(69500.0, false));
+        assert!(condition.holds(69500.0, true));
+        assert!(!condition.holds(68000.0, true));
+        assert!(condition.holds(71000.0, false));
+    }
+
+    #[test]
     fn infinite_threshold_is_refused() {
         let input = ConditionInput {
-            op: Comparator::Gt,
-            threshold: f64::INFINITY,
+            kind: None,
+            op: Some(Comparator::Gt),
+            threshold: Some(f64::INFINITY),
             recovery_threshold: None,
         };
         assert_eq!(

@@ -1,0 +1,228 @@
+//! The evaluation engine: which rules are due, what their sources say, how
+//! each series moves, and what is written down.
+
+mod persist;
+pub mod preview;
+pub mod plan;
+mod rules;
+pub mod state;
+pub mod template;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use shared_models::{ids::RuleId, series::series_key, time::Clock};
+use tokio_util::sync::CancellationToken;
+
+pub use persist::PersistReport;
+use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_states, persist};
+use plan::{Labels, first_error, observations, queries_for};
+pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
+use rules::RuleSet;
+use state::{Transition, step};
+
+use crate::{error::Result, source::MetricSource};
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// How often the rule set is re-read from the database.
+    pub refresh_every: Duration,
+    /// Most rules evaluated in one batch (one source call, one transaction).
+    pub batch_rules: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            refresh_every: Duration::from_secs(1),
+            batch_rules: 20_000,
+        }
+    }
+}
+
+/// What one call of [`Engine::evaluate_due`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub rules: usize,
+    pub queries: usize,
+    pub series: usize,
+    pub errors: usize,
+    pub persisted: PersistReport,
+}
+
+pub struct Engine {
+    db: DatabaseConnection,
+    source: Arc<dyn MetricSource>,
+    clock: Arc<dyn Clock>,
+    scope: RuleScope,
+    settings: EngineSettings,
+    rules: RuleSet,
+}
+
+impl Engine {
+    pub fn new(
+        db: DatabaseConnection,
+        source: Arc<dyn MetricSource>,
+        clock: Arc<dyn Clock>,
+        scope: RuleScope,
+        settings: EngineSettings,
+    ) -> Self {
+        Self {
+            db,
+            source,
+            clock,
+            scope,
+            settings,
+            rules: RuleSet::default(),
+        }
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub async fn refresh(&mut self) -> Result<RefreshReport> {
+        let now = self.clock.now_millis();
+        self.rules.refresh(&self.db, &self.scope, now).await
+    }
+
+    /// Evaluates every rule due at `now`, each on its own latest aligned
+    /// tick. Tests drive the engine through this with an injected clock.
+    pub async fn evaluate_due(&mut self, now: i64) -> Result<SweepReport> {
+        let mut by_tick: BTreeMap<i64, Vec<RuleId>> = BTreeMap::new();
+        for id in self.rules.due(now) {
+            if let Some(rule) = self.rules.get(&id) {
+                by_tick.entry(aligned_tick(now, rule.interval_ms())).or_default().push(id);
+            }
+        }
+        let mut report = SweepReport::default();
+        for (tick, ids) in by_tick {
+            for chunk in ids.chunks(self.settings.batch_rules.max(1)) {
+                self.evaluate_batch(chunk, tick, &mut report).await?;
+                for id in chunk {
+                    self.rules.mark_evaluated(id, now);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    async fn evaluate_batch(&self, ids: &[RuleId], tick: i64, report: &mut SweepReport) -> Result<()> {
+        let rules: Vec<&LoadedRule> = ids.iter().filter_map(|id| self.rules.get(id)).collect();
+        let mut queries = Vec::new();
+        let mut spans = Vec::with_capacity(rules.len());
+        for rule in &rules {
+            let planned = queries_for(rule);
+            spans.push(queries.len()..queries.len() + planned.len());
+            queries.extend(planned);
+        }
+        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
+        let answers = self.source.query(&queries, at).await;
+        let mut stored = load_states(&self.db, ids).await?;
+
+        let mut outcomes = Vec::new();
+        let mut health = Vec::with_capacity(rules.len());
+        for (rule, span) in rules.iter().zip(spans) {
+            let answers: Vec<_> = answers[span].iter().collect();
+            let states = stored.remove(&rule.id).unwrap_or_default();
+            let known: BTreeSet<Labels> = states.values().map(|(labels, _)| labels.clone()).collect();
+            let error = first_error(&answers).map(ToString::to_string);
+            let observed = observations(rule, &answers, &known);
+            report.series += observed.len();
+            report.errors += usize::from(error.is_some());
+            let mut worst = state::Phase::Normal;
+            let series_count = observed.len();
+            for (labels, observation) in observed {
+                let key = series_key(&labels);
+                let previous = states.get(&key).map(|(_, s)| s.clone());
+                let prev = previous.clone().unwrap_or_default();
+                let (next, transition) = step(&prev, observation, &rule.spec, tick);
+                if next.phase.urgency() > worst.urgency() {
+                    worst = next.phase;
+                }
+                let changed = previous.is_none_or(|p| {
+                    (p.phase, p.pending_since, p.firing_since, p.clear_since)
+                        != (next.phase, next.pending_since, next.firing_since, next.clear_since)
+                });
+                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| AlertDraft {
+                    rule_name: rule.spec.name.as_str().to_owned(),
+                    severity: rule.spec.severity.as_str(),
+                    threshold: rule.spec.condition.threshold,
+                    message: template::render(&rule.spec, &labels, next.last_value),
+                });
+                outcomes.push(SeriesOutcome {
+                    rule: rule.id,
+                    owner: rule.owner,
+                    series_key: key,
+                    resolved_alert: prev.alert_id.clone(),
+                    labels,
+                    next,
+                    transition,
+                    changed,
+                    alert,
+                });
+            }
+            health.push(RuleHealth {
+                rule: rule.id,
+                owner: rule.owner,
+                state: worst,
+                error,
+                series: series_count,
+            });
+        }
+        report.rules += rules.len();
+        report.queries += queries.len();
+        let persisted = persist(&self.db, outcomes, health, tick).await?;
+        report.persisted.fired += persisted.fired;
+        report.persisted.resolved += persisted.resolved;
+        report.persisted.states_written += persisted.states_written;
+        Ok(())
+    }
+
+    /// Refreshes and evaluates until `shutdown` fires. An evaluation in
+    /// flight is finished before returning.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut last_refresh: Option<Instant> = None;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if last_refresh.is_none_or(|at| at.elapsed() >= self.settings.refresh_every) {
+                match self.refresh().await {
+                    Ok(report) if report.loaded > 0 || report.removed > 0 => {
+                        tracing::info!(rules = report.total, loaded = report.loaded, removed = report.removed, "rules refreshed");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(error = %crate::error::chain(&error), "rule refresh failed"),
+                }
+                last_refresh = Some(Instant::now());
+            }
+            let now = self.clock.now_millis();
+            let started = Instant::now();
+            let wait = match self.evaluate_due(now).await {
+                Ok(report) => {
+                    backoff = Duration::from_millis(100);
+                    if report.rules > 0 {
+                        tracing::debug!(rules = report.rules, queries = report.queries, fired = report.persisted.fired,
+                            resolved = report.persisted.resolved, took_ms = started.elapsed().as_millis() as u64, "evaluated");
+                    }
+                    let next = self.rules.next_due().map_or(i64::MAX, |due| due - self.clock.now_millis());
+                    let until_refresh = self.settings.refresh_every.saturating_sub(last_refresh.map_or(Duration::ZERO, |at| at.elapsed()));
+                    Duration::from_millis(u64::try_from(next.max(0)).unwrap_or(0)).min(until_refresh).max(Duration::from_millis(5))
+                }
+                Err(error) => {
+                    tracing::warn!(error = %crate::error::chain(&error), "evaluation failed; retrying");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! Reading series state before an evaluation and writing its outcome after:
+//! state rows, alert records and rule health, in one transaction, so that an
+//! alert is never recorded without the state that explains it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    TransactionTrait, sea_query::{Expr, OnConflict},
+};
+use shared_models::{
+    entity::{alert, rule_state, rule_status},
+    ids::{AlertId, RuleId, UserId},
+    rule::AlertState,
+};
+
+use super::{
+    plan::Labels,
+    state::{Phase, SeriesState, Transition},
+};
+use crate::error::{Error, Result};
+
+pub type StoredStates = HashMap<String, (Labels, SeriesState)>;
+
+/// The persisted states of each rule's series, by rule and series key.
+pub async fn load_states(
+    db: &DatabaseConnection,
+    rules: &[RuleId],
+) -> Result<HashMap<RuleId, StoredStates>> {
+    let mut out: HashMap<RuleId, StoredStates> = HashMap::new();
+    for chunk in rules.chunks(500) {
+        let rows = rule_state::Entity::find()
+            .filter(rule_state::Column::RuleId.is_in(chunk.iter().map(ToString::to_string)))
+            .all(db)
+            .await?;
+        for row in rows {
+            let rule: RuleId = row
+                .rule_id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.rule_id)))?;
+            let labels: Labels = serde_json::from_str(&row.labels)
+                .map_err(|e| Error::Corrupt(format!("labels of rule {rule}: {e}")))?;
+            let state = SeriesState {
+                phase: Phase::parse(&row.state)
+                    .ok_or_else(|| Error::Corrupt(format!("state {:?} of rule {rule}", row.state)))?,
+                pending_since: row.pending_since,
+                firing_since: row.firing_since,
+                clear_since: row.clear_since,
+                last_value: row.last_value,
+                last_seen_at: row.last_seen_at,
+                alert_id: row.alert_id,
+            };
+            out.entry(rule).or_default().insert(row.series_key, (labels, state));
+        }
+    }
+    Ok(out)
+}
+
+/// One series after one evaluation.
+#[derive(Debug, Clone)]
+pub struct SeriesOutcome {
+    pub rule: RuleId,
+    pub owner: UserId,
+    pub series_key: String,
+    pub labels: Labels,
+    pub next: SeriesState,
+    pub transition: Option<Transition>,
+    /// Whether the row must be written: new series or changed state.
+    pub changed: bool,
+    /// For the alert record when the series fires.
+    pub alert: Option<AlertDraft>,
+    /// The alert record a resolution closes.
+    pub resolved_alert: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlertDraft {
+    pub rule_name: String,
+    pub severity: &'static str,
+    pub threshold: Option<f64>,
+    pub message: String,
+}
+
+/// Rule-level health after one evaluation.
+#[derive(Debug, Clone)]
+pub struct RuleHealth {
+    pub rule: RuleId,
+    pub owner: UserId,
+    pub state: Phase,
+    pub error: Option<String>,
+    pub series: usize,
+}
+
+pub async fn persist(
+    db: &DatabaseConnection,
+    mut outcomes: Vec<SeriesOutcome>,
+    health: Vec<RuleHealth>,
+    now: i64,
+) -> Result<PersistReport> {
+    let txn = db.begin().await?;
+    let mut report = PersistReport::default();
+    let mut new_alerts = Vec::new();
+    for outcome in &mut outcomes {
+        match outcome.transition {
+            Some(Transition::Fired { value }) => {
+                let id = AlertId::generate().to_string();
+                let draft = outcome.alert.take().unwrap_or_else(|| AlertDraft {
+                    rule_name: String::new(),
+                    severity: "warning",
+                    threshold: None,
+                    message: String::new(),
+                });
+                new_alerts.push(alert::ActiveModel {
+                    id: Set(id.clone()),
+                    owner_id: Set(outcome.owner.to_string()),
+                    rule_id: Set(outcome.rule.to_string()),
+                    rule_name: Set(draft.rule_name),
+                    state: Set(AlertState::Firing.as_str().to_owned()),
+                    severity: Set(draft.severity.to_owned()),
+                    series_key: Set(outcome.series_key.clone()),
+                    labels: Set(labels_json(&outcome.labels)),
+                    value: Set(value),
+                    threshold: Set(draft.threshold),
+                    message: Set(draft.message),
+                    started_at: Set(now),
+                    resolved_at: Set(None),
+                    acknowledged_at: Set(None),
+                    acknowledged_by: Set(None),
+                });
+                outcome.next.alert_id = Some(id);
+                report.fired += 1;
+            }
+            Some(Transition::Resolved { .. }) => report.resolved += 1,
+            None => {}
+        }
+    }
+    if !new_alerts.is_empty() {
+        for chunk in new_alerts.chunks(200) {
+            alert::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+        }
+    }
+    resolve_alerts(&txn, &outcomes, now).await?;
+
+    let rows: Vec<rule_state::ActiveModel> = outcomes
+        .iter()
+        .filter(|o| o.changed || o.transition.is_some())
+        .map(|o| state_row(o, now))
+        .collect();
+    report.states_written = rows.len();
+    for chunk in rows.chunks(200) {
+        rule_state::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([rule_state::Column::RuleId, rule_state::Column::SeriesKey])
+                    .update_columns([
+                        rule_state::Column::State,
+                        rule_state::Column::Labels,
+                        rule_state::Column::PendingSince,
+                        rule_state::Column::FiringSince,
+                        rule_state::Column::ClearSince,
+                        rule_state::Column::LastValue,
+                        rule_state::Column::LastSeenAt,
+                        rule_state::Column::AlertId,
+                        rule_state::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+
+    let statuses: Vec<rule_status::ActiveModel> = health
+        .iter()
+        .map(|h| rule_status::ActiveModel {
+            rule_id: Set(h.rule.to_string()),
+            owner_id: Set(h.owner.to_string()),
+            last_evaluated_at: Set(now),
+            state: Set(h.state.as_str().to_owned()),
+            last_error: Set(h.error.clone()),
+            series_count: Set(i32::try_from(h.series).unwrap_or(i32::MAX)),
+        })
+        .collect();
+    for chunk in statuses.chunks(200) {
+        rule_status::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::column(rule_status::Column::RuleId)
+                    .update_columns([
+                        rule_status::Column::LastEvaluatedAt,
+                        rule_status::Column::State,
+                        rule_status::Column::LastError,
+                        rule_status::Column::SeriesCount,
+                    ])
+                    .to_owned(),
+            )
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(report)
+}
+
+async fn resolve_alerts<C: ConnectionTrait>(txn: &C, outcomes: &[SeriesOutcome], now: i64) -> Result<()> {
+    for outcome in outcomes {
+        let (Some(Transition::Resolved { .. }), Some(alert_id)) =
+            (outcome.transition, outcome.resolved_alert.as_deref())
+        else {
+            continue;
+        };
+        alert::Entity::update_many()
+            .col_expr(alert::Column::State, Expr::value(AlertState::Resolved.as_str()))
+            .col_expr(alert::Column::ResolvedAt, Expr::value(now))
+            .filter(alert::Column::Id.eq(alert_id))
+            .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
+}
+
+fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
+    let s = &outcome.next;
+    rule_state::ActiveModel {
+        rule_id: Set(outcome.rule.to_string()),
+        series_key: Set(outcome.series_key.clone()),
+        owner_id: Set(outcome.owner.to_string()),
+        state: Set(s.phase.as_str().to_owned()),
+        labels: Set(labels_json(&outcome.labels)),
+        pending_since: Set(s.pending_since),
+        firing_since: Set(s.firing_since),
+        clear_since: Set(s.clear_since),
+        last_value: Set(s.last_value),
+        last_seen_at: Set(s.last_seen_at),
+        alert_id: Set(s.alert_id.clone()),
+        updated_at: Set(now),
+    }
+}
+
+fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PersistReport {
+    pub fired: usize,
+    pub resolved: usize,
+    pub states_written: usize,
+}
