@@ -2,8 +2,8 @@
 //! each series moves, and what is written down.
 
 mod persist;
-pub mod preview;
 pub mod plan;
+pub mod preview;
 mod rules;
 pub mod state;
 pub mod template;
@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 pub use persist::PersistReport;
 use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_states, persist};
 use plan::{Labels, first_error, observations, queries_for};
-pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
 use rules::RuleSet;
+pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
 use state::{Transition, step};
 
 use crate::{error::Result, source::MetricSource};
@@ -97,7 +97,10 @@ impl Engine {
         let mut by_tick: BTreeMap<i64, Vec<RuleId>> = BTreeMap::new();
         for id in self.rules.due(now) {
             if let Some(rule) = self.rules.get(&id) {
-                by_tick.entry(aligned_tick(now, rule.interval_ms())).or_default().push(id);
+                by_tick
+                    .entry(aligned_tick(now, rule.interval_ms()))
+                    .or_default()
+                    .push(id);
             }
         }
         let mut report = SweepReport::default();
@@ -112,7 +115,12 @@ impl Engine {
         Ok(report)
     }
 
-    async fn evaluate_batch(&self, ids: &[RuleId], tick: i64, report: &mut SweepReport) -> Result<()> {
+    async fn evaluate_batch(
+        &self,
+        ids: &[RuleId],
+        tick: i64,
+        report: &mut SweepReport,
+    ) -> Result<()> {
         let rules: Vec<&LoadedRule> = ids.iter().filter_map(|id| self.rules.get(id)).collect();
         let mut queries = Vec::new();
         let mut spans = Vec::with_capacity(rules.len());
@@ -130,7 +138,8 @@ impl Engine {
         for (rule, span) in rules.iter().zip(spans) {
             let answers: Vec<_> = answers[span].iter().collect();
             let states = stored.remove(&rule.id).unwrap_or_default();
-            let known: BTreeSet<Labels> = states.values().map(|(labels, _)| labels.clone()).collect();
+            let known: BTreeSet<Labels> =
+                states.values().map(|(labels, _)| labels.clone()).collect();
             let error = first_error(&answers).map(ToString::to_string);
             let observed = observations(rule, &answers, &known);
             report.series += observed.len();
@@ -147,13 +156,23 @@ impl Engine {
                 }
                 let changed = previous.is_none_or(|p| {
                     (p.phase, p.pending_since, p.firing_since, p.clear_since)
-                        != (next.phase, next.pending_since, next.firing_since, next.clear_since)
+                        != (
+                            next.phase,
+                            next.pending_since,
+                            next.firing_since,
+                            next.clear_since,
+                        )
                 });
-                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| AlertDraft {
-                    rule_name: rule.spec.name.as_str().to_owned(),
-                    severity: rule.spec.severity.as_str(),
-                    threshold: rule.spec.condition.threshold,
-                    message: template::render(&rule.spec, &labels, next.last_value),
+                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
+                    let mut alert_labels = rule.spec.metric.tags.clone();
+                    alert_labels.extend(labels.clone());
+                    AlertDraft {
+                        message: template::render(&rule.spec, &alert_labels, next.last_value),
+                        labels: alert_labels,
+                        rule_name: rule.spec.name.as_str().to_owned(),
+                        severity: rule.spec.severity.as_str(),
+                        threshold: rule.spec.condition.threshold,
+                    }
                 });
                 outcomes.push(SeriesOutcome {
                     rule: rule.id,
@@ -193,10 +212,17 @@ impl Engine {
             if last_refresh.is_none_or(|at| at.elapsed() >= self.settings.refresh_every) {
                 match self.refresh().await {
                     Ok(report) if report.loaded > 0 || report.removed > 0 => {
-                        tracing::info!(rules = report.total, loaded = report.loaded, removed = report.removed, "rules refreshed");
+                        tracing::info!(
+                            rules = report.total,
+                            loaded = report.loaded,
+                            removed = report.removed,
+                            "rules refreshed"
+                        );
                     }
                     Ok(_) => {}
-                    Err(error) => tracing::warn!(error = %crate::error::chain(&error), "rule refresh failed"),
+                    Err(error) => {
+                        tracing::warn!(error = %crate::error::chain(&error), "rule refresh failed")
+                    }
                 }
                 last_refresh = Some(Instant::now());
             }
@@ -206,12 +232,26 @@ impl Engine {
                 Ok(report) => {
                     backoff = Duration::from_millis(100);
                     if report.rules > 0 {
-                        tracing::debug!(rules = report.rules, queries = report.queries, fired = report.persisted.fired,
-                            resolved = report.persisted.resolved, took_ms = started.elapsed().as_millis() as u64, "evaluated");
+                        tracing::debug!(
+                            rules = report.rules,
+                            queries = report.queries,
+                            fired = report.persisted.fired,
+                            resolved = report.persisted.resolved,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "evaluated"
+                        );
                     }
-                    let next = self.rules.next_due().map_or(i64::MAX, |due| due - self.clock.now_millis());
-                    let until_refresh = self.settings.refresh_every.saturating_sub(last_refresh.map_or(Duration::ZERO, |at| at.elapsed()));
-                    Duration::from_millis(u64::try_from(next.max(0)).unwrap_or(0)).min(until_refresh).max(Duration::from_millis(5))
+                    let next = self
+                        .rules
+                        .next_due()
+                        .map_or(i64::MAX, |due| due - self.clock.now_millis());
+                    let until_refresh = self
+                        .settings
+                        .refresh_every
+                        .saturating_sub(last_refresh.map_or(Duration::ZERO, |at| at.elapsed()));
+                    Duration::from_millis(u64::try_from(next.max(0)).unwrap_or(0))
+                        .min(until_refresh)
+                        .max(Duration::from_millis(5))
                 }
                 Err(error) => {
                     tracing::warn!(error = %crate::error::chain(&error), "evaluation failed; retrying");

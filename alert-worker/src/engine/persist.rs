@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
-    TransactionTrait, sea_query::{Expr, OnConflict},
+    TransactionTrait,
+    sea_query::{Expr, OnConflict},
 };
 use shared_models::{
     entity::{alert, rule_state, rule_status},
@@ -41,8 +42,9 @@ pub async fn load_states(
             let labels: Labels = serde_json::from_str(&row.labels)
                 .map_err(|e| Error::Corrupt(format!("labels of rule {rule}: {e}")))?;
             let state = SeriesState {
-                phase: Phase::parse(&row.state)
-                    .ok_or_else(|| Error::Corrupt(format!("state {:?} of rule {rule}", row.state)))?,
+                phase: Phase::parse(&row.state).ok_or_else(|| {
+                    Error::Corrupt(format!("state {:?} of rule {rule}", row.state))
+                })?,
                 pending_since: row.pending_since,
                 firing_since: row.firing_since,
                 clear_since: row.clear_since,
@@ -50,7 +52,9 @@ pub async fn load_states(
                 last_seen_at: row.last_seen_at,
                 alert_id: row.alert_id,
             };
-            out.entry(rule).or_default().insert(row.series_key, (labels, state));
+            out.entry(rule)
+                .or_default()
+                .insert(row.series_key, (labels, state));
         }
     }
     Ok(out)
@@ -75,6 +79,8 @@ pub struct SeriesOutcome {
 
 #[derive(Debug, Clone)]
 pub struct AlertDraft {
+    /// The rule's tag filters and the series' group labels together.
+    pub labels: Labels,
     pub rule_name: String,
     pub severity: &'static str,
     pub threshold: Option<f64>,
@@ -105,6 +111,7 @@ pub async fn persist(
             Some(Transition::Fired { value }) => {
                 let id = AlertId::generate().to_string();
                 let draft = outcome.alert.take().unwrap_or_else(|| AlertDraft {
+                    labels: outcome.labels.clone(),
                     rule_name: String::new(),
                     severity: "warning",
                     threshold: None,
@@ -118,7 +125,7 @@ pub async fn persist(
                     state: Set(AlertState::Firing.as_str().to_owned()),
                     severity: Set(draft.severity.to_owned()),
                     series_key: Set(outcome.series_key.clone()),
-                    labels: Set(labels_json(&outcome.labels)),
+                    labels: Set(labels_json(&draft.labels)),
                     value: Set(value),
                     threshold: Set(draft.threshold),
                     message: Set(draft.message),
@@ -136,7 +143,9 @@ pub async fn persist(
     }
     if !new_alerts.is_empty() {
         for chunk in new_alerts.chunks(200) {
-            alert::Entity::insert_many(chunk.to_vec()).exec(&txn).await?;
+            alert::Entity::insert_many(chunk.to_vec())
+                .exec(&txn)
+                .await?;
         }
     }
     resolve_alerts(&txn, &outcomes, now).await?;
@@ -198,7 +207,11 @@ pub async fn persist(
     Ok(report)
 }
 
-async fn resolve_alerts<C: ConnectionTrait>(txn: &C, outcomes: &[SeriesOutcome], now: i64) -> Result<()> {
+async fn resolve_alerts<C: ConnectionTrait>(
+    txn: &C,
+    outcomes: &[SeriesOutcome],
+    now: i64,
+) -> Result<()> {
     for outcome in outcomes {
         let (Some(Transition::Resolved { .. }), Some(alert_id)) =
             (outcome.transition, outcome.resolved_alert.as_deref())
@@ -206,7 +219,10 @@ async fn resolve_alerts<C: ConnectionTrait>(txn: &C, outcomes: &[SeriesOutcome],
             continue;
         };
         alert::Entity::update_many()
-            .col_expr(alert::Column::State, Expr::value(AlertState::Resolved.as_str()))
+            .col_expr(
+                alert::Column::State,
+                Expr::value(AlertState::Resolved.as_str()),
+            )
             .col_expr(alert::Column::ResolvedAt, Expr::value(now))
             .filter(alert::Column::Id.eq(alert_id))
             .filter(alert::Column::State.eq(AlertState::Firing.as_str()))

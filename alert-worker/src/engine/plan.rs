@@ -24,7 +24,9 @@ pub fn queries_for(rule: &LoadedRule) -> Vec<SeriesQuery> {
     };
     match rule.spec.condition.kind {
         ConditionKind::Threshold => vec![query(Reduce::Rule(metric.aggregation))],
-        ConditionKind::PercentChange => vec![query(Reduce::First), query(Reduce::Rule(Aggregation::Last))],
+        ConditionKind::PercentChange => {
+            vec![query(Reduce::First), query(Reduce::Rule(Aggregation::Last))]
+        }
         ConditionKind::Absence => vec![query(Reduce::Rule(Aggregation::Count))],
     }
 }
@@ -46,11 +48,15 @@ pub fn observations(
     // A failed query says nothing about any series: each one sees the
     // failure (the caller reports the error itself in rule health).
     if first_error(answers).is_some() {
-        return series.into_iter().map(|l| (l, Observation::QueryFailed)).collect();
+        return series
+            .into_iter()
+            .map(|l| (l, Observation::QueryFailed))
+            .collect();
     }
     let values: BTreeMap<Labels, f64> = match (rule.spec.condition.kind, answers) {
         (ConditionKind::PercentChange, [Ok(first), Ok(last)]) => {
-            let first: BTreeMap<&Labels, f64> = first.iter().map(|s| (&s.labels, s.value)).collect();
+            let first: BTreeMap<&Labels, f64> =
+                first.iter().map(|s| (&s.labels, s.value)).collect();
             last.iter()
                 .filter_map(|s| {
                     let base = *first.get(&s.labels)?;
@@ -80,6 +86,8 @@ pub fn observations(
 }
 
 /// The first query error among a rule's answers, for rule health.
-pub fn first_error<'a>(answers: &[&'a Result<Vec<SeriesValue>, SourceError>]) -> Option<&'a SourceError> {
+pub fn first_error<'a>(
+    answers: &[&'a Result<Vec<SeriesValue>, SourceError>],
+) -> Option<&'a SourceError> {
     answers.iter().find_map(|a| a.as_ref().err())
 }

@@ -35,7 +35,11 @@ pub struct PreviewResult {
     pub error: Option<String>,
 }
 
-pub async fn preview_now(source: &dyn MetricSource, rule: &LoadedRule, now: DateTime<Utc>) -> PreviewResult {
+pub async fn preview_now(
+    source: &dyn MetricSource,
+    rule: &LoadedRule,
+    now: DateTime<Utc>,
+) -> PreviewResult {
     let queries = queries_for(rule);
     let answers = source.query(&queries, now).await;
     let answers: Vec<_> = answers.iter().collect();
@@ -43,7 +47,12 @@ pub async fn preview_now(source: &dyn MetricSource, rule: &LoadedRule, now: Date
     let series = observations(rule, &answers, &BTreeSet::new())
         .into_iter()
         .map(|(labels, observation)| {
-            let (next, _) = step(&SeriesState::default(), observation, &rule.spec, now.timestamp_millis());
+            let (next, _) = step(
+                &SeriesState::default(),
+                observation,
+                &rule.spec,
+                now.timestamp_millis(),
+            );
             SeriesPreview {
                 labels,
                 value: match observation {
@@ -78,7 +87,12 @@ pub struct Backtest {
 }
 
 /// Replays the rule on its aligned ticks from `from` to `to` (both epoch ms).
-pub async fn backtest(source: &dyn MetricSource, rule: &LoadedRule, from: i64, to: i64) -> Backtest {
+pub async fn backtest(
+    source: &dyn MetricSource,
+    rule: &LoadedRule,
+    from: i64,
+    to: i64,
+) -> Backtest {
     let interval = rule.interval_ms();
     let queries = queries_for(rule);
     let mut states: BTreeMap<String, (Labels, SeriesState)> = BTreeMap::new();

@@ -25,7 +25,9 @@ pub struct LoadedRule {
 
 impl LoadedRule {
     pub fn interval_ms(&self) -> i64 {
-        i64::try_from(self.spec.interval.as_millis()).unwrap_or(i64::MAX).max(1)
+        i64::try_from(self.spec.interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1)
     }
 }
 
@@ -54,7 +56,11 @@ impl RuleSet {
     }
 
     pub fn due(&self, now: i64) -> Vec<RuleId> {
-        self.rules.values().filter(|r| r.next_due <= now).map(|r| r.id).collect()
+        self.rules
+            .values()
+            .filter(|r| r.next_due <= now)
+            .map(|r| r.id)
+            .collect()
     }
 
     pub fn get(&self, id: &RuleId) -> Option<&LoadedRule> {
@@ -77,7 +83,12 @@ impl RuleSet {
     /// Brings the set in line with the enabled rules in scope. New rules are
     /// due at once (on the current tick); changed rules keep their schedule
     /// unless their interval changed.
-    pub async fn refresh(&mut self, db: &DatabaseConnection, scope: &RuleScope, now: i64) -> Result<RefreshReport> {
+    pub async fn refresh(
+        &mut self,
+        db: &DatabaseConnection,
+        scope: &RuleScope,
+        now: i64,
+    ) -> Result<RefreshReport> {
         let mut query = alert_rule::Entity::find()
             .select_only()
             .columns([alert_rule::Column::Id, alert_rule::Column::Version])
@@ -88,7 +99,9 @@ impl RuleSet {
         let current: Vec<(String, i64)> = query.into_tuple().all(db).await?;
         let mut wanted: HashMap<RuleId, i64> = HashMap::with_capacity(current.len());
         for (id, version) in current {
-            let id = id.parse().map_err(|_| Error::Corrupt(format!("rule id {id:?}")))?;
+            let id = id
+                .parse()
+                .map_err(|_| Error::Corrupt(format!("rule id {id:?}")))?;
             wanted.insert(id, version);
         }
         let before = self.rules.len();
@@ -108,12 +121,17 @@ impl RuleSet {
             for row in rows {
                 let spec: RuleSpec = serde_json::from_str(&row.spec)
                     .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
-                let id: RuleId = row.id.parse().map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
+                let id: RuleId = row
+                    .id
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
                 let owner: UserId = row
                     .owner_id
                     .parse()
                     .map_err(|_| Error::Corrupt(format!("owner of rule {}", row.id)))?;
-                let interval = i64::try_from(spec.interval.as_millis()).unwrap_or(i64::MAX).max(1);
+                let interval = i64::try_from(spec.interval.as_millis())
+                    .unwrap_or(i64::MAX)
+                    .max(1);
                 let next_due = match self.rules.get(&id) {
                     Some(old) if old.spec.interval == spec.interval => old.next_due,
                     _ => aligned_tick(now, interval),

@@ -38,9 +38,15 @@ impl Phase {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Normal, Self::Pending, Self::Firing, Self::NoData, Self::Error]
-            .into_iter()
-            .find(|p| p.as_str() == raw)
+        [
+            Self::Normal,
+            Self::Pending,
+            Self::Firing,
+            Self::NoData,
+            Self::Error,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == raw)
     }
 }
 
@@ -134,7 +140,9 @@ pub fn step(
     let Some(holds) = holds else {
         return (next, None);
     };
-    let value = next.last_value.filter(|_| matches!(observation, Observation::Value(_)));
+    let value = next
+        .last_value
+        .filter(|_| matches!(observation, Observation::Value(_)));
     let pending_for = rule.for_.as_millis() as i64;
     let keep_for = rule.keep_firing_for.as_millis() as i64;
 
@@ -237,8 +245,25 @@ mod tests {
         );
         // A dip while pending restarts the timer.
         assert_eq!(
-            run(&r, &[Value(11.0), Value(11.0), Value(1.0), Value(11.0), Value(11.0), Value(11.0)]),
-            vec![(Pending, ""), (Pending, ""), (Normal, ""), (Pending, ""), (Pending, ""), (Firing, "F")]
+            run(
+                &r,
+                &[
+                    Value(11.0),
+                    Value(11.0),
+                    Value(1.0),
+                    Value(11.0),
+                    Value(11.0),
+                    Value(11.0)
+                ]
+            ),
+            vec![
+                (Pending, ""),
+                (Pending, ""),
+                (Normal, ""),
+                (Pending, ""),
+                (Pending, ""),
+                (Firing, "F")
+            ]
         );
     }
 
@@ -246,8 +271,17 @@ mod tests {
     fn recovery_threshold_gives_hysteresis() {
         let r = rule(json!({"condition": {"op": ">", "threshold": 10, "recovery_threshold": 8}}));
         assert_eq!(
-            run(&r, &[Value(11.0), Value(9.0), Value(10.0), Value(7.9), Value(9.0)]),
-            vec![(Firing, "F"), (Firing, ""), (Firing, ""), (Normal, "R"), (Normal, "")]
+            run(
+                &r,
+                &[Value(11.0), Value(9.0), Value(10.0), Value(7.9), Value(9.0)]
+            ),
+            vec![
+                (Firing, "F"),
+                (Firing, ""),
+                (Firing, ""),
+                (Normal, "R"),
+                (Normal, "")
+            ]
         );
     }
 
@@ -255,8 +289,25 @@ mod tests {
     fn keep_firing_for_rides_out_dips() {
         let r = rule(json!({"keep_firing_for": "20s"}));
         assert_eq!(
-            run(&r, &[Value(11.0), Value(1.0), Value(11.0), Value(1.0), Value(1.0), Value(1.0)]),
-            vec![(Firing, "F"), (Firing, ""), (Firing, ""), (Firing, ""), (Firing, ""), (Normal, "R")]
+            run(
+                &r,
+                &[
+                    Value(11.0),
+                    Value(1.0),
+                    Value(11.0),
+                    Value(1.0),
+                    Value(1.0),
+                    Value(1.0)
+                ]
+            ),
+            vec![
+                (Firing, "F"),
+                (Firing, ""),
+                (Firing, ""),
+                (Firing, ""),
+                (Firing, ""),
+                (Normal, "R")
+            ]
         );
     }
 
@@ -268,7 +319,10 @@ mod tests {
             vec![(Firing, "F"), (Nd, ""), (Nd, ""), (Normal, "R")]
         );
         let ok = rule(json!({"no_data": "ok"}));
-        assert_eq!(run(&ok, &[Value(11.0), NoData]), vec![(Firing, "F"), (Normal, "R")]);
+        assert_eq!(
+            run(&ok, &[Value(11.0), NoData]),
+            vec![(Firing, "F"), (Normal, "R")]
+        );
         let alerting = rule(json!({"no_data": "alerting", "for": "10s"}));
         assert_eq!(
             run(&alerting, &[NoData, NoData, Value(1.0)]),
@@ -288,7 +342,10 @@ mod tests {
             run(&r, &[Value(11.0), QueryFailed, QueryFailed, Value(11.0)]),
             vec![(Firing, "F"), (Err_, ""), (Err_, ""), (Firing, "")]
         );
-        assert_eq!(run(&r, &[Value(1.0), QueryFailed]), vec![(Normal, ""), (Err_, "")]);
+        assert_eq!(
+            run(&r, &[Value(1.0), QueryFailed]),
+            vec![(Normal, ""), (Err_, "")]
+        );
         let alerting = rule(json!({"on_error": "alerting"}));
         assert_eq!(run(&alerting, &[QueryFailed]), vec![(Firing, "F")]);
     }

@@ -42,7 +42,11 @@ fn placeholder(
 ) -> Option<String> {
     match name {
         "value" => Some(value.map_or_else(|| "no data".to_owned(), |v| v.to_string())),
-        "threshold" => Some(rule.condition.threshold.map_or_else(String::new, |t| t.to_string())),
+        "threshold" => Some(
+            rule.condition
+                .threshold
+                .map_or_else(String::new, |t| t.to_string()),
+        ),
         "rule.name" => Some(rule.name.as_str().to_owned()),
         "condition" => Some(rule.describe()),
         _ => name
@@ -73,10 +77,18 @@ mod tests {
     #[test]
     fn fills_placeholders() {
         let labels = BTreeMap::from([("symbol".to_owned(), "BTC".to_owned())]);
-        let r = rule(json!({"summary": "{{rule.name}}: {{labels.symbol}} at {{value}} (> {{threshold}}) {{nope}}"}));
-        assert_eq!(render(&r, &labels, Some(70123.5)), "BTC above 70k: BTC at 70123.5 (> 70000) {{nope}}");
+        let r = rule(
+            json!({"summary": "{{rule.name}}: {{labels.symbol}} at {{value}} (> {{threshold}}) {{nope}}"}),
+        );
+        assert_eq!(
+            render(&r, &labels, Some(70123.5)),
+            "BTC above 70k: BTC at 70123.5 (> 70000) {{nope}}"
+        );
         let r = rule(json!({}));
-        assert_eq!(render(&r, &labels, None), "BTC above 70k: last(crypto.price) over 5m > 70000 (value no data)");
+        assert_eq!(
+            render(&r, &labels, None),
+            "BTC above 70k: last(crypto.price) over 5m > 70000 (value no data)"
+        );
         let r = rule(json!({"summary": "unclosed {{value"}));
         assert_eq!(render(&r, &labels, Some(1.0)), "unclosed {{value");
     }

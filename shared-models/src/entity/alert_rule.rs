@@ -21,6 +21,16 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// Evaluation health, once the engine has evaluated the rule.
+    #[sea_orm(has_one = "super::rule_status::Entity")]
+    Status,
+}
+
+impl Related<super::rule_status::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Status.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

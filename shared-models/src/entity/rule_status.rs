@@ -17,6 +17,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::alert_rule::Entity",
+        from = "Column::RuleId",
+        to = "super::alert_rule::Column::Id"
+    )]
+    Rule,
+}
+
+impl Related<super::alert_rule::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Rule.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,285 @@
+//! The engine end to end on a real database (SQLite here; the gateway's
+//! suite covers MariaDB through MCP), fed by the built-in store, with time
+//! passed in explicitly: no sleeping.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use alert_worker::{
+    engine::{Engine, EngineSettings, RuleScope},
+    source::builtin::BuiltinSource,
+};
+use chrono::{TimeZone, Utc};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+use shared_models::{
+    entity::{alert, alert_rule, point, rule_state, rule_status, user},
+    ids::{RuleId, UserId},
+    rule::{RuleInput, RuleLimits, RuleSpec},
+    series::series_key,
+    shard::shard_of,
+    time::ManualClock,
+};
+
+struct Fixture {
+    db: DatabaseConnection,
+    owner: UserId,
+    _dir: tempfile::TempDir,
+}
+
+/// Instants in these tests: whole seconds from a fixed, round origin.
+fn t(seconds: i64) -> i64 {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .unwrap()
+        .timestamp_millis()
+        + seconds * 1000
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::connect(format!(
+        "sqlite://{}/engine.db?mode=rwc",
+        dir.path().display()
+    ))
+    .await
+    .unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let owner = UserId::generate();
+    user::ActiveModel {
+        id: Set(owner.to_string()),
+        email: Set("a@example.com".into()),
+        created_at: Set(0),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    Fixture {
+        db,
+        owner,
+        _dir: dir,
+    }
+}
+
+impl Fixture {
+    async fn rule(&self, extra: serde_json::Value) -> RuleId {
+        let mut v = json!({
+            "name": "BTC above 70k",
+            "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}, "window": "1m"},
+            "condition": {"op": ">", "threshold": 70000},
+            "interval": "10s",
+            "annotations": {"summary": "{{rule.name}}: {{labels.symbol}} {{value}}"}
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let spec = RuleSpec::parse(
+            serde_json::from_value::<RuleInput>(v).unwrap(),
+            &RuleLimits::default(),
+        )
+        .unwrap();
+        let id = RuleId::generate();
+        alert_rule::ActiveModel {
+            id: Set(id.to_string()),
+            owner_id: Set(self.owner.to_string()),
+            name: Set(spec.name.as_str().to_owned()),
+            enabled: Set(true),
+            severity: Set(spec.severity.as_str().to_owned()),
+            interval_ms: Set(spec.interval.as_millis() as i64),
+            shard: Set(shard_of(&id, 256) as i32),
+            spec: Set(serde_json::to_string(&spec).unwrap()),
+            version: Set(1),
+            created_at: Set(0),
+            updated_at: Set(0),
+        }
+        .insert(&self.db)
+        .await
+        .unwrap();
+        id
+    }
+
+    async fn point(&self, symbol: &str, at: i64, value: f64) {
+        let tags = BTreeMap::from([("symbol".to_owned(), symbol.to_owned())]);
+        point::ActiveModel {
+            owner_id: Set(self.owner.to_string()),
+            db: Set("monitors".into()),
+            measurement: Set("crypto".into()),
+            field: Set("price".into()),
+            series_key: Set(series_key(&tags)),
+            tags: Set(serde_json::to_string(&tags).unwrap()),
+            time: Set(at),
+            value: Set(value),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .unwrap();
+    }
+
+    fn engine(&self) -> Engine {
+        Engine::new(
+            self.db.clone(),
+            Arc::new(BuiltinSource::new(self.db.clone(), "monitors".to_owned())),
+            // Rules loaded now are first due on the tick at t(0).
+            Arc::new(ManualClock::new(Utc.timestamp_millis_opt(t(0)).unwrap())),
+            RuleScope::All,
+            EngineSettings::default(),
+        )
+    }
+
+    async fn alerts(&self) -> Vec<alert::Model> {
+        alert::Entity::find()
+            .order_by_asc(alert::Column::StartedAt)
+            .all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    async fn state_of(&self, rule: RuleId) -> Vec<rule_state::Model> {
+        rule_state::Entity::find()
+            .filter(rule_state::Column::RuleId.eq(rule.to_string()))
+            .all(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn fires_once_and_resolves_with_an_alert_record() {
+    let f = fixture().await;
+    let rule = f.rule(json!({})).await;
+    let mut engine = f.engine();
+    engine.refresh().await.unwrap();
+
+    f.point("BTC", t(-1), 69_000.0).await;
+    let report = engine.evaluate_due(t(5)).await.unwrap();
+    assert_eq!(report.rules, 1);
+    assert!(f.alerts().await.is_empty());
+
+    f.point("BTC", t(9), 70_500.0).await;
+    let report = engine.evaluate_due(t(15)).await.unwrap();
+    assert_eq!(report.persisted.fired, 1);
+    // Still above on the next tick: no second alert.
+    engine.evaluate_due(t(25)).await.unwrap();
+    let alerts = f.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    let fired = &alerts[0];
+    assert_eq!(fired.state, "firing");
+    assert_eq!(fired.rule_id, rule.to_string());
+    assert_eq!(fired.value, Some(70_500.0));
+    assert_eq!(fired.threshold, Some(70_000.0));
+    assert_eq!(fired.started_at, t(10), "evaluated on the aligned tick");
+    assert_eq!(fired.message, "BTC above 70k: BTC 70500");
+    assert_eq!(
+        fired.labels, r#"{"symbol":"BTC"}"#,
+        "the rule's tag filters label the alert"
+    );
+
+    f.point("BTC", t(29), 69_500.0).await;
+    let report = engine.evaluate_due(t(35)).await.unwrap();
+    assert_eq!(report.persisted.resolved, 1);
+    let alerts = f.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].state, "resolved");
+    assert_eq!(alerts[0].resolved_at, Some(t(30)));
+
+    let status = rule_status::Entity::find_by_id(rule.to_string())
+        .one(&f.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.state, "normal");
+    assert_eq!(status.last_evaluated_at, t(30));
+    assert!(status.last_error.is_none());
+}
+
+#[tokio::test]
+async fn a_new_engine_continues_the_pending_timer() {
+    let f = fixture().await;
+    let rule = f.rule(json!({"for": "30s"})).await;
+    let mut first = f.engine();
+    first.refresh().await.unwrap();
+    f.point("BTC", t(-1), 71_000.0).await;
+    first.evaluate_due(t(5)).await.unwrap();
+    first.evaluate_due(t(15)).await.unwrap();
+    let states = f.state_of(rule).await;
+    assert_eq!(states[0].state, "pending");
+    assert_eq!(states[0].pending_since, Some(t(0)));
+    drop(first);
+
+    // The process restarts 10 s later: the timer runs from t(0), not from now.
+    let mut second = f.engine();
+    second.refresh().await.unwrap();
+    f.point("BTC", t(19), 71_500.0).await;
+    second.evaluate_due(t(25)).await.unwrap();
+    assert!(f.alerts().await.is_empty(), "20 s of 30 s elapsed");
+    f.point("BTC", t(29), 71_500.0).await;
+    second.evaluate_due(t(35)).await.unwrap();
+    let alerts = f.alerts().await;
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].started_at, t(30));
+}
+
+#[tokio::test]
+async fn group_by_gives_one_alert_per_series() {
+    let f = fixture().await;
+    f.rule(json!({"metric": {"measurement": "crypto", "field": "price", "window": "1m", "group_by": ["symbol"]}}))
+        .await;
+    let mut engine = f.engine();
+    engine.refresh().await.unwrap();
+    f.point("BTC", t(-1), 71_000.0).await;
+    f.point("ETH", t(-1), 3_000.0).await;
+    f.point("SOL", t(-1), 80_000.0).await;
+    engine.evaluate_due(t(5)).await.unwrap();
+    let alerts = f.alerts().await;
+    let mut fired: Vec<String> = alerts.iter().map(|a| a.labels.clone()).collect();
+    fired.sort();
+    assert_eq!(fired, vec![r#"{"symbol":"BTC"}"#, r#"{"symbol":"SOL"}"#]);
+}
+
+#[tokio::test]
+async fn no_data_holds_a_firing_alert_and_absence_fires() {
+    let f = fixture().await;
+    let held = f.rule(json!({})).await;
+    let dead_man = f
+        .rule(json!({"name": "BTC feed stalled", "condition": {"kind": "absence"}}))
+        .await;
+    let mut engine = f.engine();
+    engine.refresh().await.unwrap();
+    f.point("BTC", t(-1), 71_000.0).await;
+    engine.evaluate_due(t(5)).await.unwrap();
+    assert_eq!(f.alerts().await.len(), 1);
+
+    // No point within the 1 m window any more.
+    engine.evaluate_due(t(75)).await.unwrap();
+    let states = f.state_of(held).await;
+    assert_eq!(states[0].state, "no_data");
+    let alerts = f.alerts().await;
+    assert_eq!(alerts.len(), 2);
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.rule_id == held.to_string() && a.state == "firing"),
+        "not falsely resolved"
+    );
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.rule_id == dead_man.to_string() && a.state == "firing")
+    );
+}
+
+#[tokio::test]
+async fn overdue_ticks_do_not_stack() {
+    let f = fixture().await;
+    f.rule(json!({})).await;
+    let mut engine = f.engine();
+    engine.refresh().await.unwrap();
+    assert_eq!(engine.evaluate_due(t(5)).await.unwrap().rules, 1);
+    // Five intervals late: one evaluation, not five.
+    assert_eq!(engine.evaluate_due(t(58)).await.unwrap().rules, 1);
+    assert_eq!(engine.evaluate_due(t(59)).await.unwrap().rules, 0);
+    assert_eq!(engine.evaluate_due(t(60)).await.unwrap().rules, 1);
+}
