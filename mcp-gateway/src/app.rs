@@ -18,13 +18,18 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+use alert_worker::{
+    engine::{Engine, EngineSettings, RuleScope},
+    source::{MetricSource, build_source},
+};
+
 use crate::{
     auth::require_principal,
     bootstrap::{self, FirstStart},
     config::Config,
     db,
-    error::{Error, Result},
-    http::{body_limit::refuse_declared_oversize, health},
+    error::{Error, Result, chain},
+    http::{body_limit::refuse_declared_oversize, health, write},
     mcp::MonitorsMcp,
     store::Store,
 };
@@ -33,6 +38,8 @@ use crate::{
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    /// Where rule values come from, for previews and metric discovery.
+    pub source: Arc<dyn MetricSource>,
 }
 
 pub struct App {
@@ -41,6 +48,8 @@ pub struct App {
     /// Set when this start created the first user; the caller shows it once.
     pub first_start: Option<FirstStart>,
     pub state: AppState,
+    /// The in-process rule evaluator, when `embedded_worker` is on.
+    engine: Option<Engine>,
 }
 
 impl App {
@@ -67,15 +76,27 @@ impl App {
                 .await
                 .map_err(Error::io(format!("binding {}", config.listen)))?,
         };
+        let source = build_source(&config.sources, store.db())?;
+        let engine = config.embedded_worker.then(|| {
+            Engine::new(
+                store.db().clone(),
+                source.clone(),
+                store.clock(),
+                RuleScope::All,
+                EngineSettings::default(),
+            )
+        });
         let state = AppState {
             store,
             config: Arc::new(config),
+            source,
         };
         Ok(Self {
             listener,
             router: router(state.clone()),
             first_start,
             state,
+            engine,
         })
     }
 
@@ -88,10 +109,60 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, mcp = %self.state.config.mcp_url(), "serving");
-        axum::serve(self.listener, self.router)
+        let stop_sweeping = shutdown.child_token();
+        let sweeper = tokio::spawn(sweep_points(
+            self.state.store.clone(),
+            self.state.config.points_retention.as_duration(),
+            stop_sweeping.clone(),
+        ));
+        let evaluator = self
+            .engine
+            .map(|engine| tokio::spawn(engine.run(stop_sweeping.clone())));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
-            .map_err(Error::io("serving HTTP"))
+            .map_err(Error::io("serving HTTP"));
+        // Serving may also end on an error: stop the sweeper either way, and
+        // wait for it, so that nothing outlives this call.
+        stop_sweeping.cancel();
+        if let Err(error) = sweeper.await {
+            tracing::error!(error = %chain(&error), "points retention task failed");
+        }
+        // The engine finishes the evaluation in flight before it returns.
+        if let Some(Err(error)) = match evaluator {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            tracing::error!(error = %chain(&error), "rule evaluation task failed");
+        }
+        served
+    }
+}
+
+/// How often points older than the retention are deleted.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Deletes expired points from the built-in metrics store every minute
+/// until `shutdown` fires. Every replica sweeps; the deletes are idempotent,
+/// so that costs a few empty queries and needs no leader.
+async fn sweep_points(store: Store, retention: Duration, shutdown: CancellationToken) {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let mut every = tokio::time::interval(SWEEP_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let cutoff = store.now_millis().saturating_sub(retention_ms);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            result = store.delete_points_before(cutoff) => match result {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, cutoff, "expired points deleted"),
+                Err(error) => tracing::warn!(error = %chain(&error), "points retention sweep failed"),
+            },
+        }
     }
 }
 
@@ -109,7 +180,7 @@ pub fn router(state: AppState) -> Router {
     } else {
         mcp_config
     };
-    let server = MonitorsMcp::new(state.store.clone());
+    let server = MonitorsMcp::new(state.store.clone(), state.source.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
@@ -132,7 +203,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(write::router(state.clone()));
 
     http_api.nest_service("/mcp", authenticated_mcp).layer(
         ServiceBuilder::new()

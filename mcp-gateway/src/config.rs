@@ -4,6 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use alert_worker::config::SourceSettings;
 use figment::{
     Figment,
     providers::{Format, Serialized, Toml},
@@ -48,6 +49,14 @@ pub struct Config {
     /// On a database with no users, create `admin@localhost` and print a token.
     pub bootstrap_admin: bool,
     pub db_max_connections: u32,
+    /// How long points written to the built-in metrics store are kept.
+    pub points_retention: HumanDuration,
+    /// Evaluate rules in this process (the one-command setup); a fleet of
+    /// `alert-worker` processes does it otherwise.
+    pub embedded_worker: bool,
+    /// Where rule values come from; shared with `alert-worker`.
+    #[serde(flatten)]
+    pub sources: SourceSettings,
 }
 
 /// Defaults, spelled as they would be in the TOML file.
@@ -66,6 +75,8 @@ struct Defaults {
     shard_count: u32,
     bootstrap_admin: bool,
     db_max_connections: u32,
+    points_retention: &'static str,
+    embedded_worker: bool,
 }
 
 impl Default for Defaults {
@@ -84,6 +95,8 @@ impl Default for Defaults {
             shard_count: DEFAULT_SHARD_COUNT,
             bootstrap_admin: true,
             db_max_connections: 16,
+            points_retention: "7d",
+            embedded_worker: true,
         }
     }
 }
@@ -186,6 +199,14 @@ impl Config {
         }
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
+        }
+        // The sweep runs every minute; a shorter retention would delete
+        // points that rules with hour-long windows still need.
+        if let Err(alert_worker::error::Error::Config { key, reason }) = self.sources.validate() {
+            return Err(ConfigError::Invalid { key, reason });
+        }
+        if self.points_retention < HumanDuration::from_secs(3600) {
+            return Err(invalid("points_retention", "must be at least 1h"));
         }
         Ok(self)
     }
@@ -346,6 +367,22 @@ mod tests {
         );
         let err = Config::load(&env(&[("MONITORS_LISTEN", "nowhere")])).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn points_retention_defaults_to_a_week_and_is_at_least_an_hour() {
+        let config = Config::load(&env(&[])).unwrap();
+        assert_eq!(
+            config.points_retention,
+            HumanDuration::from_secs(7 * 86_400)
+        );
+        let config = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "36h")])).unwrap();
+        assert_eq!(config.points_retention, HumanDuration::from_secs(36 * 3600));
+        let err = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "59m")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration points_retention: must be at least 1h"
+        );
     }
 
     #[test]

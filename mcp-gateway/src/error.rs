@@ -25,6 +25,9 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("the system random number generator failed")]
     Random,
+    /// The metrics store could not answer; the reason is safe to show.
+    #[error("{0}")]
+    Source(#[from] alert_worker::source::SourceError),
     #[error("{context}")]
     Io {
         context: String,

@@ -48,12 +48,18 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
     fn sorted_and_escaped() {
-        assert_eq!(series_key(&labels(&[("venue", "x"), ("symbol", "BTC")])), "symbol=BTC,venue=x");
+        assert_eq!(
+            series_key(&labels(&[("venue", "x"), ("symbol", "BTC")])),
+            "symbol=BTC,venue=x"
+        );
         assert_eq!(series_key(&labels(&[("a", "1,b=2")])), "a=1\\,b\\=2");
         assert_eq!(series_key(&BTreeMap::new()), "");
     }

@@ -3,11 +3,13 @@
 
 pub mod builtin;
 pub mod influx;
+mod select;
 
 use std::{collections::BTreeMap, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+pub use select::build_source;
 use shared_models::{ids::UserId, rule::Aggregation};
 
 /// How the points in the window are reduced. The rule aggregations plus

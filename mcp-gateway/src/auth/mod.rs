@@ -58,10 +58,26 @@ impl IntoResponse for AuthError {
     }
 }
 
+/// The token of an `Authorization: Bearer` header, or of `Token`, the
+/// scheme InfluxDB 2 clients (Telegraf, the client libraries) send.
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then(|| token.trim())
+}
+
+/// Checks a token presented some other way than the header (the password of
+/// an InfluxDB 1.x client), with the extractor's answers.
+pub async fn authenticate(state: &AppState, presented: &str) -> Result<Principal, AuthError> {
+    match state.store.authenticate(presented).await {
+        Ok(Ok(principal)) => Ok(principal),
+        Ok(Err(rejection)) => Err(AuthError::Rejected(rejection)),
+        Err(error) => {
+            tracing::error!(error = %chain(&error), "token check failed");
+            Err(AuthError::Unavailable)
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -72,14 +88,7 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let presented = bearer(parts).ok_or(AuthError::Missing)?;
-        match state.store.authenticate(presented).await {
-            Ok(Ok(principal)) => Ok(principal),
-            Ok(Err(rejection)) => Err(AuthError::Rejected(rejection)),
-            Err(error) => {
-                tracing::error!(error = %chain(&error), "token check failed");
-                Err(AuthError::Unavailable)
-            }
-        }
+        authenticate(state, presented).await
     }
 }
 

@@ -1,2 +1,3 @@
 pub mod body_limit;
 pub mod health;
+pub mod write;

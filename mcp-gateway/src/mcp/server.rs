@@ -1,3 +1,6 @@
+use std::sync::Arc;
+
+use alert_worker::source::MetricSource;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
@@ -21,14 +24,16 @@ by setting enabled.";
 #[derive(Clone)]
 pub struct MonitorsMcp {
     pub(super) store: Store,
+    pub(super) source: Arc<dyn MetricSource>,
     tool_router: ToolRouter<Self>,
 }
 
 impl MonitorsMcp {
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: Store, source: Arc<dyn MetricSource>) -> Self {
         Self {
             store,
-            tool_router: Self::rule_tools() + Self::alert_tools(),
+            source,
+            tool_router: Self::rule_tools() + Self::alert_tools() + Self::metric_tools(),
         }
     }
 }

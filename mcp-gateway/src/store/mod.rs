@@ -3,6 +3,8 @@
 
 mod alerts;
 mod cursor;
+mod health;
+mod points;
 mod rule_summaries;
 mod rules;
 mod tokens;
@@ -15,7 +17,9 @@ use shared_models::{rule::RuleLimits, time::Clock};
 
 pub use alerts::{AlertFilter, AlertRecord};
 pub use cursor::Page;
-pub use rule_summaries::RuleSummary;
+pub use health::{RuleHealth, SeriesHealth};
+pub use points::NewPoint;
+pub use rule_summaries::{RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord};
 pub use tokens::{Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
@@ -49,6 +53,14 @@ impl Store {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     pub fn limits(&self) -> &RuleLimits {

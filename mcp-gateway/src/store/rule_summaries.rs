@@ -38,6 +38,20 @@ pub struct RuleSummary {
     pub updated_at: String,
 }
 
+/// A listed rule: its summary and how its last evaluation went.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleListItem {
+    #[serde(flatten)]
+    pub summary: Arc<RuleSummary>,
+    /// The most pressing series state: firing, pending, error, no_data or normal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_evaluated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 impl RuleSummary {
     fn from_stored(id: String, spec: &str, updated_at: i64) -> Result<Self> {
         let spec: RuleSpec = serde_json::from_str(spec).map_err(ModelError::CorruptSpec)?;

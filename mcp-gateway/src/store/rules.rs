@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use sea_orm::{
@@ -8,14 +8,17 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
     ModelError,
-    entity::{TenantScoped, alert_rule},
+    entity::{TenantScoped, alert_rule, rule_status},
     ids::{RuleId, UserId},
     rule::{RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
 };
 
-use super::{Page, Store, cursor, rule_summaries::RuleSummary};
+use super::{Page, RuleHealth, Store, cursor, rule_summaries::RuleListItem};
+
+/// (id, version, state, last evaluated at, last error) of a listed rule.
+type HealthRow = (String, i64, Option<String>, Option<i64>, Option<String>);
 use crate::error::{Error, Result};
 
 /// A stored rule as clients see it: its id and bookkeeping beside the spec.
@@ -30,6 +33,9 @@ pub struct RuleRecord {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// How evaluation went last time; absent until the rule is first evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<RuleHealth>,
 }
 
 impl TryFrom<alert_rule::Model> for RuleRecord {
@@ -44,6 +50,7 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
             version: row.version,
             created_at: format_millis(row.created_at),
             updated_at: format_millis(row.updated_at),
+            health: None,
         })
     }
 }
@@ -96,11 +103,18 @@ impl Store {
             .try_into()
     }
 
+    /// The rule with its evaluation health.
+    pub async fn get_rule_with_health(&self, owner: UserId, id: &str) -> Result<RuleRecord> {
+        let mut record = self.get_rule(owner, id).await?;
+        record.health = self.rule_health(owner, &record.id).await?;
+        Ok(record)
+    }
+
     pub async fn list_rules(
         &self,
         owner: UserId,
         filter: RuleFilter,
-    ) -> Result<Page<Arc<RuleSummary>>> {
+    ) -> Result<Page<RuleListItem>> {
         let size = cursor::page_size(filter.limit)?;
         let mut query = alert_rule::Entity::find_owned(owner);
         if let Some(enabled) = filter.enabled {
@@ -117,18 +131,37 @@ impl Store {
             query = query.filter(alert_rule::Column::Id.lt(last));
         }
         // Ids are UUIDv7, so id order is creation order: newest first.
-        // Summaries come from the cache where the stored version matches.
-        let rows: Vec<(String, i64)> = query
+        // Summaries come from the cache where the stored version matches;
+        // health, which changes on every evaluation, comes with the ids.
+        let rows: Vec<HealthRow> = query
             .select_only()
             .columns([alert_rule::Column::Id, alert_rule::Column::Version])
+            .left_join(rule_status::Entity)
+            .column(rule_status::Column::State)
+            .column(rule_status::Column::LastEvaluatedAt)
+            .column(rule_status::Column::LastError)
             .order_by_desc(alert_rule::Column::Id)
             .limit(size + 1)
             .into_tuple()
             .all(&self.db)
             .await?;
-        let records = self.summaries_of(owner, &rows).await?;
-        Ok(cursor::paginate(records, size, |r| {
-            cursor::encode(&[&r.id])
+        let versions: Vec<(String, i64)> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
+        let summaries = self.summaries_of(owner, &versions).await?;
+        let health: HashMap<&str, &HealthRow> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
+        let items = summaries
+            .into_iter()
+            .map(|summary| {
+                let row = health.get(summary.id.as_str());
+                RuleListItem {
+                    state: row.and_then(|r| r.2.clone()),
+                    last_evaluated_at: row.and_then(|r| r.3).map(format_millis),
+                    last_error: row.and_then(|r| r.4.clone()),
+                    summary,
+                }
+            })
+            .collect();
+        Ok(cursor::paginate(items, size, |r| {
+            cursor::encode(&[&r.summary.id])
         }))
     }
 

@@ -155,7 +155,7 @@ async fn acknowledge_is_idempotent_and_tenant_scoped(backend: Backend) {
             .unwrap()
             .starts_with("token:")
     );
-    app.clock.advance(Duration::minutes(5));
+    app.clock().advance(Duration::minutes(5));
     let again = a.ok("acknowledge_alert", json!({"id": id})).await;
     assert_eq!(again["acknowledged_at"], first_ack);
     assert_eq!(

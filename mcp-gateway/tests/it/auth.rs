@@ -69,7 +69,7 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
         .create_token(
             user,
             "short",
-            Some(app.clock.now() + Duration::hours(1)),
+            Some(app.clock().now() + Duration::hours(1)),
             &SystemRandom::new(),
         )
         .await
@@ -86,7 +86,8 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
         "listing never shows the secret"
     );
 
-    app.clock.advance(Duration::hours(1) + Duration::seconds(1));
+    app.clock()
+        .advance(Duration::hours(1) + Duration::seconds(1));
     let response = app.post_raw(Some(&short), LIST).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
@@ -129,7 +130,7 @@ async fn revocation_elsewhere_takes_effect_within_the_cache_ttl(backend: Backend
         StatusCode::OK
     );
     // ...and no longer than the TTL.
-    app.clock
+    app.clock()
         .advance(Duration::milliseconds(TOKEN_CACHE_TTL_MS));
     assert_eq!(
         app.post_raw(Some(&token), LIST).await.status(),

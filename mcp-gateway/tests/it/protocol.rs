@@ -14,7 +14,7 @@ use crate::support::{
 
 on_both_backends!(any_replica_serves_any_request);
 
-const TOOLS: [(&str, bool, bool, bool); 7] = [
+const TOOLS: [(&str, bool, bool, bool); 9] = [
     // name, read-only, destructive, idempotent
     ("create_alert_rule", false, false, false),
     ("list_alert_rules", true, false, true),
@@ -23,6 +23,8 @@ const TOOLS: [(&str, bool, bool, bool); 7] = [
     ("delete_alert_rule", false, true, true),
     ("list_alerts", true, false, true),
     ("acknowledge_alert", false, false, true),
+    ("list_metrics", true, false, true),
+    ("preview_alert_rule", true, false, true),
 ];
 
 #[tokio::test]

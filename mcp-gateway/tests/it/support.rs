@@ -21,7 +21,10 @@ use rmcp::{
 };
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
-use shared_models::{ids::UserId, time::ManualClock};
+use shared_models::{
+    ids::UserId,
+    time::{Clock, ManualClock, SystemClock},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -110,7 +113,8 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub store: Store,
-    pub clock: Arc<ManualClock>,
+    /// The clock the app runs on, unless it is a live app on the system clock.
+    manual_clock: Option<Arc<ManualClock>>,
     pub database_url: String,
     shutdown: CancellationToken,
     _db: Arc<TestDb>,
@@ -129,6 +133,7 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         ("MONITORS_MIN_INTERVAL".to_owned(), "1s".to_owned()),
         ("MONITORS_BOOTSTRAP_ADMIN".to_owned(), "false".to_owned()),
         ("MONITORS_DB_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
+        ("MONITORS_EMBEDDED_WORKER".to_owned(), "false".to_owned()),
     ];
     env.extend(
         extra
@@ -144,19 +149,39 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
     let (db, url) = TestDb::create(backend).await;
-    spawn_on(Arc::new(db), url, extra).await
+    spawn_on(Arc::new(db), url, extra, false).await
 }
 
 /// Another gateway replica on the same database.
 pub async fn spawn_replica(of: &TestApp) -> TestApp {
-    spawn_on(of._db.clone(), of.database_url.clone(), &[]).await
+    spawn_on(of._db.clone(), of.database_url.clone(), &[], false).await
 }
 
-async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)]) -> TestApp {
-    let config = test_config(&url, extra);
-    let clock = Arc::new(ManualClock::new(Utc::now()));
+/// A gateway on the system clock that evaluates rules in-process, as the
+/// one-command setup does, with a 1 s interval floor.
+pub async fn spawn_live_app(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+    let (db, url) = TestDb::create(backend).await;
+    spawn_on(Arc::new(db), url, extra, true).await
+}
+
+/// A live replica on the same database: a restart, once the first is dropped.
+pub async fn spawn_live_replica(of: &TestApp) -> TestApp {
+    spawn_on(of._db.clone(), of.database_url.clone(), &[], true).await
+}
+
+async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bool) -> TestApp {
+    let mut extra = extra.to_vec();
+    if live {
+        extra.push(("MONITORS_EMBEDDED_WORKER", "true"));
+    }
+    let config = test_config(&url, &extra);
+    let manual_clock = (!live).then(|| Arc::new(ManualClock::new(Utc::now())));
+    let clock: Arc<dyn Clock> = match &manual_clock {
+        Some(clock) => clock.clone(),
+        None => Arc::new(SystemClock),
+    };
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
-    let app = App::build(config, Some(listener), clock.clone())
+    let app = App::build(config, Some(listener), clock)
         .await
         .expect("gateway builds");
     let addr = app.local_addr().expect("bound address");
@@ -166,7 +191,7 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)]) -> TestA
     TestApp {
         addr,
         store,
-        clock,
+        manual_clock,
         database_url: url,
         shutdown,
         _db: db,
@@ -174,6 +199,12 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)]) -> TestA
 }
 
 impl TestApp {
+    pub fn clock(&self) -> &ManualClock {
+        self.manual_clock
+            .as_deref()
+            .expect("a live app runs on the system clock")
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }

@@ -4,8 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Aggregation, Comparator, ConditionInput, ConditionKind, ErrorPolicy, HumanDuration, MetricInput,
-    NoDataPolicy, RuleInput, RuleLimits, Severity, limits::*,
+    Aggregation, Comparator, ConditionInput, ConditionKind, ErrorPolicy, HumanDuration,
+    MetricInput, NoDataPolicy, RuleInput, RuleLimits, Severity, limits::*,
 };
 use crate::FieldError;
 
@@ -100,7 +100,12 @@ impl RuleSpec {
         let for_ = input.for_.unwrap_or(HumanDuration::ZERO);
         check_range("for", for_, HumanDuration::ZERO, limits.max_for)?;
         let keep_firing_for = input.keep_firing_for.unwrap_or(HumanDuration::ZERO);
-        check_range("keep_firing_for", keep_firing_for, HumanDuration::ZERO, limits.max_for)?;
+        check_range(
+            "keep_firing_for",
+            keep_firing_for,
+            HumanDuration::ZERO,
+            limits.max_for,
+        )?;
         let labels = parse_labels(
             "labels",
             input.labels.unwrap_or_default(),
@@ -151,7 +156,11 @@ impl RuleSpec {
             out.push_str(&format!("{{{}}}", tags.join(",")));
         }
         out.push_str(&format!(") over {}", metric.window));
-        match (self.condition.kind, self.condition.op, self.condition.threshold) {
+        match (
+            self.condition.kind,
+            self.condition.op,
+            self.condition.threshold,
+        ) {
             (ConditionKind::Absence, _, _) => out = format!("no data: {out}"),
             (ConditionKind::PercentChange, Some(op), Some(threshold)) => {
                 out.push_str(&format!(" change {op} {threshold}%"));
@@ -232,7 +241,10 @@ impl Condition {
                 ("recovery_threshold", input.recovery_threshold.is_some()),
             ] {
                 if given {
-                    return Err(FieldError::new(field, "is not used by an absence condition; leave it out"));
+                    return Err(FieldError::new(
+                        field,
+                        "is not used by an absence condition; leave it out",
+                    ));
                 }
             }
             return Ok(Self {
@@ -260,8 +272,12 @@ impl Condition {
             };
             if !consistent {
                 let reason = match op {
-                    Comparator::Gt | Comparator::Ge => "must not be above threshold for a > or >= condition",
-                    Comparator::Lt | Comparator::Le => "must not be below threshold for a < or <= condition",
+                    Comparator::Gt | Comparator::Ge => {
+                        "must not be above threshold for a > or >= condition"
+                    }
+                    Comparator::Lt | Comparator::Le => {
+                        "must not be below threshold for a < or <= condition"
+                    }
                     Comparator::Eq | Comparator::Ne => "is only allowed with >, >=, < or <=",
                 };
                 return Err(FieldError::new("recovery_threshold", reason));
@@ -477,7 +493,10 @@ mod tests {
         v["condition"] = json!({"kind": "absence"});
         let spec = parse(v).unwrap();
         assert_eq!(spec.condition.kind, ConditionKind::Absence);
-        assert_eq!(spec.describe(), r#"no data: last(crypto.price{symbol="BTC"}) over 5m"#);
+        assert_eq!(
+            spec.describe(),
+            r#"no data: last(crypto.price{symbol="BTC"}) over 5m"#
+        );
 
         let mut v = minimal();
         v["condition"] = json!({"kind": "absence", "threshold": 3});
@@ -486,11 +505,17 @@ mod tests {
         let mut v = minimal();
         v["condition"] = json!({"kind": "percent_change", "op": "<", "threshold": -5});
         v["metric"]["window"] = json!("1h");
-        assert_eq!(parse(v).unwrap().describe(), r#"last(crypto.price{symbol="BTC"}) over 1h change < -5%"#);
+        assert_eq!(
+            parse(v).unwrap().describe(),
+            r#"last(crypto.price{symbol="BTC"}) over 1h change < -5%"#
+        );
 
         let mut v = minimal();
         v["condition"] = json!({"threshold": 3});
-        assert_eq!(parse(v).unwrap_err().to_string(), "condition.op: is required: one of >, >=, <, <=, ==, !=");
+        assert_eq!(
+            parse(v).unwrap_err().to_string(),
+            "condition.op: is required: one of >, >=, <, <=, ==, !="
+        );
     }
 
     #[test]

@@ -1,2 +1,3 @@
 mod alerts;
+mod metrics;
 mod rules;

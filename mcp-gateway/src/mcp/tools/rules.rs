@@ -1,5 +1,3 @@
-use std::sync::Arc;
-
 use rmcp::{
     ErrorData,
     handler::server::{
@@ -20,7 +18,7 @@ use crate::{
         result::tool_result,
         server::{MonitorsMcp, principal},
     },
-    store::{RuleFilter, RuleRecord, RuleSummary},
+    store::{RuleFilter, RuleListItem, RuleRecord},
 };
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -65,7 +63,7 @@ pub struct UpdateRuleArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RuleList {
     /// Newest first, in summary form; get_alert_rule returns a rule in full.
-    pub rules: Vec<Arc<RuleSummary>>,
+    pub rules: Vec<RuleListItem>,
     /// Pass as cursor to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -133,7 +131,8 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
     }
 
     #[tool(
-        description = "Get one alert rule by id, with every field including defaults.",
+        description = "Get one alert rule by id, with every field including defaults, and its health: when it was \
+last evaluated, the last error, and the state (normal, pending, firing, no_data, error) of each series.",
         input_schema = schema_for_type::<RuleIdArgs>(),
         output_schema = schema_for_output::<RuleRecord>(),
         annotations(title = "Get alert rule", read_only_hint = true, open_world_hint = false)
@@ -145,7 +144,7 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
     ) -> Result<CallToolResult, ErrorData> {
         let owner = principal(&parts)?.user_id;
         let args: RuleIdArgs = parse(args)?;
-        tool_result(self.store.get_rule(owner, &args.id).await)
+        tool_result(self.store.get_rule_with_health(owner, &args.id).await)
     }
 
     #[tool(

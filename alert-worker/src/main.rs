@@ -1,0 +1,120 @@
+use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+use alert_worker::{
+    config::{LogFormat, WorkerConfig},
+    engine::{Engine, EngineSettings, RuleScope},
+    error::{Error, chain},
+    source::build_source,
+};
+use clap::{Parser, Subcommand};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database};
+use shared_models::time::SystemClock;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "alert-worker",
+    version,
+    about = "monitors-mcp: evaluates alert rules"
+)]
+struct Cli {
+    /// TOML configuration file (also MONITORS_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate rules until stopped (the default).
+    Run,
+    /// Load the rules once and print how many this worker would evaluate.
+    Status,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = match WorkerConfig::load(cli.config.clone(), &env) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("alert-worker: {}", chain(&error));
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    match run(cli.command.unwrap_or(Command::Run), config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("alert-worker: {}", chain(&error));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
+    let mut options = ConnectOptions::new(config.database_url.expose().clone());
+    options
+        .max_connections(8)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await?;
+    if config.auto_migrate {
+        Migrator::up(&db, None).await?;
+    }
+    let source = build_source(&config.sources, &db)?;
+    let mut engine = Engine::new(
+        db,
+        source,
+        Arc::new(SystemClock),
+        RuleScope::All,
+        EngineSettings::default(),
+    );
+    match command {
+        Command::Status => {
+            let report = engine.refresh().await?;
+            println!("rules to evaluate: {}", report.total);
+            Ok(())
+        }
+        Command::Run => {
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tracing::info!("evaluating rules");
+            engine.run(shutdown).await;
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MONITORS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// SIGTERM or Ctrl-C: finish the evaluation in flight, then stop.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        () = terminate => {},
+    }
+    shutdown.cancel();
+}

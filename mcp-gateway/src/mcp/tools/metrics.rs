@@ -1,0 +1,210 @@
+use alert_worker::{
+    engine::{
+        LoadedRule,
+        preview::{Backtest, MAX_BACKTEST_TICKS, PreviewResult, backtest, preview_now},
+    },
+    source::{CatalogRequest, MetricCatalog},
+};
+use chrono::{DateTime, Utc};
+use rmcp::{
+    ErrorData,
+    handler::server::{
+        common::{schema_for_output, schema_for_type},
+        tool::Extension,
+        wrapper::Parameters,
+    },
+    model::{CallToolResult, JsonObject},
+    schemars::{self, JsonSchema},
+    tool, tool_router,
+};
+use serde::{Deserialize, Serialize};
+use shared_models::{
+    FieldError,
+    ids::RuleId,
+    rule::{RuleInput, RuleSpec},
+};
+
+use crate::{
+    error::Error,
+    mcp::{
+        args::{invalid_params, parse},
+        result::tool_result,
+        server::{MonitorsMcp, principal},
+    },
+};
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListMetricsArgs {
+    /// Database or bucket; default: the server's default database.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Only measurements whose name starts with this, e.g. "cry".
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Most measurements to return, 1-100 (default 20).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Most values listed per tag key, 1-100 (default 20).
+    #[serde(default)]
+    pub values_limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MetricList {
+    pub measurements: Vec<MeasurementView>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MeasurementView {
+    pub name: String,
+    pub fields: Vec<String>,
+    /// Tag keys, each with some of its values.
+    pub tags: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl From<MetricCatalog> for MetricList {
+    fn from(catalog: MetricCatalog) -> Self {
+        Self {
+            measurements: catalog
+                .measurements
+                .into_iter()
+                .map(|m| MeasurementView {
+                    name: m.name,
+                    fields: m.fields,
+                    tags: m.tags,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewArgs {
+    /// The draft rule, exactly as create_alert_rule takes it.
+    pub rule: RuleInput,
+    /// Also replay the rule over this past range and report when it would have fired and resolved.
+    #[serde(default)]
+    pub backtest: Option<BacktestRange>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BacktestRange {
+    /// Start, RFC 3339, e.g. "2026-11-21T00:00:00Z".
+    pub from: DateTime<Utc>,
+    /// End, RFC 3339; default now.
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PreviewView {
+    /// What the rule sees now, per series, and the state a new rule would enter.
+    #[schemars(with = "serde_json::Value")]
+    pub now: PreviewResult,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub backtest: Option<Backtest>,
+}
+
+#[tool_router(router = metric_tools, vis = "pub(in crate::mcp)")]
+impl MonitorsMcp {
+    #[tool(
+        description = "Discover what can be alerted on: measurements (optionally by name prefix), their numeric \
+fields, and tag keys with some of their values. Use it to turn a request like \"alert me if Bitcoin goes above \
+70k\" into the measurement, field and tags of a rule.",
+        input_schema = schema_for_type::<ListMetricsArgs>(),
+        output_schema = schema_for_output::<MetricList>(),
+        annotations(title = "List metrics", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_metrics(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ListMetricsArgs = parse(args)?;
+        let limit = bounded(args.limit, "limit")?;
+        let values_limit = bounded(args.values_limit, "values_limit")?;
+        let request = CatalogRequest {
+            owner,
+            database: args.database,
+            prefix: args.prefix.filter(|p| !p.is_empty()),
+            measurements_limit: limit,
+            values_limit,
+        };
+        let catalog = self.source.catalog(&request).await.map_err(Error::Source);
+        tool_result(catalog.map(MetricList::from))
+    }
+
+    #[tool(
+        description = "Try a draft alert rule without saving it: evaluates it now and shows each series' current \
+value and the state it would enter (normal, pending, firing, no_data). With backtest {from, to}, replays it over \
+that past range (at most 1000 evaluations) and lists when it would have fired and resolved.",
+        input_schema = schema_for_type::<PreviewArgs>(),
+        output_schema = schema_for_output::<PreviewView>(),
+        annotations(title = "Preview alert rule", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn preview_alert_rule(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: PreviewArgs = parse(args)?;
+        let spec = RuleSpec::parse(args.rule, self.store.limits())
+            .map_err(|e| invalid_params(e.within("rule")))?;
+        let rule = LoadedRule {
+            id: RuleId::generate(),
+            owner,
+            version: 0,
+            spec,
+            next_due: 0,
+        };
+        let now = self.store.now();
+        let range = match &args.backtest {
+            Some(range) => {
+                let to = range.to.unwrap_or(now).timestamp_millis();
+                let from = range.from.timestamp_millis();
+                if from >= to {
+                    return Err(invalid_params(FieldError::new(
+                        "backtest.from",
+                        "must be before backtest.to",
+                    )));
+                }
+                if (to - from) / rule.interval_ms() > MAX_BACKTEST_TICKS {
+                    return Err(invalid_params(FieldError::new(
+                        "backtest",
+                        format!(
+                            "covers more than {MAX_BACKTEST_TICKS} evaluations; shorten it or lengthen the interval"
+                        ),
+                    )));
+                }
+                Some((from, to))
+            }
+            None => None,
+        };
+        let current = preview_now(self.source.as_ref(), &rule, now).await;
+        let replay = match range {
+            Some((from, to)) => Some(backtest(self.source.as_ref(), &rule, from, to).await),
+            None => None,
+        };
+        tool_result(Ok(PreviewView {
+            now: current,
+            backtest: replay,
+        }))
+    }
+}
+
+fn bounded(value: Option<usize>, field: &str) -> Result<usize, ErrorData> {
+    match value {
+        None => Ok(20),
+        Some(n) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(invalid_params(FieldError::new(
+            field,
+            "must be between 1 and 100",
+        ))),
+    }
+}

@@ -1,0 +1,218 @@
+//! Rules evaluated for real, end to end through MCP: points go in, alerts
+//! come out, on the built-in store and on InfluxDB, with the gateway's
+//! embedded worker on the real clock.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{
+    Backend, McpClient, TestApp, on_both_backends, spawn_live_app, spawn_live_replica,
+};
+
+#[path = "../../../alert-worker/tests/support/influxd.rs"]
+#[allow(dead_code)]
+mod influxd;
+
+on_both_backends!(
+    builtin_store_fires_and_resolves,
+    pending_timer_survives_a_restart
+);
+
+/// Polls `check` until it returns Some, failing after `limit`.
+async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn write_price(app: &TestApp, token: &str, price: f64) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/write?db=monitors&precision=ms",
+            app.addr
+        ))
+        .bearer_auth(token)
+        .body(format!("crypto,symbol=BTC price={price}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        204,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+fn rule(extra: Value) -> Value {
+    let mut rule = json!({
+        "name": "BTC above 70k",
+        "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}, "window": "30s"},
+        "condition": {"op": ">", "threshold": 70000},
+        "interval": "1s"
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        rule[k] = v.clone();
+    }
+    rule
+}
+
+async fn alerts(client: &McpClient, state: &str) -> Vec<Value> {
+    client.ok("list_alerts", json!({"state": state})).await["alerts"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn builtin_store_fires_and_resolves(backend: Backend) {
+    let app = spawn_live_app(backend, &[]).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+    write_price(&app, &token, 71_000.0).await;
+
+    let created_at = Instant::now();
+    let created = client.ok("create_alert_rule", rule(json!({}))).await;
+    let fired = wait_for(Duration::from_secs(10), "the alert", || async {
+        alerts(&client, "firing").await.into_iter().next()
+    })
+    .await;
+    let took = created_at.elapsed();
+    // interval (1 s) + for (0 s) + 1 s.
+    assert!(took <= Duration::from_secs(2), "fired after {took:?}");
+    assert_eq!(fired["rule_id"], created["id"]);
+    assert_eq!(fired["value"], 71_000.0);
+    assert_eq!(fired["labels"], json!({"symbol": "BTC"}));
+
+    let health = client
+        .ok("get_alert_rule", json!({"id": created["id"]}))
+        .await["health"]
+        .clone();
+    assert_eq!(health["state"], "firing");
+    assert!(health["last_error"].is_null());
+
+    write_price(&app, &token, 69_000.0).await;
+    let resolved = wait_for(Duration::from_secs(10), "the resolution", || async {
+        alerts(&client, "resolved").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(resolved["id"], fired["id"]);
+    assert!(resolved["resolved_at"].is_string());
+    assert!(alerts(&client, "firing").await.is_empty());
+}
+
+async fn pending_timer_survives_a_restart(backend: Backend) {
+    let first = spawn_live_app(backend, &[]).await;
+    let (_, token) = first.user_with_token("a@example.com").await;
+    let client = first.client(&token).await;
+    write_price(&first, &token, 71_000.0).await;
+    let created = client
+        .ok("create_alert_rule", rule(json!({"for": "6s"})))
+        .await;
+    let id = created["id"].clone();
+
+    // Pending, and for long enough that a restarted timer would fire visibly later.
+    let since = wait_for(
+        Duration::from_secs(10),
+        "two seconds of pending",
+        || async {
+            let health = client.ok("get_alert_rule", json!({"id": id})).await["health"].clone();
+            let series = health["series"].get(0)?.clone();
+            (series["state"] == "pending").then_some(())?;
+            let since = chrono::DateTime::parse_from_rfc3339(series["since"].as_str()?).ok()?;
+            (chrono::Utc::now().signed_duration_since(since) >= chrono::Duration::seconds(2))
+                .then_some(since)
+        },
+    )
+    .await;
+    drop(client);
+    let second = spawn_live_replica(&first).await;
+    drop(first);
+    let restarted_at = chrono::Utc::now();
+    let client = second.client(&token).await;
+
+    let fired = wait_for(
+        Duration::from_secs(15),
+        "the alert after the restart",
+        || async { alerts(&client, "firing").await.into_iter().next() },
+    )
+    .await;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(fired["started_at"].as_str().unwrap()).unwrap();
+    let after_pending = started.signed_duration_since(since);
+    assert!(
+        after_pending >= chrono::Duration::seconds(6)
+            && after_pending < chrono::Duration::seconds(8),
+        "fired {after_pending} after pending began"
+    );
+    assert!(
+        started < restarted_at + chrono::Duration::seconds(5),
+        "the timer continued instead of starting again at the restart"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn influxdb_source_fires_and_resolves() {
+    let influx = influxd::influxd();
+    let database = influx.create_database().await;
+    influx
+        .write(
+            &database,
+            &format!(
+                "crypto,symbol=BTC price=71000 {}",
+                chrono::Utc::now().timestamp_millis()
+            ),
+        )
+        .await;
+    let app = spawn_live_app(
+        Backend::Sqlite,
+        &[
+            ("MONITORS_INFLUX_URL", influx.url()),
+            ("MONITORS_INFLUX_DATABASE", &database),
+        ],
+    )
+    .await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+
+    let metrics = client.ok("list_metrics", json!({"prefix": "cry"})).await;
+    assert_eq!(metrics["measurements"][0]["name"], "crypto");
+    assert_eq!(metrics["measurements"][0]["tags"]["symbol"], json!(["BTC"]));
+    let preview = client
+        .ok("preview_alert_rule", json!({"rule": rule(json!({}))}))
+        .await;
+    assert_eq!(preview["now"]["series"][0]["state"], "firing");
+    assert_eq!(preview["now"]["series"][0]["value"], 71_000.0);
+
+    let created = client.ok("create_alert_rule", rule(json!({}))).await;
+    let fired = wait_for(Duration::from_secs(10), "the alert", || async {
+        alerts(&client, "firing").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(fired["rule_id"], created["id"]);
+    influx
+        .write(
+            &database,
+            &format!(
+                "crypto,symbol=BTC price=60000 {}",
+                chrono::Utc::now().timestamp_millis()
+            ),
+        )
+        .await;
+    wait_for(Duration::from_secs(10), "the resolution", || async {
+        alerts(&client, "resolved").await.into_iter().next()
+    })
+    .await;
+}
