@@ -12,10 +12,6 @@ use super::{
 };
 use crate::config::SourceSettings;
 
-/// Statements per InfluxDB request: large enough to amortise the round
-/// trip, small enough that one slow statement does not hold many others.
-const STATEMENTS_PER_REQUEST: usize = 100;
-
 pub fn build_source(
     settings: &SourceSettings,
     db: &DatabaseConnection,
@@ -29,7 +25,7 @@ pub fn build_source(
             password: settings.influx_password.clone(),
             timeout: settings.influx_timeout.as_duration(),
             max_concurrency: settings.influx_max_concurrency,
-            max_statements_per_request: STATEMENTS_PER_REQUEST,
+            max_statements_per_request: settings.influx_statements_per_request,
         })?)),
         None => Ok(Arc::new(BuiltinSource::new(
             db.clone(),
