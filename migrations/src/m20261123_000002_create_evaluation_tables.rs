@@ -25,7 +25,11 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(RuleStates::LastSeenAt))
                     .col(string_len_null(RuleStates::AlertId, 36))
                     .col(big_integer(RuleStates::UpdatedAt))
-                    .primary_key(Index::create().col(RuleStates::RuleId).col(RuleStates::SeriesKey))
+                    .primary_key(
+                        Index::create()
+                            .col(RuleStates::RuleId)
+                            .col(RuleStates::SeriesKey),
+                    )
                     .to_owned(),
             )
             .await?;

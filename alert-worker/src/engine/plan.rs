@@ -91,3 +91,106 @@ pub fn first_error<'a>(
 ) -> Option<&'a SourceError> {
     answers.iter().find_map(|a| a.as_ref().err())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use shared_models::{
+        ids::{RuleId, UserId},
+        rule::{RuleInput, RuleLimits, RuleSpec},
+    };
+
+    use super::*;
+
+    fn rule(condition: serde_json::Value, group_by: &[&str]) -> LoadedRule {
+        let input: RuleInput = serde_json::from_value(json!({
+            "name": "r",
+            "metric": {"measurement": "m", "field": "f", "group_by": group_by},
+            "condition": condition,
+            "interval": "10s"
+        }))
+        .unwrap();
+        LoadedRule {
+            id: RuleId::generate(),
+            owner: UserId::generate(),
+            version: 1,
+            spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
+            next_due: 0,
+        }
+    }
+
+    fn series(host: &str, value: f64) -> SeriesValue {
+        SeriesValue {
+            labels: BTreeMap::from([("host".to_owned(), host.to_owned())]),
+            value,
+        }
+    }
+
+    fn labels(host: &str) -> Labels {
+        BTreeMap::from([("host".to_owned(), host.to_owned())])
+    }
+
+    #[test]
+    fn percent_change_compares_last_with_first() {
+        let r = rule(
+            json!({"kind": "percent_change", "op": "<", "threshold": -5}),
+            &["host"],
+        );
+        let queries = queries_for(&r);
+        assert_eq!(queries.len(), 2);
+        assert_eq!(queries[0].reduce, Reduce::First);
+        let first = Ok(vec![
+            series("a", 100.0),
+            series("b", 0.0),
+            series("c", 50.0),
+        ]);
+        let last = Ok(vec![series("a", 90.0), series("b", 5.0)]);
+        let observed = observations(&r, &[&first, &last], &BTreeSet::new());
+        // a dropped 10%; b starts at zero (no defined change); c has no last value.
+        assert_eq!(observed, vec![(labels("a"), Observation::Value(-10.0))]);
+    }
+
+    #[test]
+    fn known_series_missing_from_the_answer_have_no_data() {
+        let r = rule(json!({"op": ">", "threshold": 1}), &["host"]);
+        let answer = Ok(vec![series("a", 2.0)]);
+        let known = BTreeSet::from([labels("a"), labels("gone")]);
+        let observed = observations(&r, &[&answer], &known);
+        assert_eq!(
+            observed,
+            vec![
+                (labels("a"), Observation::Value(2.0)),
+                (labels("gone"), Observation::NoData)
+            ]
+        );
+    }
+
+    #[test]
+    fn absence_counts_points_and_an_ungrouped_rule_always_has_its_series() {
+        let r = rule(json!({"kind": "absence"}), &[]);
+        assert_eq!(queries_for(&r)[0].reduce, Reduce::Rule(Aggregation::Count));
+        let empty = Ok(vec![]);
+        assert_eq!(
+            observations(&r, &[&empty], &BTreeSet::new()),
+            vec![(Labels::new(), Observation::NoData)]
+        );
+        let some = Ok(vec![SeriesValue {
+            labels: Labels::new(),
+            value: 3.0,
+        }]);
+        assert_eq!(
+            observations(&r, &[&some], &BTreeSet::new()),
+            vec![(Labels::new(), Observation::Value(3.0))]
+        );
+    }
+
+    #[test]
+    fn a_failed_query_reaches_every_series() {
+        let r = rule(json!({"op": ">", "threshold": 1}), &["host"]);
+        let failed = Err(SourceError::Timeout(std::time::Duration::from_secs(10)));
+        let known = BTreeSet::from([labels("a"), labels("b")]);
+        let observed = observations(&r, &[&failed], &known);
+        assert!(observed.iter().all(|(_, o)| *o == Observation::QueryFailed));
+        assert_eq!(observed.len(), 2);
+    }
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, McpClient, TestApp, on_both_backends, spawn_live_app, spawn_live_replica,
+    Backend, McpClient, TestApp, on_both_backends, spawn_app, spawn_live_app, spawn_live_replica,
 };
 
 #[path = "../../../alert-worker/tests/support/influxd.rs"]
@@ -16,7 +16,8 @@ mod influxd;
 
 on_both_backends!(
     builtin_store_fires_and_resolves,
-    pending_timer_survives_a_restart
+    pending_timer_survives_a_restart,
+    backtest_finds_past_episodes,
 );
 
 /// Polls `check` until it returns Some, failing after `limit`.
@@ -215,4 +216,82 @@ async fn influxdb_source_fires_and_resolves() {
         alerts(&client, "resolved").await.into_iter().next()
     })
     .await;
+}
+
+async fn backtest_finds_past_episodes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+    // Every 30 s for the last 10 minutes: above 70k from minute 8 to minute 5 ago.
+    let now = chrono::Utc::now().timestamp_millis();
+    let start = now - 10 * 60_000;
+    let lines: Vec<String> = (0..20)
+        .map(|i| {
+            let at = start + i * 30_000;
+            let price = if (4..10).contains(&i) { 71_000 } else { 69_000 };
+            format!("crypto,symbol=BTC price={price} {at}")
+        })
+        .collect();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/write?db=monitors&precision=ms",
+            app.addr
+        ))
+        .bearer_auth(&token)
+        .body(lines.join("\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+
+    let draft = rule(
+        json!({"interval": "30s", "metric": {"measurement": "crypto", "field": "price",
+        "tags": {"symbol": "BTC"}, "window": "30s"}}),
+    );
+    let from = chrono::DateTime::from_timestamp_millis(start)
+        .unwrap()
+        .to_rfc3339();
+    let preview = client
+        .ok(
+            "preview_alert_rule",
+            json!({"rule": draft, "backtest": {"from": from}}),
+        )
+        .await;
+    assert_eq!(preview["now"]["series"][0]["state"], "normal");
+    assert_eq!(preview["now"]["series"][0]["value"], 69_000.0);
+    let backtest = &preview["backtest"];
+    assert!(
+        backtest["evaluations"].as_i64().unwrap() >= 20,
+        "{backtest}"
+    );
+    let episodes = backtest["episodes"].as_array().unwrap();
+    assert_eq!(episodes.len(), 1, "{backtest}");
+    let fired =
+        chrono::DateTime::parse_from_rfc3339(episodes[0]["fired_at"].as_str().unwrap()).unwrap();
+    let resolved =
+        chrono::DateTime::parse_from_rfc3339(episodes[0]["resolved_at"].as_str().unwrap()).unwrap();
+    assert_eq!(episodes[0]["value"], 71_000.0);
+    // Six high points 30 s apart: firing for about three minutes.
+    let lasted = resolved.signed_duration_since(fired).num_seconds();
+    assert!((150..=210).contains(&lasted), "lasted {lasted} s");
+    // Nothing was stored by the preview.
+    assert_eq!(
+        client.ok("list_alert_rules", json!({})).await["rules"],
+        json!([])
+    );
+    assert!(alerts(&client, "firing").await.is_empty());
+
+    let error = client
+        .rpc_error(
+            "preview_alert_rule",
+            json!({"rule": rule(json!({})), "backtest": {"from": "2020-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert!(
+        error
+            .message
+            .starts_with("backtest: covers more than 1000 evaluations"),
+        "{}",
+        error.message
+    );
 }
