@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     Backend, McpClient, TestApp, on_both_backends, spawn_app, spawn_live_app, spawn_live_replica,
+    wait_for,
 };
 
 #[path = "../../../alert-worker/tests/support/influxd.rs"]
@@ -20,31 +21,13 @@ on_both_backends!(
     backtest_finds_past_episodes,
 );
 
-/// Polls `check` until it returns Some, failing after `limit`.
-async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+pub async fn write_price(app: &TestApp, token: &str, price: f64) {
+    write_price_to(&app.addr.to_string(), token, price).await;
 }
 
-async fn write_price(app: &TestApp, token: &str, price: f64) {
+pub async fn write_price_to(addr: &str, token: &str, price: f64) {
     let response = reqwest::Client::new()
-        .post(format!(
-            "http://{}/write?db=monitors&precision=ms",
-            app.addr
-        ))
+        .post(format!("http://{addr}/write?db=monitors&precision=ms"))
         .bearer_auth(token)
         .body(format!("crypto,symbol=BTC price={price}"))
         .send()
@@ -58,7 +41,7 @@ async fn write_price(app: &TestApp, token: &str, price: f64) {
     );
 }
 
-fn rule(extra: Value) -> Value {
+pub fn rule(extra: Value) -> Value {
     let mut rule = json!({
         "name": "BTC above 70k",
         "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}, "window": "30s"},
@@ -71,7 +54,7 @@ fn rule(extra: Value) -> Value {
     rule
 }
 
-async fn alerts(client: &McpClient, state: &str) -> Vec<Value> {
+pub async fn alerts(client: &McpClient, state: &str) -> Vec<Value> {
     client.ok("list_alerts", json!({"state": state})).await["alerts"]
         .as_array()
         .unwrap()

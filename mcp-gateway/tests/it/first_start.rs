@@ -1,5 +1,6 @@
-//! The one-command default, run as a user would: the real binary in an
-//! empty directory, with no configuration at all but a free port.
+//! The real binary, run as a user would: the one-command default in an
+//! empty directory with no configuration but a free port, and a kill -9 in
+//! the middle of a pending timer.
 
 use std::{
     io::{BufRead, BufReader},
@@ -10,7 +11,10 @@ use std::{
 
 use serde_json::json;
 
-use crate::support::{McpClient, minimal_rule};
+use crate::{
+    evaluation::{alerts, rule, write_price_to},
+    support::{McpClient, minimal_rule, wait_for},
+};
 
 struct Running(Child);
 
@@ -31,12 +35,21 @@ fn free_port() -> u16 {
 
 /// Starts the binary and collects its output lines until `done` says enough.
 fn start(dir: &std::path::Path, port: u16) -> (Running, mpsc::Receiver<String>) {
+    start_with(dir, port, &[])
+}
+
+fn start_with(
+    dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> (Running, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("MONITORS_LISTEN", format!("127.0.0.1:{port}"))
         .env("MONITORS_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,4 +136,70 @@ async fn first_start_creates_data_admin_and_prints_the_connect_line() {
         !output.contains("mcpk_"),
         "no token printed on later starts: {output}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_process_continues_the_pending_timer_on_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let url = format!("http://{addr}/mcp");
+    let env = [("MONITORS_MIN_INTERVAL", "1s")];
+    let (running, rx) = start_with(dir.path(), port, &env);
+    let lines = lines_until(&rx, &["serving", "claude mcp add"]);
+    let token = lines
+        .iter()
+        .find_map(|l| {
+            l.split("Bearer ")
+                .nth(1)?
+                .strip_suffix('"')
+                .map(str::to_owned)
+        })
+        .expect("token printed");
+    let client = McpClient::connect(&url, &token).await;
+    write_price_to(&addr, &token, 71_000.0).await;
+    let id = client
+        .ok("create_alert_rule", rule(json!({"for": "6s"})))
+        .await["id"]
+        .clone();
+
+    let since = wait_for(
+        Duration::from_secs(10),
+        "two seconds of pending",
+        || async {
+            let health = client.ok("get_alert_rule", json!({"id": id})).await["health"].clone();
+            let series = health["series"].get(0)?.clone();
+            (series["state"] == "pending").then_some(())?;
+            let since = chrono::DateTime::parse_from_rfc3339(series["since"].as_str()?).ok()?;
+            (chrono::Utc::now().signed_duration_since(since) >= chrono::Duration::seconds(2))
+                .then_some(since)
+        },
+    )
+    .await;
+    drop(client);
+    drop(running); // SIGKILL: no graceful shutdown, nothing flushed on the way out.
+    let restarted_at = chrono::Utc::now();
+
+    let (_running, rx) = start_with(dir.path(), port, &env);
+    lines_until(&rx, &["serving"]);
+    let client = McpClient::connect(&url, &token).await;
+    let fired = wait_for(
+        Duration::from_secs(15),
+        "the alert after the restart",
+        || async { alerts(&client, "firing").await.into_iter().next() },
+    )
+    .await;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(fired["started_at"].as_str().unwrap()).unwrap();
+    let after_pending = started.signed_duration_since(since);
+    assert!(
+        after_pending >= chrono::Duration::seconds(6)
+            && after_pending < chrono::Duration::seconds(8),
+        "fired {after_pending} after pending began"
+    );
+    assert!(
+        started < restarted_at + chrono::Duration::seconds(5),
+        "the timer continued instead of starting again at the restart"
+    );
+    assert_eq!(alerts(&client, "firing").await.len(), 1, "fired once");
 }

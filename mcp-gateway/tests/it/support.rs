@@ -2,7 +2,11 @@
 //! temporary SQLite file or a new MariaDB database), driven by rmcp's own
 //! Streamable HTTP client.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 use mcp_gateway::{
@@ -327,4 +331,23 @@ pub fn minimal_rule(name: &str) -> Value {
         "condition": {"op": ">", "threshold": 70000},
         "interval": "10s"
     })
+}
+
+/// Polls `check` until it returns Some, failing after `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
