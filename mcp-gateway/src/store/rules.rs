@@ -2,15 +2,16 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    sea_query::Expr,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
     ModelError,
-    entity::{TenantScoped, alert_rule, rule_status},
+    entity::{TenantScoped, alert, alert_rule, rule_state, rule_status},
     ids::{RuleId, UserId},
-    rule::{RuleSpec, Severity, apply_patch},
+    rule::{AlertState, RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
 };
@@ -211,15 +212,41 @@ impl Store {
         })
     }
 
+    /// Deletes the rule and its evaluation state, and resolves its open
+    /// alerts: nothing will ever evaluate them again, so leaving them firing
+    /// would leave them firing forever. The alert history stays.
     pub async fn delete_rule(&self, owner: UserId, id: &str) -> Result<()> {
-        let id = RuleId::parse_field(id, "id")?;
+        let id = RuleId::parse_field(id, "id")?.to_string();
+        let txn = self.db.begin().await?;
         let result = alert_rule::Entity::delete_owned(owner)
-            .filter(alert_rule::Column::Id.eq(id.to_string()))
-            .exec(&self.db)
+            .filter(alert_rule::Column::Id.eq(id.as_str()))
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
-            return Err(Error::not_found("alert rule", id.to_string()));
+            return Err(Error::not_found("alert rule", id));
         }
+        rule_state::Entity::delete_owned(owner)
+            .filter(rule_state::Column::RuleId.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        rule_status::Entity::delete_owned(owner)
+            .filter(rule_status::Column::RuleId.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        alert::Entity::update_owned(owner)
+            .col_expr(
+                alert::Column::State,
+                Expr::value(AlertState::Resolved.as_str()),
+            )
+            .col_expr(
+                alert::Column::ResolvedAt,
+                Expr::value(self.clock.now_millis()),
+            )
+            .filter(alert::Column::RuleId.eq(id.as_str()))
+            .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
         Ok(())
     }
 }

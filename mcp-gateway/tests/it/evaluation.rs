@@ -95,6 +95,27 @@ async fn builtin_store_fires_and_resolves(backend: Backend) {
     assert_eq!(resolved["id"], fired["id"]);
     assert!(resolved["resolved_at"].is_string());
     assert!(alerts(&client, "firing").await.is_empty());
+
+    // Deleting a rule while it fires resolves its alert: nothing would ever again.
+    write_price(&app, &token, 72_000.0).await;
+    let refired = wait_for(Duration::from_secs(10), "the second alert", || async {
+        alerts(&client, "firing").await.into_iter().next()
+    })
+    .await;
+    client
+        .ok("delete_alert_rule", json!({"id": created["id"]}))
+        .await;
+    assert!(alerts(&client, "firing").await.is_empty());
+    let history = client
+        .ok("list_alerts", json!({"rule_id": created["id"]}))
+        .await;
+    assert_eq!(
+        history["alerts"].as_array().unwrap().len(),
+        2,
+        "the history stays"
+    );
+    assert_eq!(history["alerts"][0]["id"], refired["id"]);
+    assert_eq!(history["alerts"][0]["state"], "resolved");
 }
 
 async fn pending_timer_survives_a_restart(backend: Backend) {
