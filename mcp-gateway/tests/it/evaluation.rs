@@ -41,6 +41,55 @@ pub async fn write_price_to(addr: &str, token: &str, price: f64) {
     );
 }
 
+type Timestamp = chrono::DateTime<chrono::FixedOffset>;
+
+/// Waits until the rule's one series has been pending for two seconds, so
+/// that a timer restarted now would visibly fire later; returns when
+/// pending began.
+pub async fn pending_for_two_seconds(client: &McpClient, id: &Value) -> Timestamp {
+    wait_for(
+        Duration::from_secs(10),
+        "two seconds of pending",
+        || async {
+            let health = client.ok("get_alert_rule", json!({"id": id})).await["health"].clone();
+            let series = health["series"].get(0)?.clone();
+            (series["state"] == "pending").then_some(())?;
+            let since = chrono::DateTime::parse_from_rfc3339(series["since"].as_str()?).ok()?;
+            (chrono::Utc::now().signed_duration_since(since) >= chrono::Duration::seconds(2))
+                .then_some(since)
+        },
+    )
+    .await
+}
+
+/// Waits for the alert of a rule with `for: 6s` after a restart, and checks
+/// that its timer ran from `since` rather than from `restarted_at`.
+pub async fn fires_on_the_original_timer(
+    client: &McpClient,
+    since: Timestamp,
+    restarted_at: chrono::DateTime<chrono::Utc>,
+) {
+    let fired = wait_for(
+        Duration::from_secs(15),
+        "the alert after the restart",
+        || async { alerts(client, "firing").await.into_iter().next() },
+    )
+    .await;
+    let started =
+        chrono::DateTime::parse_from_rfc3339(fired["started_at"].as_str().unwrap()).unwrap();
+    let after_pending = started.signed_duration_since(since);
+    assert!(
+        after_pending >= chrono::Duration::seconds(6)
+            && after_pending < chrono::Duration::seconds(8),
+        "fired {after_pending} after pending began"
+    );
+    assert!(
+        started < restarted_at + chrono::Duration::seconds(5),
+        "the timer continued instead of starting again at the restart"
+    );
+    assert_eq!(alerts(client, "firing").await.len(), 1, "fired once");
+}
+
 pub fn rule(extra: Value) -> Value {
     let mut rule = json!({
         "name": "BTC above 70k",
@@ -129,43 +178,14 @@ async fn pending_timer_survives_a_restart(backend: Backend) {
     let id = created["id"].clone();
 
     // Pending, and for long enough that a restarted timer would fire visibly later.
-    let since = wait_for(
-        Duration::from_secs(10),
-        "two seconds of pending",
-        || async {
-            let health = client.ok("get_alert_rule", json!({"id": id})).await["health"].clone();
-            let series = health["series"].get(0)?.clone();
-            (series["state"] == "pending").then_some(())?;
-            let since = chrono::DateTime::parse_from_rfc3339(series["since"].as_str()?).ok()?;
-            (chrono::Utc::now().signed_duration_since(since) >= chrono::Duration::seconds(2))
-                .then_some(since)
-        },
-    )
-    .await;
+    let since = pending_for_two_seconds(&client, &id).await;
     drop(client);
     let second = spawn_live_replica(&first).await;
     drop(first);
     let restarted_at = chrono::Utc::now();
     let client = second.client(&token).await;
 
-    let fired = wait_for(
-        Duration::from_secs(15),
-        "the alert after the restart",
-        || async { alerts(&client, "firing").await.into_iter().next() },
-    )
-    .await;
-    let started =
-        chrono::DateTime::parse_from_rfc3339(fired["started_at"].as_str().unwrap()).unwrap();
-    let after_pending = started.signed_duration_since(since);
-    assert!(
-        after_pending >= chrono::Duration::seconds(6)
-            && after_pending < chrono::Duration::seconds(8),
-        "fired {after_pending} after pending began"
-    );
-    assert!(
-        started < restarted_at + chrono::Duration::seconds(5),
-        "the timer continued instead of starting again at the restart"
-    );
+    fires_on_the_original_timer(&client, since, restarted_at).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

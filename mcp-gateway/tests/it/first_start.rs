@@ -12,8 +12,8 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    evaluation::{alerts, rule, write_price_to},
-    support::{McpClient, minimal_rule, wait_for},
+    evaluation::{fires_on_the_original_timer, pending_for_two_seconds, rule, write_price_to},
+    support::{McpClient, minimal_rule},
 };
 
 struct Running(Child);
@@ -163,19 +163,7 @@ async fn a_killed_process_continues_the_pending_timer_on_restart() {
         .await["id"]
         .clone();
 
-    let since = wait_for(
-        Duration::from_secs(10),
-        "two seconds of pending",
-        || async {
-            let health = client.ok("get_alert_rule", json!({"id": id})).await["health"].clone();
-            let series = health["series"].get(0)?.clone();
-            (series["state"] == "pending").then_some(())?;
-            let since = chrono::DateTime::parse_from_rfc3339(series["since"].as_str()?).ok()?;
-            (chrono::Utc::now().signed_duration_since(since) >= chrono::Duration::seconds(2))
-                .then_some(since)
-        },
-    )
-    .await;
+    let since = pending_for_two_seconds(&client, &id).await;
     drop(client);
     drop(running); // SIGKILL: no graceful shutdown, nothing flushed on the way out.
     let restarted_at = chrono::Utc::now();
@@ -183,23 +171,5 @@ async fn a_killed_process_continues_the_pending_timer_on_restart() {
     let (_running, rx) = start_with(dir.path(), port, &env);
     lines_until(&rx, &["serving"]);
     let client = McpClient::connect(&url, &token).await;
-    let fired = wait_for(
-        Duration::from_secs(15),
-        "the alert after the restart",
-        || async { alerts(&client, "firing").await.into_iter().next() },
-    )
-    .await;
-    let started =
-        chrono::DateTime::parse_from_rfc3339(fired["started_at"].as_str().unwrap()).unwrap();
-    let after_pending = started.signed_duration_since(since);
-    assert!(
-        after_pending >= chrono::Duration::seconds(6)
-            && after_pending < chrono::Duration::seconds(8),
-        "fired {after_pending} after pending began"
-    );
-    assert!(
-        started < restarted_at + chrono::Duration::seconds(5),
-        "the timer continued instead of starting again at the restart"
-    );
-    assert_eq!(alerts(&client, "firing").await.len(), 1, "fired once");
+    fires_on_the_original_timer(&client, since, restarted_at).await;
 }
