@@ -38,11 +38,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{Parser, ValueEnum};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{
-    ActiveModelTrait, ConnectOptions, Database, DatabaseConnection, EntityTrait, Set,
-    TransactionTrait,
-    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
-};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde_json::json;
 use shared_models::{
     entity::{alert_rule, point, user},
@@ -298,22 +294,10 @@ fn influx_config(database: &str) -> InfluxConfig {
     }
 }
 
-/// As the gateway opens SQLite: WAL, synchronous NORMAL.
+/// The product database, opened as every process opens it.
 async fn connect(dir: &tempfile::TempDir) -> Result<DatabaseConnection> {
-    let mut options = ConnectOptions::new(format!(
-        "sqlite://{}/monitors.db?mode=rwc",
-        dir.path().display()
-    ));
-    options
-        .max_connections(8)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
-    let db = Database::connect(options).await?;
+    let url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
+    let db = shared_models::db::connect(&url, 8).await?;
     Migrator::up(&db, None).await?;
     Ok(db)
 }

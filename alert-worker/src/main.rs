@@ -1,4 +1,4 @@
-use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use alert_worker::{
     config::{LogFormat, WorkerConfig},
@@ -8,7 +8,6 @@ use alert_worker::{
 };
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database};
 use shared_models::time::SystemClock;
 use tokio_util::sync::CancellationToken;
 
@@ -56,12 +55,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
-    let mut options = ConnectOptions::new(config.database_url.expose().clone());
-    options
-        .max_connections(8)
-        .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
-    let db = Database::connect(options).await?;
+    let db = shared_models::db::connect(config.database_url.expose(), 8).await?;
     if config.auto_migrate {
         Migrator::up(&db, None).await?;
     }

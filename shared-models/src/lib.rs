@@ -2,6 +2,7 @@
 //! specification and its parsing, identifiers, the stable shard function and
 //! the sea-orm entities that persist them.
 
+pub mod db;
 pub mod entity;
 mod error;
 pub mod ids;

@@ -104,7 +104,21 @@ impl Engine {
             }
         }
         let mut report = SweepReport::default();
-        for (tick, ids) in by_tick {
+        for (tick, mut ids) in by_tick {
+            // Rules on the same metric land in the same batch, so the source
+            // merges their queries instead of asking again in each batch.
+            ids.sort_by_cached_key(|id| {
+                self.rules.get(id).map(|r| {
+                    let m = &r.spec.metric;
+                    (
+                        m.database.clone(),
+                        m.measurement.clone(),
+                        m.field.clone(),
+                        m.window,
+                        series_key(&m.tags),
+                    )
+                })
+            });
             for chunk in ids.chunks(self.settings.batch_rules.max(1)) {
                 self.evaluate_batch(chunk, tick, &mut report).await?;
                 for id in chunk {
