@@ -14,7 +14,7 @@ cargo build --release -p mcp-gateway --manifest-path "$root/Cargo.toml" >&2
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-MONITORS_LISTEN=127.0.0.1:$port MONITORS_LOG=warn "$root/target/release/mcp-gateway" >stdout 2>stderr &
+MONITORS_LISTEN=127.0.0.1:$port MONITORS_LOG=warn MONITORS_EMBEDDED_WORKER=${EMBEDDED_WORKER:-true} "$root/target/release/mcp-gateway" >stdout 2>stderr &
 for _ in $(seq 1 100); do grep -q 'mcpk_' stdout 2>/dev/null && break; sleep 0.1; done
 token=$(grep -o 'mcpk_[A-Za-z0-9_-]*' stdout | head -1)
 
