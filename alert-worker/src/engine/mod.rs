@@ -168,15 +168,20 @@ impl Engine {
                 if next.phase.urgency() > worst.urgency() {
                     worst = next.phase;
                 }
-                let changed = previous.is_none_or(|p| {
-                    (p.phase, p.pending_since, p.firing_since, p.clear_since)
-                        != (
-                            next.phase,
-                            next.pending_since,
-                            next.firing_since,
-                            next.clear_since,
-                        )
-                });
+                let timers = |s: &state::SeriesState| {
+                    (s.phase, s.pending_since, s.firing_since, s.clear_since)
+                };
+                let changed = match &previous {
+                    Some(p) => timers(p) != timers(&next),
+                    // A new series needs a row only if it is not plainly
+                    // normal, or if it must be remembered to notice it
+                    // vanish: an ungrouped rule's one series is always asked
+                    // about, so its normal state is the default, not news.
+                    None => {
+                        !rule.spec.metric.group_by.is_empty()
+                            || timers(&next) != timers(&state::SeriesState::default())
+                    }
+                };
                 let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
                     let mut alert_labels = rule.spec.metric.tags.clone();
                     alert_labels.extend(labels.clone());
