@@ -16,6 +16,19 @@ use crate::error::{Error, Result};
 
 const ENV_PREFIX: &str = "MONITORS_";
 
+/// The `MONITORS_*` variables of `env` as a configuration layer, keys lower
+/// cased without the prefix and values parsed the way figment's own `Env`
+/// provider parses them (`false` a bool, `8080` a number). Taking the
+/// environment as data keeps tests free of `set_var`.
+pub fn env_layer(env: &[(String, String)]) -> figment::value::Dict {
+    env.iter()
+        .filter_map(|(key, value)| {
+            let key = key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
+            (key != "config").then(|| (key, value.parse().unwrap_or_else(|never| match never {})))
+        })
+        .collect()
+}
+
 /// Where metric values come from: InfluxDB when a URL is set, otherwise the
 /// built-in store in the product database.
 #[derive(Debug, Clone, Deserialize)]
@@ -134,15 +147,7 @@ impl WorkerConfig {
         if let Some(file) = file {
             figment = figment.merge(Toml::file(file));
         }
-        let from_env: figment::value::Dict = env
-            .iter()
-            .filter_map(|(key, value)| {
-                let key = key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
-                (key != "config")
-                    .then(|| (key, value.parse().unwrap_or_else(|never| match never {})))
-            })
-            .collect();
-        figment = figment.merge(Serialized::defaults(from_env));
+        figment = figment.merge(Serialized::defaults(env_layer(env)));
         let config: Self = figment.extract().map_err(|e| Error::Config {
             key: "config",
             reason: e.to_string(),

@@ -1,10 +1,11 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use alert_worker::{
-    config::{LogFormat, WorkerConfig},
+    config::WorkerConfig,
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
     source::build_source,
+    telemetry,
 };
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
@@ -44,7 +45,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    telemetry::init(config.log_format, std::io::stderr);
     match run(cli.command.unwrap_or(Command::Run), config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -80,18 +81,6 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             engine.run(shutdown).await;
             Ok(())
         }
-    }
-}
-
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MONITORS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alert_worker::config::SourceSettings;
+use alert_worker::config::{SourceSettings, env_layer};
 use figment::{
     Figment,
     providers::{Format, Serialized, Toml},
@@ -16,14 +16,7 @@ use shared_models::{
     shard::DEFAULT_SHARD_COUNT,
 };
 
-const ENV_PREFIX: &str = "MONITORS_";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use alert_worker::config::LogFormat;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -145,19 +138,7 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        // Values are parsed the way figment's own `Env` provider parses them
-        // (`false` a bool, `8080` a number), but from `source.env`, not the
-        // process environment.
-        let from_env: figment::value::Dict = source
-            .env
-            .iter()
-            .filter_map(|(key, value)| {
-                let key = key.strip_prefix(ENV_PREFIX)?.to_ascii_lowercase();
-                (key != "config")
-                    .then(|| (key, value.parse().unwrap_or_else(|never| match never {})))
-            })
-            .collect();
-        figment = figment.merge(Serialized::defaults(from_env));
+        figment = figment.merge(Serialized::defaults(env_layer(&source.env)));
         let config: Config = figment.extract().map_err(Box::new)?;
         config.validate()
     }

@@ -11,4 +11,3 @@ pub mod error;
 pub mod http;
 pub mod mcp;
 pub mod store;
-pub mod telemetry;

@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
+use alert_worker::telemetry;
 use clap::Parser;
 use mcp_gateway::{
     cli::{self, Cli},
     config::Config,
     error::chain,
-    telemetry,
 };
 use tokio_util::sync::CancellationToken;
 

@@ -44,3 +44,15 @@ pub enum ModelError {
     #[error("stored rule spec is unreadable")]
     CorruptSpec(#[source] serde_json::Error),
 }
+
+/// Renders an error with every `source()` in its chain, for the log.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}

@@ -13,4 +13,4 @@ pub mod series;
 pub mod shard;
 pub mod time;
 
-pub use error::{FieldError, ModelError};
+pub use error::{FieldError, ModelError, chain};

@@ -1,4 +1,5 @@
-//! Tracing setup: one function, the writer passed in, so tests can capture it.
+//! Tracing setup for every binary: one function, the writer passed in, so
+//! tests can capture it.
 
 use tracing_subscriber::{
     EnvFilter, fmt::MakeWriter, layer::SubscriberExt, util::SubscriberInitExt,
