@@ -109,11 +109,132 @@ impl SourceSettings {
     }
 }
 
+/// Secrets at rest and the delivery of notifications. Shared with the
+/// gateway, which seals channel configurations and sends test messages.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifySettings {
+    /// 32 bytes, base64: the key that seals channel secrets. Without one, a
+    /// key is generated once into `encryption_key_file`.
+    #[serde(default)]
+    pub encryption_key: Option<Secret<String>>,
+    /// Earlier keys, comma-separated, still accepted for opening until
+    /// `mcp-gateway keys rotate` has re-sealed everything.
+    #[serde(default)]
+    pub encryption_old_keys: Option<Secret<String>>,
+    #[serde(default = "default_key_file")]
+    pub encryption_key_file: PathBuf,
+    /// Hosts and CIDRs that notifications may reach although they are not
+    /// public (and over plain http), comma-separated: `127.0.0.1/32,relay.internal`.
+    #[serde(default)]
+    pub egress_allowlist: String,
+    /// One attempt's limit, connection and answer together.
+    #[serde(default = "default_notify_timeout")]
+    pub notify_timeout: HumanDuration,
+    /// After this many attempts a notification is marked failed.
+    #[serde(default = "default_notify_max_attempts")]
+    pub notify_max_attempts: u32,
+    /// A notification older than this is marked failed instead of retried.
+    #[serde(default = "default_notify_max_age")]
+    pub notify_max_age: HumanDuration,
+    /// Deliveries in flight at once, per process.
+    #[serde(default = "default_notify_concurrency")]
+    pub notify_concurrency: usize,
+    /// The first retry's delay; each further retry doubles it (with jitter), up to `notify_backoff_max`.
+    #[serde(default = "default_notify_backoff")]
+    pub notify_backoff: HumanDuration,
+    #[serde(default = "default_notify_backoff_max")]
+    pub notify_backoff_max: HumanDuration,
+}
+
+fn default_key_file() -> PathBuf {
+    PathBuf::from("./data/encryption.key")
+}
+
+fn default_notify_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10)
+}
+
+fn default_notify_max_attempts() -> u32 {
+    12
+}
+
+fn default_notify_max_age() -> HumanDuration {
+    HumanDuration::from_secs(24 * 3_600)
+}
+
+fn default_notify_concurrency() -> usize {
+    16
+}
+
+fn default_notify_backoff() -> HumanDuration {
+    HumanDuration::from_secs(1)
+}
+
+fn default_notify_backoff_max() -> HumanDuration {
+    HumanDuration::from_secs(600)
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            encryption_key: None,
+            encryption_old_keys: None,
+            encryption_key_file: default_key_file(),
+            egress_allowlist: String::new(),
+            notify_timeout: default_notify_timeout(),
+            notify_max_attempts: default_notify_max_attempts(),
+            notify_max_age: default_notify_max_age(),
+            notify_concurrency: default_notify_concurrency(),
+            notify_backoff: default_notify_backoff(),
+            notify_backoff_max: default_notify_backoff_max(),
+        }
+    }
+}
+
+impl NotifySettings {
+    pub fn validate(&self) -> Result<()> {
+        let positive = |key: &'static str, ok: bool| {
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::Config {
+                    key,
+                    reason: "must be greater than zero".to_owned(),
+                })
+            }
+        };
+        positive("notify_timeout", self.notify_timeout > HumanDuration::ZERO)?;
+        positive("notify_max_attempts", self.notify_max_attempts > 0)?;
+        positive("notify_max_age", self.notify_max_age > HumanDuration::ZERO)?;
+        positive("notify_concurrency", self.notify_concurrency > 0)?;
+        positive("notify_backoff", self.notify_backoff > HumanDuration::ZERO)?;
+        if self.notify_backoff_max < self.notify_backoff {
+            return Err(Error::Config {
+                key: "notify_backoff_max",
+                reason: "must be at least notify_backoff".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The allowlist's entries, trimmed, empty ones dropped.
+    pub fn egress_allowlist_entries(&self) -> Vec<String> {
+        self.egress_allowlist
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerConfig {
     pub database_url: Secret<String>,
     #[serde(flatten)]
     pub sources: SourceSettings,
+    #[serde(flatten)]
+    pub notify: NotifySettings,
     pub log_format: LogFormat,
     pub auto_migrate: bool,
 }
@@ -153,6 +274,7 @@ impl WorkerConfig {
             reason: e.to_string(),
         })?;
         config.sources.validate()?;
+        config.notify.validate()?;
         Ok(config)
     }
 }

@@ -4,5 +4,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod keys;
+pub mod notify;
 pub mod source;
 pub mod telemetry;

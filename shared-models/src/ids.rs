@@ -60,3 +60,6 @@ id_type!(
 id_type!(RuleId, "rule");
 id_type!(AlertId, "alert");
 id_type!(TokenId, "token");
+id_type!(ChannelId, "notification channel");
+id_type!(NotificationId, "notification");
+id_type!(SilenceId, "silence");

@@ -2,15 +2,19 @@
 //! specification and its parsing, identifiers, the stable shard function and
 //! the sea-orm entities that persist them.
 
+pub mod channel;
+pub mod crypto;
 pub mod db;
 pub mod entity;
 mod error;
 pub mod ids;
 pub mod json;
+pub mod notification;
 pub mod rule;
 pub mod secret;
 pub mod series;
 pub mod shard;
+pub mod silence;
 pub mod time;
 
 pub use error::{FieldError, ModelError, chain};

@@ -51,6 +51,7 @@ pub async fn load_states(
                 last_value: row.last_value,
                 last_seen_at: row.last_seen_at,
                 alert_id: row.alert_id,
+                last_notified_at: row.last_notified_at,
             };
             out.entry(rule)
                 .or_default()
@@ -169,6 +170,7 @@ pub async fn persist(
                         rule_state::Column::LastValue,
                         rule_state::Column::LastSeenAt,
                         rule_state::Column::AlertId,
+                        rule_state::Column::LastNotifiedAt,
                         rule_state::Column::UpdatedAt,
                     ])
                     .to_owned(),
@@ -246,6 +248,7 @@ fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
         last_value: Set(s.last_value),
         last_seen_at: Set(s.last_seen_at),
         alert_id: Set(s.alert_id.clone()),
+        last_notified_at: Set(s.last_notified_at),
         updated_at: Set(now),
     }
 }

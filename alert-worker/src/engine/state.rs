@@ -64,6 +64,8 @@ pub struct SeriesState {
     pub last_seen_at: Option<i64>,
     /// The open alert record while firing.
     pub alert_id: Option<String>,
+    /// When this series last sent a notification.
+    pub last_notified_at: Option<i64>,
 }
 
 impl SeriesState {
@@ -83,6 +85,7 @@ impl Default for SeriesState {
             last_value: None,
             last_seen_at: None,
             alert_id: None,
+            last_notified_at: None,
         }
     }
 }

@@ -5,9 +5,12 @@
 pub mod alert;
 pub mod alert_rule;
 pub mod api_token;
+pub mod notification;
+pub mod notification_channel;
 pub mod point;
 pub mod rule_state;
 pub mod rule_status;
+pub mod silence;
 pub mod user;
 
 use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
@@ -73,5 +76,23 @@ impl TenantScoped for rule_status::Entity {
 impl TenantScoped for point::Entity {
     fn owner_column() -> Self::Column {
         point::Column::OwnerId
+    }
+}
+
+impl TenantScoped for notification::Entity {
+    fn owner_column() -> Self::Column {
+        notification::Column::OwnerId
+    }
+}
+
+impl TenantScoped for notification_channel::Entity {
+    fn owner_column() -> Self::Column {
+        notification_channel::Column::OwnerId
+    }
+}
+
+impl TenantScoped for silence::Entity {
+    fn owner_column() -> Self::Column {
+        silence::Column::OwnerId
     }
 }

@@ -20,6 +20,8 @@ pub struct Model {
     pub last_value: Option<f64>,
     pub last_seen_at: Option<i64>,
     pub alert_id: Option<String>,
+    /// When this series last sent a notification (cooldown, repeat_interval).
+    pub last_notified_at: Option<i64>,
     pub updated_at: i64,
 }
 

@@ -47,6 +47,18 @@ pub struct RuleInput {
     /// When the query fails: "error" (default; hold and report), "keep_last" or "alerting".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<ErrorPolicy>,
+    /// Notification channel ids (from create_notification_channel) to notify when the alert fires and resolves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    /// Minimum time between two notifications for one series, e.g. "10m", to quiet a flapping alert. Default "0s".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<HumanDuration>,
+    /// Notify again while an alert stays firing, this often. Default "4h"; "0s" never repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<HumanDuration>,
+    /// Whether to notify when the alert resolves. Default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_on_resolve: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

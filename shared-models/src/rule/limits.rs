@@ -33,3 +33,4 @@ pub(crate) const MAX_LABEL_KEY_CHARS: usize = 64;
 pub(crate) const MAX_LABEL_VALUE_CHARS: usize = 1_024;
 pub(crate) const MAX_ANNOTATIONS: usize = 16;
 pub(crate) const MAX_ANNOTATION_CHARS: usize = 4_096;
+pub(crate) const MAX_CHANNELS: usize = 10;

@@ -52,6 +52,15 @@ pub struct RulePatch {
     pub no_data: Option<NoDataPolicy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<ErrorPolicy>,
+    /// Replaces the whole list of notification channel ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cooldown: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_interval: Option<HumanDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_on_resolve: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]

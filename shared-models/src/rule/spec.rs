@@ -7,7 +7,7 @@ use super::{
     Aggregation, Comparator, ConditionInput, ConditionKind, ErrorPolicy, HumanDuration,
     MetricInput, NoDataPolicy, RuleInput, RuleLimits, Severity, limits::*,
 };
-use crate::FieldError;
+use crate::{FieldError, ids::ChannelId};
 
 /// A rule known to be valid. Its serialized form is the same JSON shape as
 /// [`RuleInput`] with every default filled in, which is what clients see and
@@ -29,6 +29,11 @@ pub struct RuleSpec {
     pub keep_firing_for: HumanDuration,
     pub no_data: NoDataPolicy,
     pub on_error: ErrorPolicy,
+    #[schemars(with = "Vec<String>")]
+    pub channels: Vec<ChannelId>,
+    pub cooldown: HumanDuration,
+    pub repeat_interval: HumanDuration,
+    pub notify_on_resolve: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -75,6 +80,28 @@ pub struct Condition {
 }
 
 const DEFAULT_WINDOW: HumanDuration = HumanDuration::from_secs(300);
+const DEFAULT_REPEAT_INTERVAL: HumanDuration = HumanDuration::from_secs(4 * 3_600);
+
+/// Channel ids, each once. Whether they exist and belong to the rule's owner
+/// is the store's check, made in the transaction that writes the rule.
+fn parse_channels(raw: Vec<String>) -> Result<Vec<ChannelId>, FieldError> {
+    if raw.len() > MAX_CHANNELS {
+        return Err(FieldError::new(
+            "channels",
+            format!("at most {MAX_CHANNELS} channels"),
+        ));
+    }
+    let mut out: Vec<ChannelId> = Vec::with_capacity(raw.len());
+    for (i, id) in raw.iter().enumerate() {
+        let field = format!("channels[{i}]");
+        let id = ChannelId::parse_field(id, &field)?;
+        if out.contains(&id) {
+            return Err(FieldError::new(field, "is listed twice"));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
 
 impl RuleSpec {
     /// Checks every field of a client's rule and fills in defaults. The first
@@ -132,6 +159,18 @@ impl RuleSpec {
             keep_firing_for,
             no_data: input.no_data.unwrap_or_default(),
             on_error: input.on_error.unwrap_or_default(),
+            channels: parse_channels(input.channels.unwrap_or_default())?,
+            cooldown: {
+                let cooldown = input.cooldown.unwrap_or(HumanDuration::ZERO);
+                check_range("cooldown", cooldown, HumanDuration::ZERO, limits.max_for)?;
+                cooldown
+            },
+            repeat_interval: {
+                let repeat = input.repeat_interval.unwrap_or(DEFAULT_REPEAT_INTERVAL);
+                check_range("repeat_interval", repeat, HumanDuration::ZERO, limits.max_for)?;
+                repeat
+            },
+            notify_on_resolve: input.notify_on_resolve.unwrap_or(true),
         })
     }
 }
@@ -327,7 +366,7 @@ fn check_range(
     Ok(())
 }
 
-fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
+pub(crate) fn check_text(field: &str, value: &str, max_chars: usize) -> Result<(), FieldError> {
     // Count at most one past the limit, so a 10 MB string costs no more than a short one.
     if value.chars().take(max_chars + 1).count() > max_chars {
         return Err(FieldError::new(
