@@ -360,6 +360,7 @@ fn generate(i: usize, series: usize, owner: UserId, first_tick: i64) -> Result<L
         id: RuleId::generate(),
         owner,
         version: 1,
+        shard: 0,
         spec: RuleSpec::parse(input, &RuleLimits::default())?,
         next_due: first_tick,
     })

@@ -1,6 +1,7 @@
 //! The evaluation engine: which rules are due, what their sources say, how
 //! each series moves, and what is written down.
 
+pub mod outbox;
 mod persist;
 pub mod plan;
 pub mod preview;
@@ -16,11 +17,17 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
-use shared_models::{ids::RuleId, series::series_key, time::Clock};
+use shared_models::{
+    ids::{AlertId, RuleId},
+    series::series_key,
+    time::Clock,
+};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use persist::PersistReport;
-use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_states, persist};
+use outbox::{AlertFacts, decide, rows_for};
+use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_silences, load_states, persist};
 use plan::{Labels, first_error, observations, queries_for};
 use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
@@ -62,6 +69,9 @@ pub struct Engine {
     scope: RuleScope,
     settings: EngineSettings,
     rules: RuleSet,
+    /// Woken after a commit that queued notifications, so the dispatcher
+    /// sends at once instead of at its next poll.
+    outbox_signal: Option<Arc<Notify>>,
 }
 
 impl Engine {
@@ -79,7 +89,14 @@ impl Engine {
             scope,
             settings,
             rules: RuleSet::default(),
+            outbox_signal: None,
         }
+    }
+
+    /// Wakes `signal` whenever an evaluation queues notifications.
+    pub fn with_outbox_signal(mut self, signal: Arc<Notify>) -> Self {
+        self.outbox_signal = Some(signal);
+        self
     }
 
     pub fn rule_count(&self) -> usize {
@@ -146,6 +163,11 @@ impl Engine {
         let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
         let answers = self.source.query(&queries, at).await;
         let mut stored = load_states(&self.db, ids).await?;
+        let silences = if rules.iter().any(|r| !r.spec.channels.is_empty()) {
+            load_silences(&self.db, rules.iter().map(|r| r.owner), tick).await?
+        } else {
+            Vec::new()
+        };
 
         let mut outcomes = Vec::new();
         let mut health = Vec::with_capacity(rules.len());
@@ -164,12 +186,52 @@ impl Engine {
                 let key = series_key(&labels);
                 let previous = states.get(&key).map(|(_, s)| s.clone());
                 let prev = previous.clone().unwrap_or_default();
-                let (next, transition) = step(&prev, observation, &rule.spec, tick);
+                let (mut next, transition) = step(&prev, observation, &rule.spec, tick);
                 if next.phase.urgency() > worst.urgency() {
                     worst = next.phase;
                 }
+                let mut alert_labels = rule.spec.metric.tags.clone();
+                alert_labels.extend(labels.clone());
+                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
+                    let id = AlertId::generate().to_string();
+                    next.alert_id = Some(id.clone());
+                    AlertDraft {
+                        id,
+                        message: template::render(&rule.spec, &alert_labels, next.last_value),
+                        labels: alert_labels.clone(),
+                        rule_name: rule.spec.name.as_str().to_owned(),
+                        severity: rule.spec.severity.as_str(),
+                        threshold: rule.spec.condition.threshold,
+                    }
+                });
+                let notifications =
+                    match decide(rule, &labels, &prev, &mut next, transition, &silences, tick) {
+                        Some(verdict) => {
+                            // A resolution is about the alert that just closed.
+                            let about = if verdict.event.is_resolution() { &prev } else { &next };
+                            match (about.alert_id.as_deref(), about.firing_since) {
+                                (Some(id), Some(started_at)) => {
+                                    let facts = AlertFacts {
+                                        id,
+                                        labels: &alert_labels,
+                                        started_at,
+                                        value: next.last_value,
+                                    };
+                                    rows_for(rule, facts, &verdict, tick)
+                                }
+                                _ => Vec::new(),
+                            }
+                        }
+                        None => Vec::new(),
+                    };
                 let timers = |s: &state::SeriesState| {
-                    (s.phase, s.pending_since, s.firing_since, s.clear_since)
+                    (
+                        s.phase,
+                        s.pending_since,
+                        s.firing_since,
+                        s.clear_since,
+                        s.last_notified_at,
+                    )
                 };
                 let changed = match &previous {
                     Some(p) => timers(p) != timers(&next),
@@ -182,20 +244,10 @@ impl Engine {
                             || timers(&next) != timers(&state::SeriesState::default())
                     }
                 };
-                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
-                    let mut alert_labels = rule.spec.metric.tags.clone();
-                    alert_labels.extend(labels.clone());
-                    AlertDraft {
-                        message: template::render(&rule.spec, &alert_labels, next.last_value),
-                        labels: alert_labels,
-                        rule_name: rule.spec.name.as_str().to_owned(),
-                        severity: rule.spec.severity.as_str(),
-                        threshold: rule.spec.condition.threshold,
-                    }
-                });
                 outcomes.push(SeriesOutcome {
                     rule: rule.id,
                     owner: rule.owner,
+                    shard: rule.shard,
                     series_key: key,
                     resolved_alert: prev.alert_id.clone(),
                     labels,
@@ -203,6 +255,7 @@ impl Engine {
                     transition,
                     changed,
                     alert,
+                    notifications,
                 });
             }
             health.push(RuleHealth {
@@ -219,6 +272,12 @@ impl Engine {
         report.persisted.fired += persisted.fired;
         report.persisted.resolved += persisted.resolved;
         report.persisted.states_written += persisted.states_written;
+        report.persisted.notifications_queued += persisted.notifications_queued;
+        if persisted.notifications_queued > 0
+            && let Some(signal) = &self.outbox_signal
+        {
+            signal.notify_one();
+        }
         Ok(())
     }
 

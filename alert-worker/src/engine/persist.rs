@@ -10,12 +10,15 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 use shared_models::{
-    entity::{alert, rule_state, rule_status},
-    ids::{AlertId, RuleId, UserId},
+    entity::{alert, notification, rule_state, rule_status, silence},
+    ids::{RuleId, UserId},
+    notification::DeliveryStatus,
     rule::AlertState,
+    silence::ActiveSilence,
 };
 
 use super::{
+    outbox::PlannedNotification,
     plan::Labels,
     state::{Phase, SeriesState, Transition},
 };
@@ -61,11 +64,44 @@ pub async fn load_states(
     Ok(out)
 }
 
+/// The silences of `owners` in force at `now`.
+pub async fn load_silences(
+    db: &DatabaseConnection,
+    owners: impl Iterator<Item = UserId>,
+    now: i64,
+) -> Result<Vec<ActiveSilence>> {
+    let owners: std::collections::BTreeSet<String> = owners.map(|o| o.to_string()).collect();
+    let mut out = Vec::new();
+    let owners: Vec<String> = owners.into_iter().collect();
+    for chunk in owners.chunks(500) {
+        let rows = silence::Entity::find()
+            .filter(silence::Column::OwnerId.is_in(chunk.iter().cloned()))
+            .filter(silence::Column::StartsAt.lte(now))
+            .filter(silence::Column::EndsAt.gt(now))
+            .all(db)
+            .await?;
+        for row in rows {
+            let matchers = serde_json::from_str(&row.matchers)
+                .map_err(|e| Error::Corrupt(format!("matchers of silence {}: {e}", row.id)))?;
+            out.push(ActiveSilence {
+                id: row.id,
+                owner_id: row.owner_id,
+                rule_id: row.rule_id,
+                matchers,
+                starts_at: row.starts_at,
+                ends_at: row.ends_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// One series after one evaluation.
 #[derive(Debug, Clone)]
 pub struct SeriesOutcome {
     pub rule: RuleId,
     pub owner: UserId,
+    pub shard: i32,
     pub series_key: String,
     pub labels: Labels,
     pub next: SeriesState,
@@ -76,10 +112,13 @@ pub struct SeriesOutcome {
     pub alert: Option<AlertDraft>,
     /// The alert record a resolution closes.
     pub resolved_alert: Option<String>,
+    /// Outbox rows this evaluation owes, written with the state.
+    pub notifications: Vec<PlannedNotification>,
 }
 
 #[derive(Debug, Clone)]
 pub struct AlertDraft {
+    pub id: String,
     /// The rule's tag filters and the series' group labels together.
     pub labels: Labels,
     pub rule_name: String,
@@ -110,16 +149,14 @@ pub async fn persist(
     for outcome in &mut outcomes {
         match outcome.transition {
             Some(Transition::Fired { value }) => {
-                let id = AlertId::generate().to_string();
-                let draft = outcome.alert.take().unwrap_or_else(|| AlertDraft {
-                    labels: outcome.labels.clone(),
-                    rule_name: String::new(),
-                    severity: "warning",
-                    threshold: None,
-                    message: String::new(),
-                });
+                let Some(draft) = outcome.alert.take() else {
+                    return Err(Error::Corrupt(format!(
+                        "rule {} fired without an alert record",
+                        outcome.rule
+                    )));
+                };
                 new_alerts.push(alert::ActiveModel {
-                    id: Set(id.clone()),
+                    id: Set(draft.id),
                     owner_id: Set(outcome.owner.to_string()),
                     rule_id: Set(outcome.rule.to_string()),
                     rule_name: Set(draft.rule_name),
@@ -135,7 +172,6 @@ pub async fn persist(
                     acknowledged_at: Set(None),
                     acknowledged_by: Set(None),
                 });
-                outcome.next.alert_id = Some(id);
                 report.fired += 1;
             }
             Some(Transition::Resolved { .. }) => report.resolved += 1,
@@ -150,6 +186,7 @@ pub async fn persist(
         }
     }
     resolve_alerts(&txn, &outcomes, now).await?;
+    report.notifications_queued = queue_notifications(&txn, &outcomes, now).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
         .iter()
@@ -234,6 +271,60 @@ async fn resolve_alerts<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Inserts the outbox rows. A row whose idempotency key exists already is
+/// skipped rather than failing the batch: it was queued before.
+async fn queue_notifications<C: ConnectionTrait>(
+    txn: &C,
+    outcomes: &[SeriesOutcome],
+    now: i64,
+) -> Result<usize> {
+    let rows: Vec<notification::ActiveModel> = outcomes
+        .iter()
+        .flat_map(|o| o.notifications.iter().map(move |n| outbox_row(o, n, now)))
+        .collect();
+    let queued = outcomes
+        .iter()
+        .flat_map(|o| &o.notifications)
+        .filter(|n| n.verdict.status == DeliveryStatus::Pending)
+        .count();
+    for chunk in rows.chunks(200) {
+        notification::Entity::insert_many(chunk.to_vec())
+            .on_conflict_do_nothing_on([notification::Column::IdempotencyKey])
+            .exec(txn)
+            .await?;
+    }
+    Ok(queued)
+}
+
+fn outbox_row(
+    outcome: &SeriesOutcome,
+    planned: &PlannedNotification,
+    now: i64,
+) -> notification::ActiveModel {
+    notification::ActiveModel {
+        id: Set(planned.id.to_string()),
+        owner_id: Set(outcome.owner.to_string()),
+        alert_id: Set(planned.event.alert_id.clone()),
+        rule_id: Set(outcome.rule.to_string()),
+        channel_id: Set(planned.channel.clone()),
+        shard: Set(outcome.shard),
+        event: Set(planned.verdict.event.as_str().to_owned()),
+        idempotency_key: Set(planned.idempotency_key.clone()),
+        status: Set(planned.verdict.status.as_str().to_owned()),
+        reason: Set(planned.verdict.reason.clone()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        claimed_until: Set(None),
+        claim_token: Set(None),
+        response_status: Set(None),
+        last_error: Set(None),
+        payload: Set(serde_json::to_string(&planned.event).unwrap_or_default()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
+}
+
 fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
     let s = &outcome.next;
     rule_state::ActiveModel {
@@ -262,4 +353,6 @@ pub struct PersistReport {
     pub fired: usize,
     pub resolved: usize,
     pub states_written: usize,
+    /// Outbox rows queued for sending (not those recorded as muted).
+    pub notifications_queued: usize,
 }

@@ -114,6 +114,7 @@ mod tests {
             id: RuleId::generate(),
             owner: UserId::generate(),
             version: 1,
+            shard: 0,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
             next_due: 0,
         }

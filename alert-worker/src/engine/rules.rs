@@ -18,6 +18,7 @@ pub struct LoadedRule {
     pub id: RuleId,
     pub owner: UserId,
     pub version: i64,
+    pub shard: i32,
     pub spec: RuleSpec,
     /// The next aligned tick (epoch ms) at which the rule is due.
     pub next_due: i64,
@@ -142,6 +143,7 @@ impl RuleSet {
                         id,
                         owner,
                         version: row.version,
+                        shard: row.shard,
                         spec,
                         next_due,
                     },

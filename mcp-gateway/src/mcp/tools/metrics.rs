@@ -160,6 +160,7 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
             id: RuleId::generate(),
             owner,
             version: 0,
+            shard: 0,
             spec,
             next_due: 0,
         };
