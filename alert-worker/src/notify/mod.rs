@@ -2,6 +2,8 @@
 //! the dispatcher that delivers them, and the senders that speak each
 //! platform's protocol through the egress guard.
 
+pub mod signing;
+
 use std::time::Duration;
 
 use shared_models::{channel::ChannelConfig, notification::NotificationEvent};
