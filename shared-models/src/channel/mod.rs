@@ -9,3 +9,9 @@ pub use config::{
     ChannelConfig, ChannelKind, EmailConfig, Endpoint, SmtpSecurity, WEBHOOK_SECRET_PREFIX,
 };
 pub use redact::redact_url;
+
+/// What a channel's sealed configuration is bound to: its own row, so a
+/// sealed value copied onto another channel does not open there.
+pub fn seal_context(channel_id: &str) -> String {
+    format!("channel:{channel_id}")
+}
