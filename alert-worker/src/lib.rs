@@ -8,3 +8,5 @@ pub mod keys;
 pub mod notify;
 pub mod source;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
+pub mod testing;

@@ -1,0 +1,69 @@
+//! Test support shared by this crate's tests and the gateway's: a database
+//! that exists for one test, on SQLite or on a fresh MariaDB database.
+//! Compiled only with the `test-support` feature.
+
+use sea_orm::{ConnectionTrait, Database};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    MariaDb,
+}
+
+/// `MONITORS_TEST_MYSQL_URL`, or the local MariaDB's root account.
+pub fn mysql_base_url() -> String {
+    std::env::var("MONITORS_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir },
+    MariaDb { name: String },
+}
+
+impl TestDb {
+    /// The database and its URL.
+    pub async fn create(backend: Backend) -> (Self, String) {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
+                (Self::Sqlite { _dir: dir }, url)
+            }
+            Backend::MariaDb => {
+                let name = format!("monitors_test_{}", uuid::Uuid::now_v7().simple());
+                let admin = Database::connect(mysql_base_url())
+                    .await
+                    .expect("MariaDB reachable");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
+                    .await
+                    .expect("create test database");
+                admin.close().await.ok();
+                let url = format!("{}/{name}", mysql_base_url());
+                (Self::MariaDb { name }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::MariaDb { name } = self {
+            let statement = format!("DROP DATABASE IF EXISTS `{name}`");
+            // Drop cannot await; a short-lived runtime on its own thread can.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(async {
+                    let admin = Database::connect(mysql_base_url()).await.ok()?;
+                    admin.execute_unprepared(&statement).await.ok()
+                })
+            })
+            .join();
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! A rule-evaluation fixture on a real database, fed by the built-in store,
+//! with time passed in explicitly: no sleeping. Shared by the engine and
+//! notification tests.
+
+#![allow(dead_code)]
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use alert_worker::{
+    engine::{Engine, EngineSettings, RuleScope},
+    source::builtin::BuiltinSource,
+    testing::{Backend, TestDb},
+};
+use chrono::{TimeZone, Utc};
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Database, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, Set,
+};
+use serde_json::json;
+use shared_models::{
+    entity::{alert, alert_rule, point, rule_state, user},
+    ids::{RuleId, UserId},
+    rule::{RuleInput, RuleLimits, RuleSpec},
+    series::series_key,
+    shard::shard_of,
+    time::ManualClock,
+};
+
+pub struct Fixture {
+    pub db: DatabaseConnection,
+    pub owner: UserId,
+    _db: TestDb,
+}
+
+/// Instants in these tests: whole seconds from a fixed, round origin.
+pub fn t(seconds: i64) -> i64 {
+    Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
+        .unwrap()
+        .timestamp_millis()
+        + seconds * 1000
+}
+
+pub async fn fixture() -> Fixture {
+    fixture_on(Backend::Sqlite).await
+}
+
+pub async fn fixture_on(backend: Backend) -> Fixture {
+    let (test_db, url) = TestDb::create(backend).await;
+    let db = Database::connect(url).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let owner = UserId::generate();
+    user::ActiveModel {
+        id: Set(owner.to_string()),
+        email: Set("a@example.com".into()),
+        created_at: Set(0),
+    }
+    .insert(&db)
+    .await
+    .unwrap();
+    Fixture {
+        db,
+        owner,
+        _db: test_db,
+    }
+}
+
+impl Fixture {
+    pub async fn rule(&self, extra: serde_json::Value) -> RuleId {
+        let mut v = json!({
+            "name": "BTC above 70k",
+            "metric": {"measurement": "crypto", "field": "price", "tags": {"symbol": "BTC"}, "window": "1m"},
+            "condition": {"op": ">", "threshold": 70000},
+            "interval": "10s",
+            "annotations": {"summary": "{{rule.name}}: {{labels.symbol}} {{value}}"}
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        let spec = RuleSpec::parse(
+            serde_json::from_value::<RuleInput>(v).unwrap(),
+            &RuleLimits::default(),
+        )
+        .unwrap();
+        let id = RuleId::generate();
+        alert_rule::ActiveModel {
+            id: Set(id.to_string()),
+            owner_id: Set(self.owner.to_string()),
+            name: Set(spec.name.as_str().to_owned()),
+            enabled: Set(true),
+            severity: Set(spec.severity.as_str().to_owned()),
+            interval_ms: Set(spec.interval.as_millis() as i64),
+            shard: Set(shard_of(&id, 256) as i32),
+            spec: Set(serde_json::to_string(&spec).unwrap()),
+            version: Set(1),
+            created_at: Set(0),
+            updated_at: Set(0),
+        }
+        .insert(&self.db)
+        .await
+        .unwrap();
+        id
+    }
+
+    pub async fn point(&self, symbol: &str, at: i64, value: f64) {
+        let tags = BTreeMap::from([("symbol".to_owned(), symbol.to_owned())]);
+        point::ActiveModel {
+            owner_id: Set(self.owner.to_string()),
+            db: Set("monitors".into()),
+            measurement: Set("crypto".into()),
+            field: Set("price".into()),
+            series_key: Set(series_key(&tags)),
+            tags: Set(serde_json::to_string(&tags).unwrap()),
+            time: Set(at),
+            value: Set(value),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .unwrap();
+    }
+
+    pub fn engine(&self) -> Engine {
+        Engine::new(
+            self.db.clone(),
+            Arc::new(BuiltinSource::new(self.db.clone(), "monitors".to_owned())),
+            // Rules loaded now are first due on the tick at t(0).
+            Arc::new(ManualClock::new(Utc.timestamp_millis_opt(t(0)).unwrap())),
+            RuleScope::All,
+            EngineSettings::default(),
+        )
+    }
+
+    pub async fn alerts(&self) -> Vec<alert::Model> {
+        alert::Entity::find()
+            .order_by_asc(alert::Column::StartedAt)
+            .all(&self.db)
+            .await
+            .unwrap()
+    }
+
+    pub async fn state_of(&self, rule: RuleId) -> Vec<rule_state::Model> {
+        rule_state::Entity::find()
+            .filter(rule_state::Column::RuleId.eq(rule.to_string()))
+            .all(&self.db)
+            .await
+            .unwrap()
+    }
+}
+
