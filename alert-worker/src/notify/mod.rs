@@ -3,6 +3,7 @@
 //! platform's protocol through the egress guard.
 
 pub mod egress;
+pub mod render;
 pub mod signing;
 
 use std::time::Duration;
