@@ -26,6 +26,8 @@ pub enum CryptoError {
     Unauthentic,
     #[error("the system random source failed")]
     Random,
+    #[error("sealed value opened but does not hold what was expected")]
+    Unreadable,
 }
 
 /// One AES-256 key and its id: the first 8 hex digits of its SHA-256, so

@@ -10,8 +10,24 @@ pub use config::{
 };
 pub use redact::redact_url;
 
+use crate::crypto::{CryptoError, Keyring};
+
 /// What a channel's sealed configuration is bound to: its own row, so a
 /// sealed value copied onto another channel does not open there.
 pub fn seal_context(channel_id: &str) -> String {
     format!("channel:{channel_id}")
+}
+
+impl ChannelConfig {
+    /// The configuration sealed under the keyring's current key, for the
+    /// row of `channel_id`.
+    pub fn seal(&self, keyring: &Keyring, channel_id: &str) -> Result<String, CryptoError> {
+        let plain = serde_json::to_vec(self).map_err(|_| CryptoError::Unreadable)?;
+        keyring.seal(&plain, &seal_context(channel_id))
+    }
+
+    pub fn open(keyring: &Keyring, channel_id: &str, sealed: &str) -> Result<Self, CryptoError> {
+        let plain = keyring.open(sealed, &seal_context(channel_id))?;
+        serde_json::from_slice(&plain).map_err(|_| CryptoError::Unreadable)
+    }
 }
