@@ -4,6 +4,7 @@
 
 pub mod egress;
 pub mod render;
+pub mod send;
 pub mod signing;
 
 use std::time::Duration;

@@ -1,0 +1,362 @@
+//! Turns a [`Delivery`] into bytes on the wire: renders the platform's
+//! payload, checks the destination with the egress guard, sends it, and
+//! says what came of it. Built once per process and shared.
+
+mod classify;
+mod email;
+mod http;
+mod redact;
+mod tls;
+
+use std::time::Duration;
+
+use ::http::{
+    HeaderMap, HeaderName, HeaderValue,
+    header::{AUTHORIZATION, InvalidHeaderValue},
+};
+use rustls::pki_types::CertificateDer;
+use serde_json::Value;
+use shared_models::channel::{ChannelConfig, EmailConfig, Endpoint, SmtpSecurity, redact_url};
+
+pub use self::redact::redact_secrets;
+use self::{
+    classify::classify,
+    email::{Smtp, send_smtp, sendgrid_body},
+    http::{Failure, HttpClient},
+};
+use super::{
+    Attempt, Delivery,
+    egress::{EgressError, EgressPolicy},
+    render, signing,
+};
+use crate::{
+    config::NotifySettings,
+    error::{Error, chain},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Egress(#[from] EgressError),
+    #[error("the TLS configuration could not be built")]
+    Tls(#[source] rustls::Error),
+    #[error("the user agent is not a valid header value")]
+    UserAgent(#[source] InvalidHeaderValue),
+}
+
+/// Sends notifications; one per process, shared by the dispatcher and the
+/// gateway's `test_notification_channel`.
+pub struct Sender {
+    policy: EgressPolicy,
+    timeout: Duration,
+    http: HttpClient,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("policy", &self.policy)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sender {
+    /// `timeout` bounds one whole attempt: DNS, connection, TLS and answer.
+    pub fn new(policy: EgressPolicy, timeout: Duration) -> Result<Self, SendError> {
+        Self::with_roots(policy, timeout, &[])
+    }
+
+    /// Like [`Sender::new`], trusting `extra_roots` for https besides the
+    /// public roots (a private CA).
+    pub fn with_roots(
+        policy: EgressPolicy,
+        timeout: Duration,
+        extra_roots: &[CertificateDer<'static>],
+    ) -> Result<Self, SendError> {
+        let tls = tls::client_config(extra_roots).map_err(SendError::Tls)?;
+        let user_agent =
+            HeaderValue::from_str(&format!("monitors-mcp/{}", env!("CARGO_PKG_VERSION")))
+                .map_err(SendError::UserAgent)?;
+        Ok(Self {
+            policy,
+            timeout,
+            http: HttpClient::new(tls, user_agent),
+        })
+    }
+
+    /// The sender the configuration describes: its egress allowlist and
+    /// per-attempt timeout.
+    pub fn from_config(settings: &NotifySettings) -> Result<Self, Error> {
+        let policy =
+            EgressPolicy::from_entries(&settings.egress_allowlist_entries()).map_err(|e| {
+                Error::Config {
+                    key: "egress_allowlist",
+                    reason: e.to_string(),
+                }
+            })?;
+        Self::new(policy, settings.notify_timeout.as_duration()).map_err(|e| Error::Config {
+            key: "notify",
+            reason: chain(&e),
+        })
+    }
+
+    pub fn policy(&self) -> &EgressPolicy {
+        &self.policy
+    }
+
+    /// Whether the channel's destination may be reached, as when a client
+    /// creates or updates it. Within the attempt timeout: a DNS server that
+    /// does not answer is reported as a failure to resolve.
+    pub async fn check_channel(&self, channel: &ChannelConfig) -> Result<(), EgressError> {
+        let check = async {
+            match channel.endpoint() {
+                Endpoint::Url(url) => self.policy.check_url(url).await,
+                Endpoint::Smtp {
+                    host,
+                    port,
+                    encrypted,
+                } => self.policy.check_smtp(host, port, encrypted).await,
+            }
+        };
+        let host = || match channel.endpoint() {
+            Endpoint::Url(url) => redact_url(url),
+            Endpoint::Smtp { host, .. } => host.to_owned(),
+        };
+        tokio::time::timeout(self.timeout, check)
+            .await
+            .unwrap_or_else(|_| {
+                Err(EgressError::Resolve {
+                    host: host(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer within the notification timeout",
+                    ),
+                })
+            })
+    }
+
+    /// One attempt. Every error and detail in the outcome has been through
+    /// [`redact_secrets`] for the delivery's channel and names URLs only in
+    /// their [`redact_url`] form, so it is safe to store and to show to the
+    /// channel's owner.
+    pub async fn send(&self, delivery: &Delivery<'_>) -> Attempt {
+        let attempt = match tokio::time::timeout(self.timeout, self.attempt(delivery)).await {
+            Ok(attempt) => attempt,
+            Err(_) => Attempt::Retry {
+                status: None,
+                retry_after: None,
+                error: format!(
+                    "{} gave no answer within {} ms",
+                    destination(delivery.channel),
+                    self.timeout.as_millis()
+                ),
+            },
+        };
+        scrub(delivery.channel, attempt)
+    }
+
+    async fn attempt(&self, delivery: &Delivery<'_>) -> Attempt {
+        match delivery.channel {
+            ChannelConfig::Slack { webhook_url } => {
+                self.post(
+                    webhook_url,
+                    HeaderMap::new(),
+                    &render::slack::render(delivery),
+                    delivery,
+                )
+                .await
+            }
+            ChannelConfig::Discord { webhook_url } => {
+                let body = render::discord::render(delivery);
+                self.post(webhook_url, HeaderMap::new(), &body, delivery)
+                    .await
+            }
+            ChannelConfig::Teams { webhook_url } => {
+                self.post(
+                    webhook_url,
+                    HeaderMap::new(),
+                    &render::teams::render(delivery),
+                    delivery,
+                )
+                .await
+            }
+            ChannelConfig::Webhook {
+                url,
+                signing_secret,
+            } => self.webhook(url, signing_secret, delivery).await,
+            ChannelConfig::Pagerduty {
+                routing_key,
+                events_url,
+            } => {
+                let body = render::pagerduty::render(delivery, routing_key);
+                self.post(events_url, HeaderMap::new(), &body, delivery)
+                    .await
+            }
+            ChannelConfig::Email(EmailConfig::Sendgrid {
+                api_key,
+                from,
+                to,
+                api_url,
+            }) => {
+                let mut headers = HeaderMap::new();
+                match HeaderValue::from_str(&format!("Bearer {api_key}")) {
+                    Ok(mut value) => {
+                        value.set_sensitive(true);
+                        headers.insert(AUTHORIZATION, value);
+                    }
+                    Err(_) => return permanent("the SendGrid API key cannot be sent in a header"),
+                }
+                let body = sendgrid_body(from, to, &render::email::render(delivery));
+                self.post(api_url, headers, &body, delivery).await
+            }
+            ChannelConfig::Email(EmailConfig::Smtp {
+                host,
+                port,
+                security,
+                username,
+                password,
+                from,
+                to,
+            }) => {
+                let encrypted = *security != SmtpSecurity::None;
+                let target = match self.policy.resolve_smtp(host, *port, encrypted).await {
+                    Ok(target) => target,
+                    Err(error) => return refused(&error),
+                };
+                let smtp = Smtp {
+                    security: *security,
+                    username: username.as_deref(),
+                    password: password.as_deref(),
+                    from,
+                    to,
+                };
+                send_smtp(
+                    &smtp,
+                    &target,
+                    &render::email::render(delivery),
+                    self.timeout,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Standard Webhooks: the delivery id is the message id, so a receiver
+    /// can drop a retry it already processed.
+    async fn webhook(&self, url: &str, secret: &str, delivery: &Delivery<'_>) -> Attempt {
+        let body = match serde_json::to_vec(&render::webhook::render(delivery)) {
+            Ok(body) => body,
+            Err(e) => return permanent(&format!("the payload could not be encoded: {e}")),
+        };
+        let timestamp = delivery.now_ms.div_euclid(1_000);
+        let signature = match signing::sign(secret, delivery.id, timestamp, &body) {
+            Ok(signature) => signature,
+            Err(e) => return permanent(&format!("the channel's signing secret is unusable: {e}")),
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("webhook-id", delivery.id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ] {
+            match HeaderValue::from_str(&value) {
+                Ok(value) => headers.insert(HeaderName::from_static(name), value),
+                Err(_) => return permanent(&format!("the {name} header value is not valid")),
+            };
+        }
+        self.post_bytes(url, headers, body, delivery.now_ms).await
+    }
+
+    async fn post(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: &Value,
+        delivery: &Delivery<'_>,
+    ) -> Attempt {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => self.post_bytes(url, headers, bytes, delivery.now_ms).await,
+            Err(e) => permanent(&format!("the payload could not be encoded: {e}")),
+        }
+    }
+
+    async fn post_bytes(
+        &self,
+        url: &str,
+        headers: HeaderMap,
+        body: Vec<u8>,
+        now_ms: i64,
+    ) -> Attempt {
+        let target = match self.policy.resolve_url(url).await {
+            Ok(target) => target,
+            Err(error) => return refused(&error),
+        };
+        let shown = redact_url(url);
+        match self.http.post_json(&target, headers, body).await {
+            Ok(answer) => classify(&answer, &shown, now_ms),
+            Err(failure @ (Failure::ServerName { .. } | Failure::Request(_))) => {
+                permanent(&format!("{shown}: {}", chain(&failure)))
+            }
+            Err(failure) => Attempt::Retry {
+                status: None,
+                retry_after: None,
+                error: format!("{shown}: {}", chain(&failure)),
+            },
+        }
+    }
+}
+
+/// An egress refusal stands until the channel or the allowlist changes; a
+/// failed lookup may succeed later.
+fn refused(error: &EgressError) -> Attempt {
+    let text = format!("destination refused: {}", chain(error));
+    if error.is_refusal() {
+        Attempt::Permanent {
+            status: None,
+            error: text,
+        }
+    } else {
+        Attempt::Retry {
+            status: None,
+            retry_after: None,
+            error: chain(error),
+        }
+    }
+}
+
+fn permanent(error: &str) -> Attempt {
+    Attempt::Permanent {
+        status: None,
+        error: error.to_owned(),
+    }
+}
+
+fn destination(channel: &ChannelConfig) -> String {
+    match channel.endpoint() {
+        Endpoint::Url(url) => redact_url(url),
+        Endpoint::Smtp { host, port, .. } => format!("SMTP server {host}:{port}"),
+    }
+}
+
+fn scrub(channel: &ChannelConfig, attempt: Attempt) -> Attempt {
+    match attempt {
+        Attempt::Delivered { status, detail } => Attempt::Delivered {
+            status,
+            detail: redact_secrets(channel, &detail),
+        },
+        Attempt::Retry {
+            status,
+            retry_after,
+            error,
+        } => Attempt::Retry {
+            status,
+            retry_after,
+            error: redact_secrets(channel, &error),
+        },
+        Attempt::Permanent { status, error } => Attempt::Permanent {
+            status,
+            error: redact_secrets(channel, &error),
+        },
+    }
+}
