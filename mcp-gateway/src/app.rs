@@ -20,6 +20,8 @@ use tower_http::{
 
 use alert_worker::{
     engine::{Engine, EngineSettings, RuleScope},
+    keys::load_keyring,
+    notify::send::Sender,
     source::{MetricSource, build_source},
 };
 
@@ -40,6 +42,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Where rule values come from, for previews and metric discovery.
     pub source: Arc<dyn MetricSource>,
+    /// Checks channel destinations at creation and sends test messages,
+    /// under the same egress policy as the dispatcher.
+    pub sender: Arc<Sender>,
 }
 
 pub struct App {
@@ -60,11 +65,21 @@ impl App {
         listener: Option<TcpListener>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        // Before the database: a bad key is a configuration error to report
+        // at once, not after migrations have run.
+        let keyring = Arc::new(load_keyring(&config.notify)?);
+        let sender = Arc::new(Sender::from_config(&config.notify)?);
         let connection = db::connect(&config).await?;
         if config.auto_migrate {
             db::migrate(&connection).await?;
         }
-        let store = Store::new(connection, clock, config.rule_limits(), config.shard_count);
+        let store = Store::new(
+            connection,
+            clock,
+            config.rule_limits(),
+            config.shard_count,
+            keyring,
+        );
         let first_start = if config.bootstrap_admin {
             bootstrap::first_start(&store).await?
         } else {
@@ -90,6 +105,7 @@ impl App {
             store,
             config: Arc::new(config),
             source,
+            sender,
         };
         Ok(Self {
             listener,
@@ -180,7 +196,11 @@ pub fn router(state: AppState) -> Router {
     } else {
         mcp_config
     };
-    let server = MonitorsMcp::new(state.store.clone(), state.source.clone());
+    let server = MonitorsMcp::new(
+        state.store.clone(),
+        state.source.clone(),
+        state.sender.clone(),
+    );
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),

@@ -2,6 +2,7 @@
 
 use std::{path::PathBuf, sync::Arc};
 
+use alert_worker::keys::load_keyring;
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use ring::rand::SystemRandom;
@@ -46,6 +47,18 @@ pub enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the keys that encrypt notification channel secrets.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Re-encrypt every channel secret under the current key
+    /// (MONITORS_ENCRYPTION_KEY), opening those sealed under an older one
+    /// with MONITORS_ENCRYPTION_OLD_KEYS. Safe to run again; afterwards the
+    /// old keys are no longer needed.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +108,12 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             Ok(())
         }
         Command::Token(command) => token(command, &config).await,
+        Command::Keys(KeysCommand::Rotate) => {
+            let store = admin_store(&config).await?;
+            let resealed = store.reseal_stale_channels().await?;
+            println!("re-encrypted {resealed} notification channel(s) under the current key");
+            Ok(())
+        }
     }
 }
 
@@ -111,11 +130,13 @@ async fn admin_store(config: &Config) -> Result<Store> {
     if config.auto_migrate {
         db::migrate(&connection).await?;
     }
+    let keyring = load_keyring(&config.notify)?;
     Ok(Store::new(
         connection,
         Arc::new(SystemClock),
         config.rule_limits(),
         config.shard_count,
+        Arc::new(keyring),
     ))
 }
 

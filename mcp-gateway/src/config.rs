@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alert_worker::config::{SourceSettings, env_layer};
+use alert_worker::config::{NotifySettings, SourceSettings, env_layer};
 use figment::{
     Figment,
     providers::{Format, Serialized, Toml},
@@ -50,6 +50,10 @@ pub struct Config {
     /// Where rule values come from; shared with `alert-worker`.
     #[serde(flatten)]
     pub sources: SourceSettings,
+    /// The key that seals channel secrets, the egress allowlist and delivery
+    /// limits; shared with `alert-worker`, which delivers what this seals.
+    #[serde(flatten)]
+    pub notify: NotifySettings,
 }
 
 /// Defaults, spelled as they would be in the TOML file.
@@ -181,11 +185,13 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
         }
+        for shared in [self.sources.validate(), self.notify.validate()] {
+            if let Err(alert_worker::error::Error::Config { key, reason }) = shared {
+                return Err(ConfigError::Invalid { key, reason });
+            }
+        }
         // The sweep runs every minute; a shorter retention would delete
         // points that rules with hour-long windows still need.
-        if let Err(alert_worker::error::Error::Config { key, reason }) = self.sources.validate() {
-            return Err(ConfigError::Invalid { key, reason });
-        }
         if self.points_retention < HumanDuration::from_secs(3600) {
             return Err(invalid("points_retention", "must be at least 1h"));
         }
@@ -363,6 +369,27 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "configuration points_retention: must be at least 1h"
+        );
+    }
+
+    #[test]
+    fn notification_settings_are_read_and_validated_with_the_rest() {
+        let config = Config::load(&env(&[
+            ("MONITORS_ENCRYPTION_KEY", "a-key-that-must-not-print"),
+            ("MONITORS_EGRESS_ALLOWLIST", "127.0.0.1/32, relay.internal"),
+            ("MONITORS_NOTIFY_TIMEOUT", "3s"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.notify.egress_allowlist_entries(),
+            vec!["127.0.0.1/32", "relay.internal"]
+        );
+        assert_eq!(config.notify.notify_timeout, HumanDuration::from_secs(3));
+        assert!(!format!("{config:?}").contains("a-key-that-must-not-print"));
+        let err = Config::load(&env(&[("MONITORS_NOTIFY_MAX_ATTEMPTS", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "configuration notify_max_attempts: must be greater than zero"
         );
     }
 

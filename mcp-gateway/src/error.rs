@@ -3,7 +3,7 @@
 //! keep internal causes out of responses and log the whole chain once.
 
 use sea_orm::DbErr;
-use shared_models::{FieldError, ModelError};
+use shared_models::{FieldError, ModelError, crypto::CryptoError};
 
 use crate::config::ConfigError;
 
@@ -25,6 +25,14 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("the system random number generator failed")]
     Random,
+    /// Loading the keyring or building the notification sender failed:
+    /// configuration or the key file, reported as the worker crate words it.
+    #[error(transparent)]
+    Notify(#[from] alert_worker::error::Error),
+    /// A channel's configuration could not be sealed or opened: a missing
+    /// old key after a rotation, or a row that was tampered with.
+    #[error("a notification channel's secrets could not be sealed or opened")]
+    Crypto(#[from] CryptoError),
     /// The metrics store could not answer; the reason is safe to show.
     #[error("{0}")]
     Source(#[from] alert_worker::source::SourceError),

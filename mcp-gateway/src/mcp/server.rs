@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use alert_worker::source::MetricSource;
+use alert_worker::{notify::send::Sender, source::MetricSource};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
@@ -17,7 +17,11 @@ const INSTRUCTIONS: &str = "monitors-mcp watches time-series metrics and raises 
 Create a rule with create_alert_rule (metric + condition + interval); the service evaluates it \
 continuously and records an alert each time it fires. Use list_alerts to see what fired and \
 acknowledge_alert once a human has seen it. Rules can be paused and resumed with update_alert_rule \
-by setting enabled.";
+by setting enabled. To be told when a rule fires and resolves, create a notification channel \
+(create_notification_channel: Slack, Discord, Teams, signed webhook, email or PagerDuty), check it \
+with test_notification_channel, and list its id in the rule's channels; cooldown, repeat_interval and \
+notify_on_resolve on the rule control how often it notifies. get_alert shows whether each \
+notification was delivered. To mute notifications for a while (maintenance), use create_silence.";
 
 /// One instance is built at start and cloned per request: the tool router
 /// (with its JSON schemas) is computed once, not on every call.
@@ -25,15 +29,22 @@ by setting enabled.";
 pub struct MonitorsMcp {
     pub(super) store: Store,
     pub(super) source: Arc<dyn MetricSource>,
+    /// Checks channel destinations and sends test messages.
+    pub(super) sender: Arc<Sender>,
     tool_router: ToolRouter<Self>,
 }
 
 impl MonitorsMcp {
-    pub fn new(store: Store, source: Arc<dyn MetricSource>) -> Self {
+    pub fn new(store: Store, source: Arc<dyn MetricSource>, sender: Arc<Sender>) -> Self {
         Self {
             store,
             source,
-            tool_router: Self::rule_tools() + Self::alert_tools() + Self::metric_tools(),
+            sender,
+            tool_router: Self::rule_tools()
+                + Self::alert_tools()
+                + Self::metric_tools()
+                + Self::channel_tools()
+                + Self::silence_tools(),
         }
     }
 }

@@ -12,7 +12,7 @@ use shared_models::{
     time::{format_millis, to_millis},
 };
 
-use super::{Page, Store, cursor};
+use super::{DeliveryRecord, Page, Store, cursor};
 use crate::error::{Error, Result};
 
 /// One firing episode of one series, as clients see it.
@@ -38,6 +38,9 @@ pub struct AlertRecord {
     pub acknowledged_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acknowledged_by: Option<String>,
+    /// The notifications sent (or not) about this alert, one per transition
+    /// and channel, oldest first.
+    pub deliveries: Vec<DeliveryRecord>,
 }
 
 impl TryFrom<alert::Model> for AlertRecord {
@@ -67,6 +70,7 @@ impl TryFrom<alert::Model> for AlertRecord {
             resolved_at: row.resolved_at.map(format_millis),
             acknowledged_at: row.acknowledged_at.map(format_millis),
             acknowledged_by: row.acknowledged_by,
+            deliveries: Vec::new(),
         })
     }
 }
@@ -135,19 +139,35 @@ impl Store {
         let page = cursor::paginate(keyed, size, |(started, record)| {
             cursor::encode(&[&started.to_string(), &record.id])
         });
+        let mut items: Vec<AlertRecord> =
+            page.items.into_iter().map(|(_, record)| record).collect();
+        self.attach_deliveries(owner, &mut items).await?;
         Ok(Page {
-            items: page.items.into_iter().map(|(_, record)| record).collect(),
+            items,
             next_cursor: page.next_cursor,
         })
     }
 
     pub async fn get_alert(&self, owner: UserId, id: &str) -> Result<AlertRecord> {
         let id = AlertId::parse_field(id, "id")?;
-        alert::Entity::find_owned_by_id(owner, &id.to_string())
+        let record: AlertRecord = alert::Entity::find_owned_by_id(owner, &id.to_string())
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::not_found("alert", id.to_string()))?
-            .try_into()
+            .try_into()?;
+        let mut items = [record];
+        self.attach_deliveries(owner, &mut items).await?;
+        let [record] = items;
+        Ok(record)
+    }
+
+    async fn attach_deliveries(&self, owner: UserId, alerts: &mut [AlertRecord]) -> Result<()> {
+        let ids: Vec<&str> = alerts.iter().map(|a| a.id.as_str()).collect();
+        let mut deliveries = self.deliveries_of(owner, &ids).await?;
+        for alert in alerts {
+            alert.deliveries = deliveries.remove(&alert.id).unwrap_or_default();
+        }
+        Ok(())
     }
 
     /// Marks an alert as seen. Acknowledging twice keeps the first

@@ -2,25 +2,32 @@
 //! goes through `TenantScoped`, so another user's rows behave as absent.
 
 mod alerts;
+mod channels;
 mod cursor;
+mod deliveries;
 mod health;
+mod merge_patch;
 mod points;
 mod rule_summaries;
 mod rules;
+mod silences;
 mod tokens;
 mod users;
 
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
-use shared_models::{rule::RuleLimits, time::Clock};
+use shared_models::{crypto::Keyring, rule::RuleLimits, time::Clock};
 
 pub use alerts::{AlertFilter, AlertRecord};
+pub use channels::{ChannelRecord, CreatedChannel, OpenedChannel};
 pub use cursor::Page;
+pub use deliveries::DeliveryRecord;
 pub use health::{RuleHealth, SeriesHealth};
 pub use points::NewPoint;
 pub use rule_summaries::{RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord};
+pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
 pub use tokens::{Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 
@@ -30,6 +37,8 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     limits: RuleLimits,
     shard_count: u32,
+    /// Seals and opens channel configurations.
+    keyring: Arc<Keyring>,
     token_cache: tokens::TokenCache,
     summaries: rule_summaries::SummaryCache,
 }
@@ -40,12 +49,14 @@ impl Store {
         clock: Arc<dyn Clock>,
         limits: RuleLimits,
         shard_count: u32,
+        keyring: Arc<Keyring>,
     ) -> Self {
         Self {
             db,
             clock,
             limits,
             shard_count,
+            keyring,
             token_cache: tokens::TokenCache::default(),
             summaries: rule_summaries::SummaryCache::default(),
         }

@@ -2,15 +2,15 @@ use std::collections::HashMap;
 
 use schemars::JsonSchema;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
-    ModelError,
-    entity::{TenantScoped, alert, alert_rule, rule_state, rule_status},
-    ids::{RuleId, UserId},
+    FieldError, ModelError,
+    entity::{TenantScoped, alert, alert_rule, notification_channel, rule_state, rule_status},
+    ids::{ChannelId, RuleId, UserId},
     rule::{AlertState, RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
@@ -91,7 +91,10 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let row = row.insert(&self.db).await?;
+        let txn = self.db.begin().await?;
+        self.check_channels(&txn, owner, &spec.channels).await?;
+        let row = row.insert(&txn).await?;
+        txn.commit().await?;
         row.try_into()
     }
 
@@ -177,6 +180,8 @@ impl Store {
         let current = self.get_rule(owner, id).await?;
         let spec = apply_patch(&current.spec, patch, &self.limits)?;
         let now = self.clock.now_millis();
+        let txn = self.db.begin().await?;
+        self.check_channels(&txn, owner, &spec.channels).await?;
         let result = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
             .col_expr(alert_rule::Column::Enabled, Expr::value(spec.enabled))
@@ -196,7 +201,7 @@ impl Store {
             .col_expr(alert_rule::Column::UpdatedAt, Expr::value(now))
             .filter(alert_rule::Column::Id.eq(current.id.as_str()))
             .filter(alert_rule::Column::Version.eq(current.version))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(Error::Conflict(format!(
@@ -204,6 +209,7 @@ impl Store {
                 current.id
             )));
         }
+        txn.commit().await?;
         Ok(RuleRecord {
             spec,
             version: current.version + 1,
@@ -248,5 +254,68 @@ impl Store {
             .await?;
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Refuses a rule that names a channel its owner does not have, inside
+    /// the transaction that writes the rule. The channels are read
+    /// `FOR UPDATE` (MariaDB; SQLite has one writer anyway), so a concurrent
+    /// `delete_channel` either commits before this read or waits for the
+    /// rule's commit and then sees the rule.
+    async fn check_channels(
+        &self,
+        txn: &impl ConnectionTrait,
+        owner: UserId,
+        channels: &[ChannelId],
+    ) -> Result<()> {
+        if channels.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<String> = notification_channel::Entity::find_owned(owner)
+            .select_only()
+            .column(notification_channel::Column::Id)
+            .filter(
+                notification_channel::Column::Id.is_in(channels.iter().map(ChannelId::to_string)),
+            )
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await?;
+        match channels
+            .iter()
+            .position(|id| !found.contains(&id.to_string()))
+        {
+            Some(i) => Err(FieldError::new(
+                format!("channels[{i}]"),
+                "no such notification channel; create one with create_notification_channel or pick one from list_notification_channels",
+            )
+            .into()),
+            None => Ok(()),
+        }
+    }
+
+    /// How many of `owner`'s rules list `channel`. The spec is JSON text:
+    /// the id narrows the rows in SQL, and parsing the candidates makes sure
+    /// it is in `channels` and not merely mentioned in a description.
+    pub(super) async fn rules_naming_channel(
+        &self,
+        txn: &impl ConnectionTrait,
+        owner: UserId,
+        channel: ChannelId,
+    ) -> Result<usize> {
+        let candidates: Vec<String> = alert_rule::Entity::find_owned(owner)
+            .select_only()
+            .column(alert_rule::Column::Spec)
+            .filter(alert_rule::Column::Spec.contains(format!("\"{channel}\"")))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        let mut naming = 0;
+        for spec in candidates {
+            let spec: RuleSpec = serde_json::from_str(&spec).map_err(ModelError::CorruptSpec)?;
+            if spec.channels.contains(&channel) {
+                naming += 1;
+            }
+        }
+        Ok(naming)
     }
 }

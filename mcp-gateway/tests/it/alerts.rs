@@ -2,8 +2,8 @@ use chrono::{Duration, Utc};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::json;
 use shared_models::{
-    entity::alert,
-    ids::{AlertId, RuleId, UserId},
+    entity::{alert, notification},
+    ids::{AlertId, ChannelId, NotificationId, RuleId, UserId},
     time::{format_millis, to_millis},
 };
 
@@ -11,7 +11,8 @@ use crate::support::{Backend, TestApp, minimal_rule, on_both_backends, spawn_app
 
 on_both_backends!(
     list_filters_and_paginates,
-    acknowledge_is_idempotent_and_tenant_scoped
+    acknowledge_is_idempotent_and_tenant_scoped,
+    deliveries_show_per_channel_and_stay_tenant_scoped,
 );
 
 /// Alerts are written by the evaluation engine; these tests put rows in the
@@ -165,5 +166,166 @@ async fn acknowledge_is_idempotent_and_tenant_scoped(backend: Backend) {
     assert_eq!(
         a.ok("list_alerts", json!({"acknowledged": false})).await["alerts"],
         json!([])
+    );
+}
+
+/// Where one outbox row stands, as the dispatcher leaves it.
+struct Outcome<'a> {
+    status: &'a str,
+    attempts: i32,
+    response_status: Option<i32>,
+    last_error: Option<&'a str>,
+    delivered_at: Option<i64>,
+    reason: Option<&'a str>,
+}
+
+/// An outbox row as the engine writes it and the dispatcher updates it.
+async fn record_notification(
+    app: &TestApp,
+    owner: UserId,
+    alert_id: &str,
+    channel_id: &str,
+    event: &str,
+    outcome: Outcome<'_>,
+) {
+    let id = NotificationId::generate().to_string();
+    let now = to_millis(Utc::now());
+    notification::ActiveModel {
+        id: Set(id.clone()),
+        owner_id: Set(owner.to_string()),
+        alert_id: Set(alert_id.to_owned()),
+        rule_id: Set(RuleId::generate().to_string()),
+        channel_id: Set(channel_id.to_owned()),
+        shard: Set(0),
+        event: Set(event.to_owned()),
+        idempotency_key: Set(format!("{alert_id}:{event}:{channel_id}:{id}")),
+        status: Set(outcome.status.to_owned()),
+        reason: Set(outcome.reason.map(str::to_owned)),
+        attempts: Set(outcome.attempts),
+        next_attempt_at: Set(now),
+        claimed_until: Set(None),
+        claim_token: Set(None),
+        response_status: Set(outcome.response_status),
+        last_error: Set(outcome.last_error.map(str::to_owned)),
+        payload: Set("{}".to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(outcome.delivered_at),
+    }
+    .insert(app.store.db())
+    .await
+    .expect("insert notification");
+}
+
+async fn deliveries_show_per_channel_and_stay_tenant_scoped(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, token_a) = app.user_with_token("a@example.com").await;
+    let (bob, token_b) = app.user_with_token("b@example.com").await;
+    let a = app.client(&token_a).await;
+    let b = app.client(&token_b).await;
+    let rule = RuleId::generate().to_string();
+    let started = to_millis(Utc::now() - Duration::hours(1));
+    let firing = record_alert(&app, alice, &rule, "firing", started).await;
+    let quiet = record_alert(&app, alice, &rule, "resolved", started - 1).await;
+    let (slack, hook) = (
+        ChannelId::generate().to_string(),
+        ChannelId::generate().to_string(),
+    );
+    let delivered_at = started + 1_500;
+    record_notification(
+        &app,
+        alice,
+        &firing,
+        &slack,
+        "firing",
+        Outcome {
+            status: "delivered",
+            attempts: 1,
+            response_status: Some(200),
+            last_error: None,
+            delivered_at: Some(delivered_at),
+            reason: None,
+        },
+    )
+    .await;
+    record_notification(
+        &app,
+        alice,
+        &firing,
+        &hook,
+        "firing",
+        Outcome {
+            status: "failed",
+            attempts: 12,
+            response_status: Some(500),
+            last_error: Some("the receiver answered 500"),
+            delivered_at: None,
+            reason: None,
+        },
+    )
+    .await;
+    record_notification(
+        &app,
+        alice,
+        &quiet,
+        &slack,
+        "resolved",
+        Outcome {
+            status: "silenced",
+            attempts: 0,
+            response_status: None,
+            last_error: None,
+            delivered_at: None,
+            reason: Some("silence 0193 (maintenance)"),
+        },
+    )
+    .await;
+    // Another tenant's row never shows on this tenant's alert.
+    record_notification(
+        &app,
+        bob,
+        &firing,
+        &slack,
+        "repeat",
+        Outcome {
+            status: "pending",
+            attempts: 0,
+            response_status: None,
+            last_error: None,
+            delivered_at: None,
+            reason: None,
+        },
+    )
+    .await;
+
+    let expected_firing = json!([
+        {"channel_id": slack, "event": "firing", "status": "delivered", "attempts": 1,
+         "response_status": 200, "delivered_at": format_millis(delivered_at)},
+        {"channel_id": hook, "event": "firing", "status": "failed", "attempts": 12,
+         "response_status": 500, "last_error": "the receiver answered 500"},
+    ]);
+    let got = a.ok("get_alert", json!({"id": firing})).await;
+    assert_eq!(got["id"], firing);
+    assert_eq!(got["state"], "firing");
+    assert_eq!(got["deliveries"], expected_firing);
+
+    let listed = a.ok("list_alerts", json!({})).await;
+    assert_eq!(listed["alerts"][0]["id"], firing);
+    assert_eq!(listed["alerts"][0]["deliveries"], expected_firing);
+    assert_eq!(
+        listed["alerts"][1]["deliveries"],
+        json!([{"channel_id": slack, "event": "resolved", "status": "silenced", "attempts": 0,
+                "reason": "silence 0193 (maintenance)"}])
+    );
+
+    assert_eq!(
+        b.tool_error("get_alert", json!({"id": firing})).await,
+        format!("alert {firing} not found")
+    );
+    let error = a.rpc_error("get_alert", json!({"id": "latest"})).await;
+    assert!(
+        error.message.starts_with("id: must be a"),
+        "{}",
+        error.message
     );
 }

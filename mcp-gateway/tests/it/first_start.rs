@@ -113,6 +113,13 @@ async fn first_start_creates_data_admin_and_prints_the_connect_line() {
         dir.path().join("data/monitors.db").exists(),
         "SQLite file in ./data/"
     );
+    let key = std::fs::metadata(dir.path().join("data/encryption.key"))
+        .expect("an encryption key generated into ./data/");
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600,
+        "readable by its owner only"
+    );
 
     let client = McpClient::connect(&format!("http://127.0.0.1:{port}/mcp"), &token).await;
     let created = client

@@ -26,6 +26,7 @@ use rmcp::{
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use shared_models::{
+    crypto::Keyring,
     ids::UserId,
     time::{Clock, ManualClock, SystemClock},
 };
@@ -120,6 +121,9 @@ pub struct TestApp {
     /// The clock the app runs on, unless it is a live app on the system clock.
     manual_clock: Option<Arc<ManualClock>>,
     pub database_url: String,
+    /// The key channel secrets are sealed under (base64), so that replicas
+    /// and the `keys` command can be given the same one.
+    pub encryption_key: String,
     shutdown: CancellationToken,
     _db: Arc<TestDb>,
 }
@@ -130,6 +134,9 @@ impl Drop for TestApp {
     }
 }
 
+/// A test configuration: its own encryption key, so that no test writes a
+/// key file into ./data, and notifications may reach receivers on loopback
+/// (over plain http). `extra` overrides either.
 pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
     let mut env = vec![
         ("MONITORS_DATABASE_URL".to_owned(), database_url.to_owned()),
@@ -138,6 +145,14 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> Config {
         ("MONITORS_BOOTSTRAP_ADMIN".to_owned(), "false".to_owned()),
         ("MONITORS_DB_MAX_CONNECTIONS".to_owned(), "4".to_owned()),
         ("MONITORS_EMBEDDED_WORKER".to_owned(), "false".to_owned()),
+        (
+            "MONITORS_ENCRYPTION_KEY".to_owned(),
+            Keyring::generate_key().expect("random key"),
+        ),
+        (
+            "MONITORS_EGRESS_ALLOWLIST".to_owned(),
+            "127.0.0.1/32".to_owned(),
+        ),
     ];
     env.extend(
         extra
@@ -158,7 +173,15 @@ pub async fn spawn_app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp
 
 /// Another gateway replica on the same database.
 pub async fn spawn_replica(of: &TestApp) -> TestApp {
-    spawn_on(of._db.clone(), of.database_url.clone(), &[], false).await
+    spawn_replica_with(of, &[]).await
+}
+
+/// Another replica with more configuration; it shares the first one's
+/// encryption key unless `extra` names another.
+pub async fn spawn_replica_with(of: &TestApp, extra: &[(&str, &str)]) -> TestApp {
+    let mut env = vec![("MONITORS_ENCRYPTION_KEY", of.encryption_key.as_str())];
+    env.extend_from_slice(extra);
+    spawn_on(of._db.clone(), of.database_url.clone(), &env, false).await
 }
 
 /// A gateway on the system clock that evaluates rules in-process, as the
@@ -170,7 +193,8 @@ pub async fn spawn_live_app(backend: Backend, extra: &[(&str, &str)]) -> TestApp
 
 /// A live replica on the same database: a restart, once the first is dropped.
 pub async fn spawn_live_replica(of: &TestApp) -> TestApp {
-    spawn_on(of._db.clone(), of.database_url.clone(), &[], true).await
+    let key = [("MONITORS_ENCRYPTION_KEY", of.encryption_key.as_str())];
+    spawn_on(of._db.clone(), of.database_url.clone(), &key, true).await
 }
 
 async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bool) -> TestApp {
@@ -179,6 +203,13 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bo
         extra.push(("MONITORS_EMBEDDED_WORKER", "true"));
     }
     let config = test_config(&url, &extra);
+    let encryption_key = config
+        .notify
+        .encryption_key
+        .as_ref()
+        .expect("tests always set a key")
+        .expose()
+        .clone();
     let manual_clock = (!live).then(|| Arc::new(ManualClock::new(Utc::now())));
     let clock: Arc<dyn Clock> = match &manual_clock {
         Some(clock) => clock.clone(),
@@ -197,6 +228,7 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bo
         store,
         manual_clock,
         database_url: url,
+        encryption_key,
         shutdown,
         _db: db,
     }

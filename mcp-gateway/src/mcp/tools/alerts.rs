@@ -65,8 +65,9 @@ pub struct AlertList {
 impl MonitorsMcp {
     #[tool(
         description = "List alerts your rules have raised, most recent first: each has the rule, the series labels, \
-the value that fired, when it started and, once over, when it resolved. Filter by state (firing, resolved), \
-rule_id, since (RFC 3339) or acknowledged. Paginated with cursor/next_cursor.",
+the value that fired, when it started and, once over, when it resolved, and the delivery status of each \
+notification sent about it (deliveries). Filter by state (firing, resolved), rule_id, since (RFC 3339) or \
+acknowledged. Paginated with cursor/next_cursor.",
         input_schema = schema_for_type::<ListAlertsArgs>(),
         output_schema = schema_for_output::<AlertList>(),
         annotations(title = "List alerts", read_only_hint = true, open_world_hint = false)
@@ -95,6 +96,24 @@ rule_id, since (RFC 3339) or acknowledged. Paginated with cursor/next_cursor.",
                     next_cursor: page.next_cursor,
                 }),
         )
+    }
+
+    #[tool(
+        description = "Get one alert by id: the rule, series labels, value and threshold, when it started and \
+resolved, its acknowledgement, and for each notification about it (one per state change and channel) whether it \
+was delivered, is pending a retry, failed (with the receiver's status and error) or was silenced or suppressed.",
+        input_schema = schema_for_type::<AlertIdArgs>(),
+        output_schema = schema_for_output::<AlertRecord>(),
+        annotations(title = "Get alert", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_alert(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: AlertIdArgs = parse(args)?;
+        tool_result(self.store.get_alert(owner, &args.id).await)
     }
 
     #[tool(

@@ -1,3 +1,5 @@
 mod alerts;
+mod channels;
 mod metrics;
 mod rules;
+mod silences;

@@ -1,0 +1,338 @@
+use alert_worker::notify::{Attempt, Delivery};
+use rmcp::{
+    ErrorData,
+    handler::server::{
+        common::{schema_for_output, schema_for_type},
+        tool::Extension,
+        wrapper::Parameters,
+    },
+    model::{CallToolResult, JsonObject},
+    schemars::{self, JsonSchema},
+    tool, tool_router,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use shared_models::{
+    channel::ChannelKind,
+    ids::NotificationId,
+    notification::{NotificationEvent, NotifyEvent},
+    rule::Severity,
+};
+
+use super::rules::Deleted;
+use crate::{
+    mcp::{
+        args::parse,
+        result::tool_result,
+        server::{MonitorsMcp, principal},
+    },
+    store::{ChannelRecord, CreatedChannel, OpenedChannel},
+};
+
+/// Which fields `config` takes for each kind, for the model filling it in;
+/// a macro so that `concat!` can put it into tool descriptions.
+macro_rules! config_fields {
+    () => {
+        "Fields of config by kind: \
+slack, discord and teams: {\"webhook_url\": the incoming-webhook URL (Teams: a Workflows webhook)}; \
+webhook: {\"url\": your https endpoint}, each request signed per Standard Webhooks with a secret returned once at creation; \
+pagerduty: {\"routing_key\": the Events API v2 integration key, \"events_url\"?: default https://events.pagerduty.com/v2/enqueue}; \
+email over SMTP: {\"host\", \"port\"? (default 587 for starttls, 465 for tls), \"security\"?: \"starttls\" (default), \"tls\" or \"none\", \
+\"username\"? and \"password\"? (both or neither), \"from\", \"to\": [1-20 addresses]}; \
+email over SendGrid: {\"transport\": \"sendgrid\", \"api_key\", \"from\", \"to\": [addresses], \"api_url\"?}. \
+Destinations must be public https addresses (or SMTP hosts with public addresses)."
+    };
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannelArgs {
+    /// A name unique among your channels, e.g. "ops-slack".
+    pub name: String,
+    /// slack, discord, teams, webhook, email or pagerduty.
+    pub kind: ChannelKind,
+    /// Where and how to send, depending on kind. slack/discord/teams: {"webhook_url": "..."};
+    /// webhook: {"url": "..."}; pagerduty: {"routing_key": "..."}; email: {"host": "smtp.example.com",
+    /// "username": "...", "password": "...", "from": "alerts@example.com", "to": ["ops@example.com"]}
+    /// or {"transport": "sendgrid", "api_key": "...", "from": "...", "to": ["..."]}.
+    pub config: Map<String, Value>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListChannelsArgs {
+    /// Page size, 1-200 (default 50).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// The next_cursor of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannelArgs {
+    /// The channel's id, as returned by create_notification_channel or list_notification_channels.
+    pub id: String,
+    /// A new name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only the config fields to change, e.g. {"webhook_url": "https://hooks.slack.com/services/..."};
+    /// the others keep their values, and a field set to null is removed. The kind cannot change.
+    #[serde(default)]
+    pub config: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelIdArgs {
+    /// The channel's id, as returned by create_notification_channel or list_notification_channels.
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CreatedChannelView {
+    #[serde(flatten)]
+    pub channel: ChannelRecord,
+    /// webhook channels only: the secret receivers use to verify signatures
+    /// (Standard Webhooks). It is shown only in this answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl From<CreatedChannel> for CreatedChannelView {
+    fn from(created: CreatedChannel) -> Self {
+        let note = created.signing_secret.as_ref().map(|_| {
+            "Give signing_secret to the receiver now, to verify the webhook-signature header of each request: \
+it is stored encrypted and will not be shown again."
+                .to_owned()
+        });
+        Self {
+            channel: created.record,
+            signing_secret: created.signing_secret.map(|s| s.expose().clone()),
+            note,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChannelList {
+    /// Newest first, with credentials masked.
+    pub channels: Vec<ChannelRecord>,
+    /// Pass as cursor to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TestOutcome {
+    pub channel_id: String,
+    /// Whether the receiver accepted the test message.
+    pub delivered: bool,
+    /// The receiver's HTTP status (or SMTP reply code), when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The start of the receiver's answer, when delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// Why it was not delivered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When not delivered: whether the failure looks temporary (a real
+    /// notification would be retried) or permanent (fix the configuration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+}
+
+impl TestOutcome {
+    fn new(channel_id: String, attempt: Attempt) -> Self {
+        let (delivered, status, answer, error, retryable) = match attempt {
+            Attempt::Delivered { status, detail } => (true, status, Some(detail), None, None),
+            Attempt::Retry { status, error, .. } => (false, status, None, Some(error), Some(true)),
+            Attempt::Permanent { status, error } => (false, status, None, Some(error), Some(false)),
+        };
+        Self {
+            channel_id,
+            delivered,
+            status,
+            answer,
+            error,
+            retryable,
+        }
+    }
+}
+
+/// What a test message says: it is marked as a test on every platform.
+fn test_event(channel: &OpenedChannel, now_ms: i64) -> NotificationEvent {
+    NotificationEvent {
+        event: NotifyEvent::Test,
+        alert_id: NotificationId::generate().to_string(),
+        rule_id: String::new(),
+        rule_name: format!("test of channel {}", channel.record.name),
+        severity: Severity::Info,
+        value: None,
+        threshold: None,
+        condition: "none: this is a test message".to_owned(),
+        labels: Default::default(),
+        started_at: now_ms,
+        resolved_at: None,
+        message: format!(
+            "This is a test message from monitors-mcp to the notification channel \"{}\". \
+Alerts of rules that list this channel will arrive here.",
+            channel.record.name
+        ),
+        description: None,
+    }
+}
+
+#[tool_router(router = channel_tools, vis = "pub(in crate::mcp)")]
+impl MonitorsMcp {
+    #[tool(
+        description = concat!("Create a notification channel: a place alerts are sent (Slack, Discord, Microsoft Teams, \
+a signed generic webhook, email, or PagerDuty). Then list its id in a rule's \"channels\" (create_alert_rule or \
+update_alert_rule) to be notified when that rule fires and resolves, and try it with test_notification_channel. \
+Secrets are stored encrypted and never shown again: the answer shows the configuration masked. For kind \
+\"webhook\" the answer includes signing_secret, once. Example: {\"name\": \"ops-slack\", \"kind\": \"slack\", \
+\"config\": {\"webhook_url\": \"https://hooks.slack.com/services/T000/B000/XXXX\"}}. ", config_fields!()),
+        input_schema = schema_for_type::<CreateChannelArgs>(),
+        output_schema = schema_for_output::<CreatedChannelView>(),
+        annotations(title = "Create notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn create_notification_channel(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: CreateChannelArgs = parse(args)?;
+        tool_result(
+            self.store
+                .create_channel(
+                    owner,
+                    &args.name,
+                    args.kind,
+                    Value::Object(args.config),
+                    &self.sender,
+                )
+                .await
+                .map(CreatedChannelView::from),
+        )
+    }
+
+    #[tool(
+        description = "List your notification channels, newest first: id, name, kind and the configuration with \
+credentials masked. Paginated with cursor/next_cursor.",
+        input_schema = schema_for_type::<ListChannelsArgs>(),
+        output_schema = schema_for_output::<ChannelList>(),
+        annotations(title = "List notification channels", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_notification_channels(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ListChannelsArgs = parse(args)?;
+        tool_result(
+            self.store
+                .list_channels(owner, args.limit, args.cursor)
+                .await
+                .map(|page| ChannelList {
+                    channels: page.items,
+                    next_cursor: page.next_cursor,
+                }),
+        )
+    }
+
+    #[tool(
+        description = concat!("Rename a notification channel and/or change some of its configuration: give only the config \
+fields to change (the rest keep their values, secrets included), e.g. {\"id\": \"...\", \"config\": \
+{\"webhook_url\": \"https://hooks.slack.com/services/...\"}}. A webhook channel keeps its signing secret. Returns the \
+channel with credentials masked. ", config_fields!()),
+        input_schema = schema_for_type::<UpdateChannelArgs>(),
+        output_schema = schema_for_output::<ChannelRecord>(),
+        annotations(title = "Update notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn update_notification_channel(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: UpdateChannelArgs = parse(args)?;
+        tool_result(
+            self.store
+                .update_channel(
+                    owner,
+                    &args.id,
+                    args.name.as_deref(),
+                    args.config.map(Value::Object),
+                    &self.sender,
+                )
+                .await,
+        )
+    }
+
+    #[tool(
+        description = "Delete a notification channel. Refused while any of your alert rules lists it in \
+\"channels\": remove it from those rules with update_alert_rule first. Notifications already recorded stay \
+visible on their alerts.",
+        input_schema = schema_for_type::<ChannelIdArgs>(),
+        output_schema = schema_for_output::<Deleted>(),
+        annotations(title = "Delete notification channel", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_notification_channel(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ChannelIdArgs = parse(args)?;
+        tool_result(
+            self.store
+                .delete_channel(owner, &args.id)
+                .await
+                .map(|()| Deleted {
+                    id: args.id,
+                    deleted: true,
+                }),
+        )
+    }
+
+    #[tool(
+        description = "Send a test message to a notification channel now, and report whether the receiver accepted \
+it: delivered, the receiver's status, and the start of its answer or the error. Use it after creating or changing \
+a channel. It sends one real message to the destination and records nothing.",
+        input_schema = schema_for_type::<ChannelIdArgs>(),
+        output_schema = schema_for_output::<TestOutcome>(),
+        annotations(title = "Test notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn test_notification_channel(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ChannelIdArgs = parse(args)?;
+        let channel = match self.store.open_channel(owner, &args.id).await {
+            Ok(channel) => channel,
+            Err(error) => return tool_result::<TestOutcome>(Err(error)),
+        };
+        let now_ms = self.store.now_millis();
+        let event = test_event(&channel, now_ms);
+        let id = NotificationId::generate().to_string();
+        let attempt = self
+            .sender
+            .send(&Delivery {
+                id: &id,
+                event: &event,
+                channel: &channel.config,
+                channel_name: &channel.record.name,
+                now_ms,
+            })
+            .await;
+        tool_result(Ok(TestOutcome::new(channel.record.id, attempt)))
+    }
+}

@@ -1,0 +1,134 @@
+use rmcp::{
+    ErrorData,
+    handler::server::{
+        common::{schema_for_output, schema_for_type},
+        tool::Extension,
+        wrapper::Parameters,
+    },
+    model::{CallToolResult, JsonObject},
+    schemars::{self, JsonSchema},
+    tool, tool_router,
+};
+use serde::{Deserialize, Serialize};
+
+use super::rules::Deleted;
+use crate::{
+    mcp::{
+        args::parse,
+        result::tool_result,
+        server::{MonitorsMcp, principal},
+    },
+    store::{SilenceFilter, SilenceInput, SilenceRecord},
+};
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListSilencesArgs {
+    /// Also list silences that have ended (default: only active and future ones).
+    #[serde(default)]
+    pub include_expired: bool,
+    /// Page size, 1-200 (default 50).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// The next_cursor of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceIdArgs {
+    /// The silence's id, as returned by create_silence or list_silences.
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SilenceList {
+    /// Newest first.
+    pub silences: Vec<SilenceRecord>,
+    /// Pass as cursor to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+#[tool_router(router = silence_tools, vis = "pub(in crate::mcp)")]
+impl MonitorsMcp {
+    #[tool(
+        description = "Mute notifications for a while, e.g. during maintenance: rules keep being evaluated and alerts \
+recorded (each muted notification shows as \"silenced\" on its alert), but nothing is sent. Mute one rule \
+(rule_id), or every alert whose labels include all of matchers (e.g. {\"symbol\": \"BTC\"}), or both together. \
+Say until when with ends_at (RFC 3339) or duration (\"2h\", \"1d\"), counted from starts_at (default now), and why \
+in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"exchange maintenance\"}.",
+        input_schema = schema_for_type::<SilenceInput>(),
+        output_schema = schema_for_output::<SilenceRecord>(),
+        annotations(title = "Create silence", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn create_silence(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let principal = principal(&parts)?;
+        let input: SilenceInput = parse(args)?;
+        tool_result(
+            self.store
+                .create_silence(principal.user_id, principal.token_id, input)
+                .await,
+        )
+    }
+
+    #[tool(
+        description = "List your silences, newest first, each with its state: active (muting now), pending (starts \
+later) or expired. Only active and pending ones unless include_expired is true. Paginated with cursor/next_cursor.",
+        input_schema = schema_for_type::<ListSilencesArgs>(),
+        output_schema = schema_for_output::<SilenceList>(),
+        annotations(title = "List silences", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_silences(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: ListSilencesArgs = parse(args)?;
+        let filter = SilenceFilter {
+            include_expired: args.include_expired,
+            limit: args.limit,
+            cursor: args.cursor,
+        };
+        tool_result(
+            self.store
+                .list_silences(owner, filter)
+                .await
+                .map(|page| SilenceList {
+                    silences: page.items,
+                    next_cursor: page.next_cursor,
+                }),
+        )
+    }
+
+    #[tool(
+        description = "Delete a silence, ending it now: notifications of later alert changes are sent again. \
+Notifications muted while it was active are not sent afterwards.",
+        input_schema = schema_for_type::<SilenceIdArgs>(),
+        output_schema = schema_for_output::<Deleted>(),
+        annotations(title = "Delete silence", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_silence(
+        &self,
+        Parameters(args): Parameters<JsonObject>,
+        Extension(parts): Extension<http::request::Parts>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let owner = principal(&parts)?.user_id;
+        let args: SilenceIdArgs = parse(args)?;
+        tool_result(
+            self.store
+                .delete_silence(owner, &args.id)
+                .await
+                .map(|()| Deleted {
+                    id: args.id,
+                    deleted: true,
+                }),
+        )
+    }
+}
