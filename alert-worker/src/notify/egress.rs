@@ -87,8 +87,8 @@ pub enum EgressError {
     )]
     PlainSmtp { host: String },
     #[error(
-        "{} is a {class} address, which notifications may not reach (an operator can allow it with the egress allowlist)",
-        forbidden_subject(host, address, embedded)
+        "{}, which notifications may not reach (an operator can allow it with the egress allowlist)",
+        forbidden_subject(host, address, class, embedded)
     )]
     Forbidden {
         host: String,
@@ -108,15 +108,23 @@ pub enum EgressError {
     NoAddress { host: String },
 }
 
-fn forbidden_subject(host: &str, address: &IpAddr, embedded: &Option<Ipv4Addr>) -> String {
-    let mut subject = address.to_string();
+/// `10.0.0.1 is a private address` for a literal, `db.internal resolves
+/// to 10.0.0.1, a private address` for a name.
+fn forbidden_subject(
+    host: &str,
+    address: &IpAddr,
+    class: &AddressClass,
+    embedded: &Option<Ipv4Addr>,
+) -> String {
+    let mut shown = address.to_string();
     if let Some(v4) = embedded {
-        subject.push_str(&format!(" (IPv4 {v4})"));
+        shown.push_str(&format!(" (IPv4 {v4})"));
     }
-    if host.trim_matches(['[', ']']) != address.to_string() {
-        subject = format!("{host} resolves to {subject}, which");
+    if host.trim_matches(['[', ']']) == address.to_string() {
+        format!("{shown} is a {class} address")
+    } else {
+        format!("{host} resolves to {shown}, a {class} address")
     }
-    subject
 }
 
 impl EgressError {
@@ -592,6 +600,34 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn refusals_read_as_a_sentence() {
+        let named = EgressError::Forbidden {
+            host: "db.internal".to_owned(),
+            address: "10.1.2.3".parse().unwrap(),
+            class: AddressClass::Private,
+            embedded: None,
+        };
+        assert!(
+            named
+                .to_string()
+                .starts_with("db.internal resolves to 10.1.2.3, a private address, which notifications may not reach"),
+            "{named}"
+        );
+        let literal = EgressError::Forbidden {
+            host: "::ffff:127.0.0.1".to_owned(),
+            address: "::ffff:127.0.0.1".parse().unwrap(),
+            class: AddressClass::Loopback,
+            embedded: Some(Ipv4Addr::LOCALHOST),
+        };
+        assert!(
+            literal
+                .to_string()
+                .starts_with("::ffff:127.0.0.1 (IPv4 127.0.0.1) is a loopback address, which"),
+            "{literal}"
+        );
     }
 
     #[tokio::test]
