@@ -4,6 +4,7 @@ use alert_worker::{
     config::WorkerConfig,
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
+    notify::dispatch::Dispatcher,
     source::build_source,
     telemetry,
 };
@@ -61,13 +62,14 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         Migrator::up(&db, None).await?;
     }
     let source = build_source(&config.sources, &db)?;
-    let mut engine = Engine::new(
-        db,
-        source,
-        Arc::new(SystemClock),
-        RuleScope::All,
-        EngineSettings::default(),
-    );
+    let clock = Arc::new(SystemClock);
+    let dispatcher = Arc::new(Dispatcher::from_config(
+        db.clone(),
+        &config.notify,
+        clock.clone(),
+    )?);
+    let mut engine = Engine::new(db, source, clock, RuleScope::All, EngineSettings::default())
+        .with_outbox_signal(dispatcher.wake_signal());
     match command {
         Command::Status => {
             let report = engine.refresh().await?;
@@ -77,8 +79,13 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         Command::Run => {
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            tracing::info!("evaluating rules");
+            tracing::info!("evaluating rules and delivering notifications");
+            let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
             engine.run(shutdown).await;
+            // Deliveries in flight finish (each within the send timeout).
+            if let Err(error) = delivering.await {
+                tracing::error!(error = %error, "notification dispatcher failed");
+            }
             Ok(())
         }
     }

@@ -67,3 +67,24 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Runs each named scenario, an `async fn(Backend)`, once on SQLite and
+/// once on MariaDB, as two tests in a module named after it.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::testing::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn mariadb() {
+                    super::$name($crate::testing::Backend::MariaDb).await
+                }
+            }
+        )*
+    };
+}

@@ -39,8 +39,8 @@ struct Key {
 
 impl Key {
     fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
-        let unbound =
-            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| CryptoError::BadKey("wrong length"))?;
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| CryptoError::BadKey("wrong length"))?;
         let id = hex::encode(&digest::digest(&digest::SHA256, bytes).as_ref()[..4]);
         Ok(Self {
             id,
@@ -60,7 +60,10 @@ impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &self.current.id)
-            .field("previous", &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>())
+            .field(
+                "previous",
+                &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -172,7 +175,9 @@ mod tests {
     fn seals_and_opens_bound_to_context() {
         let key = Keyring::generate_key().unwrap();
         let ring = ring_with(&key, &[]);
-        let sealed = ring.seal(b"https://hooks.slack.com/x", "channel:1").unwrap();
+        let sealed = ring
+            .seal(b"https://hooks.slack.com/x", "channel:1")
+            .unwrap();
         assert!(!sealed.contains("hooks"));
         assert_eq!(
             ring.open(&sealed, "channel:1").unwrap(),
@@ -183,7 +188,11 @@ mod tests {
             Err(CryptoError::Unauthentic)
         );
         // A fresh nonce each time: equal plaintexts do not give equal text.
-        assert_ne!(sealed, ring.seal(b"https://hooks.slack.com/x", "channel:1").unwrap());
+        assert_ne!(
+            sealed,
+            ring.seal(b"https://hooks.slack.com/x", "channel:1")
+                .unwrap()
+        );
     }
 
     #[test]

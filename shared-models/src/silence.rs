@@ -73,8 +73,18 @@ mod tests {
     #[test]
     fn label_matchers_all_have_to_match() {
         let s = silence(None, &[("team", "trading"), ("symbol", "BTC")]);
-        assert!(s.mutes("u1", "r", &labels(&[("team", "trading"), ("symbol", "BTC"), ("x", "y")]), 150));
-        assert!(!s.mutes("u1", "r", &labels(&[("team", "trading"), ("symbol", "ETH")]), 150));
+        assert!(s.mutes(
+            "u1",
+            "r",
+            &labels(&[("team", "trading"), ("symbol", "BTC"), ("x", "y")]),
+            150
+        ));
+        assert!(!s.mutes(
+            "u1",
+            "r",
+            &labels(&[("team", "trading"), ("symbol", "ETH")]),
+            150
+        ));
         assert!(!s.mutes("u1", "r", &labels(&[("team", "trading")]), 150));
     }
 }

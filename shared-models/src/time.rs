@@ -54,6 +54,15 @@ impl ManualClock {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
     }
+
+    /// Moves the clock to `millis` since the epoch.
+    pub fn set_millis(&self, millis: i64) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now = DateTime::from_timestamp_millis(millis).unwrap_or(*now);
+    }
 }
 
 impl Clock for ManualClock {

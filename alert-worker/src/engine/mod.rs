@@ -25,8 +25,8 @@ use shared_models::{
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub use persist::PersistReport;
 use outbox::{AlertFacts, decide, rows_for};
+pub use persist::PersistReport;
 use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_silences, load_states, persist};
 use plan::{Labels, first_error, observations, queries_for};
 use rules::RuleSet;
@@ -208,7 +208,11 @@ impl Engine {
                     match decide(rule, &labels, &prev, &mut next, transition, &silences, tick) {
                         Some(verdict) => {
                             // A resolution is about the alert that just closed.
-                            let about = if verdict.event.is_resolution() { &prev } else { &next };
+                            let about = if verdict.event.is_resolution() {
+                                &prev
+                            } else {
+                                &next
+                            };
                             match (about.alert_id.as_deref(), about.firing_since) {
                                 (Some(id), Some(started_at)) => {
                                     let facts = AlertFacts {

@@ -84,7 +84,10 @@ pub fn decide(
                 Some(Verdict {
                     event: NotifyEvent::Firing,
                     status: DeliveryStatus::Suppressed,
-                    reason: Some(format!("cooldown {} after the last notification", spec.cooldown)),
+                    reason: Some(format!(
+                        "cooldown {} after the last notification",
+                        spec.cooldown
+                    )),
                 })
             } else {
                 send(next, NotifyEvent::Firing)
@@ -276,7 +279,10 @@ mod tests {
         let prev = SeriesState::default();
         let mut next = firing(10 * MIN, None);
         let v = decide(&r, &Labels::new(), &prev, &mut next, fired(), &[], 10 * MIN).unwrap();
-        assert_eq!((v.event, v.status), (NotifyEvent::Firing, DeliveryStatus::Pending));
+        assert_eq!(
+            (v.event, v.status),
+            (NotifyEvent::Firing, DeliveryStatus::Pending)
+        );
         assert_eq!(next.last_notified_at, Some(10 * MIN));
     }
 
@@ -284,7 +290,18 @@ mod tests {
     fn no_channels_no_notifications() {
         let r = rule(json!({"channels": []}));
         let mut next = firing(0, None);
-        assert_eq!(decide(&r, &Labels::new(), &SeriesState::default(), &mut next, fired(), &[], 0), None);
+        assert_eq!(
+            decide(
+                &r,
+                &Labels::new(),
+                &SeriesState::default(),
+                &mut next,
+                fired(),
+                &[],
+                0
+            ),
+            None
+        );
     }
 
     #[test]
@@ -292,15 +309,30 @@ mod tests {
         let r = rule(json!({}));
         let muted = [silence(&r, &[("team", "ops")], 5 * MIN)];
         let mut next = firing(MIN, None);
-        let v = decide(&r, &Labels::new(), &SeriesState::default(), &mut next, fired(), &muted, MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &SeriesState::default(),
+            &mut next,
+            fired(),
+            &muted,
+            MIN,
+        )
+        .unwrap();
         assert_eq!(v.status, DeliveryStatus::Silenced);
         assert_eq!(next.last_notified_at, None);
         // Still silenced: nothing more is recorded.
         let prev = next.clone();
-        assert_eq!(decide(&r, &Labels::new(), &prev, &mut next, None, &muted, 2 * MIN), None);
+        assert_eq!(
+            decide(&r, &Labels::new(), &prev, &mut next, None, &muted, 2 * MIN),
+            None
+        );
         // Silence over, still firing: the firing goes out now.
         let v = decide(&r, &Labels::new(), &prev, &mut next, None, &muted, 5 * MIN).unwrap();
-        assert_eq!((v.event, v.status), (NotifyEvent::Firing, DeliveryStatus::Pending));
+        assert_eq!(
+            (v.event, v.status),
+            (NotifyEvent::Firing, DeliveryStatus::Pending)
+        );
     }
 
     #[test]
@@ -308,7 +340,16 @@ mod tests {
         let r = rule(json!({}));
         let other = [silence(&r, &[("team", "payments")], 5 * MIN)];
         let mut next = firing(MIN, None);
-        let v = decide(&r, &Labels::new(), &SeriesState::default(), &mut next, fired(), &other, MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &SeriesState::default(),
+            &mut next,
+            fired(),
+            &other,
+            MIN,
+        )
+        .unwrap();
         assert_eq!(v.status, DeliveryStatus::Pending);
     }
 
@@ -324,9 +365,15 @@ mod tests {
         let v = decide(&r, &Labels::new(), &prev, &mut next, fired(), &[], 3 * MIN).unwrap();
         assert_eq!(v.status, DeliveryStatus::Suppressed);
         let prev = next.clone();
-        assert_eq!(decide(&r, &Labels::new(), &prev, &mut next, None, &[], 10 * MIN), None);
+        assert_eq!(
+            decide(&r, &Labels::new(), &prev, &mut next, None, &[], 10 * MIN),
+            None
+        );
         let v = decide(&r, &Labels::new(), &prev, &mut next, None, &[], 11 * MIN).unwrap();
-        assert_eq!((v.event, v.status), (NotifyEvent::Firing, DeliveryStatus::Pending));
+        assert_eq!(
+            (v.event, v.status),
+            (NotifyEvent::Firing, DeliveryStatus::Pending)
+        );
     }
 
     #[test]
@@ -334,13 +381,27 @@ mod tests {
         let r = rule(json!({"repeat_interval": "1h"}));
         let prev = firing(0, Some(0));
         let mut next = prev.clone();
-        assert_eq!(decide(&r, &Labels::new(), &prev, &mut next, None, &[], 59 * MIN), None);
+        assert_eq!(
+            decide(&r, &Labels::new(), &prev, &mut next, None, &[], 59 * MIN),
+            None
+        );
         let v = decide(&r, &Labels::new(), &prev, &mut next, None, &[], 60 * MIN).unwrap();
         assert_eq!(v.event, NotifyEvent::Repeat);
         assert_eq!(next.last_notified_at, Some(60 * MIN));
         let never = rule(json!({"repeat_interval": "0s"}));
         let mut next = prev.clone();
-        assert_eq!(decide(&never, &Labels::new(), &prev, &mut next, None, &[], 600 * MIN), None);
+        assert_eq!(
+            decide(
+                &never,
+                &Labels::new(),
+                &prev,
+                &mut next,
+                None,
+                &[],
+                600 * MIN
+            ),
+            None
+        );
     }
 
     #[test]
@@ -348,14 +409,49 @@ mod tests {
         let r = rule(json!({"cooldown": "1h"}));
         let notified = firing(0, Some(0));
         let mut next = SeriesState::default();
-        let v = decide(&r, &Labels::new(), &notified, &mut next, resolved(), &[], MIN).unwrap();
-        assert_eq!((v.event, v.status), (NotifyEvent::Resolved, DeliveryStatus::Pending), "cooldown does not hold back a resolution");
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &notified,
+            &mut next,
+            resolved(),
+            &[],
+            MIN,
+        )
+        .unwrap();
+        assert_eq!(
+            (v.event, v.status),
+            (NotifyEvent::Resolved, DeliveryStatus::Pending),
+            "cooldown does not hold back a resolution"
+        );
         let never_told = firing(0, None);
         let mut next = SeriesState::default();
-        assert_eq!(decide(&r, &Labels::new(), &never_told, &mut next, resolved(), &[], MIN), None);
+        assert_eq!(
+            decide(
+                &r,
+                &Labels::new(),
+                &never_told,
+                &mut next,
+                resolved(),
+                &[],
+                MIN
+            ),
+            None
+        );
         let quiet = rule(json!({"notify_on_resolve": false}));
         let mut next = SeriesState::default();
-        assert_eq!(decide(&quiet, &Labels::new(), &notified, &mut next, resolved(), &[], MIN), None);
+        assert_eq!(
+            decide(
+                &quiet,
+                &Labels::new(),
+                &notified,
+                &mut next,
+                resolved(),
+                &[],
+                MIN
+            ),
+            None
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the dispatcher that delivers them, and the senders that speak each
 //! platform's protocol through the egress guard.
 
+pub mod dispatch;
 pub mod egress;
 pub mod render;
 pub mod send;

@@ -30,6 +30,9 @@ use shared_models::{
 pub struct Fixture {
     pub db: DatabaseConnection,
     pub owner: UserId,
+    /// Starts at t(0); the engine loads rules on it, and the dispatcher
+    /// times claims and retries on it.
+    pub clock: Arc<ManualClock>,
     _db: TestDb,
 }
 
@@ -61,6 +64,7 @@ pub async fn fixture_on(backend: Backend) -> Fixture {
     Fixture {
         db,
         owner,
+        clock: Arc::new(ManualClock::new(Utc.timestamp_millis_opt(t(0)).unwrap())),
         _db: test_db,
     }
 }
@@ -125,7 +129,7 @@ impl Fixture {
             self.db.clone(),
             Arc::new(BuiltinSource::new(self.db.clone(), "monitors".to_owned())),
             // Rules loaded now are first due on the tick at t(0).
-            Arc::new(ManualClock::new(Utc.timestamp_millis_opt(t(0)).unwrap())),
+            self.clock.clone(),
             RuleScope::All,
             EngineSettings::default(),
         )
@@ -147,4 +151,3 @@ impl Fixture {
             .unwrap()
     }
 }
-

@@ -195,7 +195,11 @@ impl ChannelConfig {
     /// Parses a client's `config` object for `kind`. `signing_secret` is the
     /// server-generated secret a new webhook channel gets (ignored for other
     /// kinds); errors name fields relative to `config`.
-    pub fn parse(kind: ChannelKind, config: Value, signing_secret: &str) -> Result<Self, FieldError> {
+    pub fn parse(
+        kind: ChannelKind,
+        config: Value,
+        signing_secret: &str,
+    ) -> Result<Self, FieldError> {
         Ok(match kind {
             ChannelKind::Slack | ChannelKind::Discord | ChannelKind::Teams => {
                 let input: WebhookUrlInput = from_value(config)?;
@@ -318,7 +322,11 @@ impl EmailConfig {
                 }
                 if input.password.is_some() != input.username.is_some() {
                     return Err(FieldError::new(
-                        if input.username.is_some() { "password" } else { "username" },
+                        if input.username.is_some() {
+                            "password"
+                        } else {
+                            "username"
+                        },
                         "username and password go together: give both or neither",
                     ));
                 }
@@ -346,9 +354,7 @@ impl EmailConfig {
                     FieldError::new("api_key", "is required for the sendgrid transport")
                 })?;
                 check_token("api_key", &api_key, 256)?;
-                let api_url = input
-                    .api_url
-                    .unwrap_or_else(|| SENDGRID_API_URL.to_owned());
+                let api_url = input.api_url.unwrap_or_else(|| SENDGRID_API_URL.to_owned());
                 check_url("api_url", &api_url)?;
                 Ok(Self::Sendgrid {
                     api_key,
@@ -375,7 +381,8 @@ fn check_url(field: &str, raw: &str) -> Result<(), FieldError> {
         ));
     }
     // The reason never repeats the URL: it may carry a credential.
-    let url = url::Url::parse(raw).map_err(|e| FieldError::new(field, format!("is not a valid URL ({e})")))?;
+    let url = url::Url::parse(raw)
+        .map_err(|e| FieldError::new(field, format!("is not a valid URL ({e})")))?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(FieldError::new(field, "must be an https URL"));
     }
@@ -411,10 +418,7 @@ fn check_token(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
             format!("must be 1 to {max} characters"),
         ));
     }
-    if !value
-        .chars()
-        .all(|c| c.is_ascii_graphic())
-    {
+    if !value.chars().all(|c| c.is_ascii_graphic()) {
         return Err(FieldError::new(
             field,
             "must not contain spaces or control characters",
@@ -435,7 +439,12 @@ fn check_address(field: &str, address: &str) -> Result<(), FieldError> {
         return Err(bad());
     }
     let (local, domain) = address.rsplit_once('@').ok_or_else(bad)?;
-    if local.is_empty() || local.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    if local.is_empty()
+        || local.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return Err(bad());
     }
     Ok(())
@@ -453,7 +462,11 @@ mod tests {
 
     #[test]
     fn slack_needs_a_url_with_a_host() {
-        let ok = parse(ChannelKind::Slack, json!({"webhook_url": "https://hooks.slack.com/services/T/B/x"})).unwrap();
+        let ok = parse(
+            ChannelKind::Slack,
+            json!({"webhook_url": "https://hooks.slack.com/services/T/B/x"}),
+        )
+        .unwrap();
         assert_eq!(ok.kind(), ChannelKind::Slack);
         let err = parse(ChannelKind::Slack, json!({"webhook_url": "ftp://x/y"})).unwrap_err();
         assert_eq!(err.field, "webhook_url");
@@ -463,23 +476,42 @@ mod tests {
 
     #[test]
     fn url_errors_do_not_echo_the_url() {
-        let err = parse(ChannelKind::Discord, json!({"webhook_url": "https://user:hunter2@discord.com/api/webhooks/1/abc"})).unwrap_err();
+        let err = parse(
+            ChannelKind::Discord,
+            json!({"webhook_url": "https://user:hunter2@discord.com/api/webhooks/1/abc"}),
+        )
+        .unwrap_err();
         assert_eq!(err.field, "webhook_url");
         assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]
     fn webhook_keeps_the_server_secret_and_hides_it_from_input() {
-        let config = parse(ChannelKind::Webhook, json!({"url": "https://example.com/hook"})).unwrap();
-        assert_eq!(config.to_input(), json!({"url": "https://example.com/hook"}));
+        let config = parse(
+            ChannelKind::Webhook,
+            json!({"url": "https://example.com/hook"}),
+        )
+        .unwrap();
+        assert_eq!(
+            config.to_input(),
+            json!({"url": "https://example.com/hook"})
+        );
         assert!(format!("{config:?}").contains("redacted"));
-        let err = parse(ChannelKind::Webhook, json!({"url": "https://example.com/hook", "signing_secret": "x"})).unwrap_err();
+        let err = parse(
+            ChannelKind::Webhook,
+            json!({"url": "https://example.com/hook", "signing_secret": "x"}),
+        )
+        .unwrap_err();
         assert!(err.reason.contains("unknown field"), "{err}");
     }
 
     #[test]
     fn pagerduty_defaults_to_the_public_events_api() {
-        let config = parse(ChannelKind::Pagerduty, json!({"routing_key": "R0123456789abcdef0123456789abcde"})).unwrap();
+        let config = parse(
+            ChannelKind::Pagerduty,
+            json!({"routing_key": "R0123456789abcdef0123456789abcde"}),
+        )
+        .unwrap();
         assert_eq!(config.endpoint(), Endpoint::Url(PAGERDUTY_EVENTS_URL));
         let err = parse(ChannelKind::Pagerduty, json!({"routing_key": "has space"})).unwrap_err();
         assert_eq!(err.field, "routing_key");
@@ -494,7 +526,11 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.endpoint(),
-            Endpoint::Smtp { host: "smtp.example.com", port: 587, encrypted: true }
+            Endpoint::Smtp {
+                host: "smtp.example.com",
+                port: 587,
+                encrypted: true
+            }
         );
     }
 

@@ -96,17 +96,34 @@ mod tests {
     #[test]
     fn no_secret_survives_redaction() {
         let secrets = [
-            (ChannelKind::Slack, serde_json::json!({"webhook_url": "https://hooks.slack.com/services/T1/B1/supersecrettoken"})),
-            (ChannelKind::Pagerduty, serde_json::json!({"routing_key": "supersecretroutingkey0123456789"})),
-            (ChannelKind::Email, serde_json::json!({"host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"], "username": "u", "password": "supersecretpassword"})),
-            (ChannelKind::Email, serde_json::json!({"transport": "sendgrid", "api_key": "SG.supersecretkey", "from": "a@example.com", "to": ["b@example.com"]})),
+            (
+                ChannelKind::Slack,
+                serde_json::json!({"webhook_url": "https://hooks.slack.com/services/T1/B1/supersecrettoken"}),
+            ),
+            (
+                ChannelKind::Pagerduty,
+                serde_json::json!({"routing_key": "supersecretroutingkey0123456789"}),
+            ),
+            (
+                ChannelKind::Email,
+                serde_json::json!({"host": "smtp.example.com", "from": "a@example.com", "to": ["b@example.com"], "username": "u", "password": "supersecretpassword"}),
+            ),
+            (
+                ChannelKind::Email,
+                serde_json::json!({"transport": "sendgrid", "api_key": "SG.supersecretkey", "from": "a@example.com", "to": ["b@example.com"]}),
+            ),
         ];
         for (kind, input) in secrets {
             let config = ChannelConfig::parse(kind, input, "whsec_supersecret").unwrap();
             let shown = config.redacted().to_string();
             assert!(!shown.contains("supersecret"), "{shown}");
         }
-        let webhook = ChannelConfig::parse(ChannelKind::Webhook, serde_json::json!({"url": "https://example.com/h"}), "whsec_supersecret").unwrap();
+        let webhook = ChannelConfig::parse(
+            ChannelKind::Webhook,
+            serde_json::json!({"url": "https://example.com/h"}),
+            "whsec_supersecret",
+        )
+        .unwrap();
         assert!(!webhook.redacted().to_string().contains("supersecret"));
     }
 }

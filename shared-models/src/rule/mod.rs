@@ -15,5 +15,5 @@ pub use enums::{
 pub use input::{ConditionInput, MetricInput, RuleInput};
 pub use limits::RuleLimits;
 pub use patch::{ConditionPatch, MetricPatch, RulePatch, apply_patch};
-pub use spec::{Condition, MetricQuery, RuleName, RuleSpec};
 pub(crate) use spec::check_text;
+pub use spec::{Condition, MetricQuery, RuleName, RuleSpec};

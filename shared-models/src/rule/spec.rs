@@ -167,7 +167,12 @@ impl RuleSpec {
             },
             repeat_interval: {
                 let repeat = input.repeat_interval.unwrap_or(DEFAULT_REPEAT_INTERVAL);
-                check_range("repeat_interval", repeat, HumanDuration::ZERO, limits.max_for)?;
+                check_range(
+                    "repeat_interval",
+                    repeat,
+                    HumanDuration::ZERO,
+                    limits.max_for,
+                )?;
                 repeat
             },
             notify_on_resolve: input.notify_on_resolve.unwrap_or(true),
