@@ -18,6 +18,7 @@ use alert_worker::notify::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use receiver::{Receiver, Reply};
 use ring::hmac;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
 use shared_models::{
     channel::{ChannelConfig, EmailConfig, SmtpSecurity},
@@ -567,6 +568,58 @@ async fn https_is_spoken_when_the_url_says_so() {
         error_of(&attempt).contains("TLS handshake with 127.0.0.1 failed"),
         "{attempt:?}"
     );
+}
+
+#[tokio::test]
+async fn https_delivers_only_to_a_trusted_certificate_for_the_host() {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = certified.cert.der().clone();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let receiver = Receiver::start_tls(cert.clone(), key).await;
+    let channel = slack_to(&receiver);
+    let policy = || EgressPolicy::from_entries(&["localhost".to_owned()]).unwrap();
+    let timeout = Duration::from_secs(10);
+
+    let trusting = Sender::with_roots(policy(), timeout, std::slice::from_ref(&cert)).unwrap();
+    let attempt = send(&trusting, &channel, NotifyEvent::Firing).await;
+    assert_delivered(&attempt, 200);
+    let request = receiver.single();
+    assert_eq!(request.path, "/services/T1/B1/thisisthesecrettoken");
+    assert_eq!(
+        request.header("host"),
+        Some(format!("localhost:{}", receiver.addr.port()).as_str())
+    );
+
+    // The public roots do not vouch for a self-signed certificate.
+    let public_roots = Sender::new(policy(), timeout).unwrap();
+    let attempt = send(&public_roots, &channel, NotifyEvent::Firing).await;
+    assert!(
+        matches!(&attempt, Attempt::Retry { status: None, .. }),
+        "{attempt:?}"
+    );
+    assert!(
+        error_of(&attempt).contains("TLS handshake with localhost failed"),
+        "{attempt:?}"
+    );
+
+    // A trusted certificate for another name does not do either.
+    let by_address = ChannelConfig::Slack {
+        webhook_url: format!("https://127.0.0.1:{}/services/T/B/x", receiver.addr.port()),
+    };
+    let trusting_by_address = Sender::with_roots(
+        EgressPolicy::from_entries(&["127.0.0.1/32".to_owned()]).unwrap(),
+        timeout,
+        &[cert],
+    )
+    .unwrap();
+    let attempt = send(&trusting_by_address, &by_address, NotifyEvent::Firing).await;
+    assert!(
+        error_of(&attempt).contains("TLS handshake with 127.0.0.1 failed"),
+        "{attempt:?}"
+    );
+    assert_eq!(receiver.requests().len(), 1);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use axum::serve::Listener;
 use axum::{
     Router,
     body::Bytes,
@@ -14,8 +15,17 @@ use axum::{
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
+use rustls::{
+    ServerConfig,
+    crypto::ring,
+    pki_types::{CertificateDer, PrivateKeyDer},
+};
 use serde_json::Value;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    task::JoinHandle,
+};
+use tokio_rustls::{TlsAcceptor, server::TlsStream};
 
 /// One request as it arrived.
 #[derive(Debug, Clone)]
@@ -83,6 +93,7 @@ struct Shared {
 
 pub struct Receiver {
     pub addr: SocketAddr,
+    scheme: &'static str,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
 }
@@ -101,9 +112,32 @@ impl Receiver {
 
     /// Answers with `replies` in order, then `200 ok`.
     pub async fn scripted(replies: impl IntoIterator<Item = Reply>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, replies, "http")
+    }
+
+    /// Answers `200 ok` over TLS with the given certificate; its URLs name
+    /// `localhost`, the name the certificate is for.
+    pub async fn start_tls(cert: CertificateDer<'static>, key: PrivateKeyDer<'static>) -> Self {
+        let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let listener = TlsListener {
+            tcp: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+        };
+        Self::serve(listener, [], "https")
+    }
+
+    fn serve<L>(listener: L, replies: impl IntoIterator<Item = Reply>, scheme: &'static str) -> Self
+    where
+        L: Listener<Addr = SocketAddr>,
+    {
         let shared = Arc::new(Shared::default());
         shared.script.lock().unwrap().extend(replies);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(record).with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -111,13 +145,17 @@ impl Receiver {
         });
         Self {
             addr,
+            scheme,
             shared,
             server,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        match self.scheme {
+            "https" => format!("https://localhost:{}{path}", self.addr.port()),
+            _ => format!("http://{}{path}", self.addr),
+        }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
@@ -129,6 +167,33 @@ impl Receiver {
         let requests = self.requests();
         assert_eq!(requests.len(), 1, "{requests:#?}");
         requests.into_iter().next().unwrap()
+    }
+}
+
+/// Hands axum connections whose TLS handshake succeeded; a client that
+/// refuses the certificate just ends its connection.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
     }
 }
 
