@@ -14,7 +14,7 @@ use crate::support::{
 
 on_both_backends!(any_replica_serves_any_request);
 
-const TOOLS: [(&str, bool, bool, bool); 9] = [
+const TOOLS: [(&str, bool, bool, bool); 18] = [
     // name, read-only, destructive, idempotent
     ("create_alert_rule", false, false, false),
     ("list_alert_rules", true, false, true),
@@ -25,6 +25,15 @@ const TOOLS: [(&str, bool, bool, bool); 9] = [
     ("acknowledge_alert", false, false, true),
     ("list_metrics", true, false, true),
     ("preview_alert_rule", true, false, true),
+    ("get_alert", true, false, true),
+    ("create_notification_channel", false, false, false),
+    ("list_notification_channels", true, false, true),
+    ("update_notification_channel", false, false, true),
+    ("delete_notification_channel", false, true, true),
+    ("test_notification_channel", false, false, false),
+    ("create_silence", false, false, false),
+    ("list_silences", true, false, true),
+    ("delete_silence", false, true, true),
 ];
 
 #[tokio::test]
@@ -70,6 +79,23 @@ async fn every_tool_has_schemas_and_annotations() {
                 "{name} idempotentHint"
             );
         }
+    }
+    // A model fills in a channel's config from the description alone.
+    let channel = tools
+        .iter()
+        .find(|t| t.name == "create_notification_channel")
+        .unwrap();
+    let described = channel.description.as_deref().unwrap_or_default();
+    for field in [
+        "webhook_url",
+        "\"url\"",
+        "routing_key",
+        "host",
+        "password",
+        "api_key",
+        "to",
+    ] {
+        assert!(described.contains(field), "{field} described: {described}");
     }
     let create = tools
         .iter()

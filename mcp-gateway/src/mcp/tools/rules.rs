@@ -81,7 +81,8 @@ impl MonitorsMcp {
         description = "Create an alert rule that watches one metric and fires when a condition holds. \
 Example: {\"name\": \"BTC above 70k\", \"metric\": {\"measurement\": \"crypto\", \"field\": \"price\", \
 \"tags\": {\"symbol\": \"BTC\"}}, \"condition\": {\"op\": \">\", \"threshold\": 70000}, \"interval\": \"10s\"}. \
-Durations are strings like \"30s\", \"5m\", \"2h\". Returns the stored rule with its id.",
+Durations are strings like \"30s\", \"5m\", \"2h\". To be notified when it fires and resolves, list \
+notification channel ids (create_notification_channel) in \"channels\". Returns the stored rule with its id.",
         input_schema = schema_for_type::<RuleInput>(),
         output_schema = schema_for_output::<RuleRecord>(),
         annotations(title = "Create alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)

@@ -55,8 +55,9 @@ pub struct SilenceList {
 impl MonitorsMcp {
     #[tool(
         description = "Mute notifications for a while, e.g. during maintenance: rules keep being evaluated and alerts \
-recorded (each muted notification shows as \"silenced\" on its alert), but nothing is sent. Mute one rule \
-(rule_id), or every alert whose labels include all of matchers (e.g. {\"symbol\": \"BTC\"}), or both together. \
+recorded (each muted notification shows as \"silenced\" on its alert), but nothing is sent until the silence \
+ends. Mute one rule (rule_id), or every alert whose labels (series and rule labels) include all of matchers \
+(e.g. {\"symbol\": \"BTC\"}), or both together. \
 Say until when with ends_at (RFC 3339) or duration (\"2h\", \"1d\"), counted from starts_at (default now), and why \
 in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"exchange maintenance\"}.",
         input_schema = schema_for_type::<SilenceInput>(),
@@ -108,8 +109,8 @@ later) or expired. Only active and pending ones unless include_expired is true. 
     }
 
     #[tool(
-        description = "Delete a silence, ending it now: notifications of later alert changes are sent again. \
-Notifications muted while it was active are not sent afterwards.",
+        description = "Delete a silence, ending it now: notifications are sent again, and an alert that fired \
+while muted and is still firing is notified at its rule's next evaluation.",
         input_schema = schema_for_type::<SilenceIdArgs>(),
         output_schema = schema_for_output::<Deleted>(),
         annotations(title = "Delete silence", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
