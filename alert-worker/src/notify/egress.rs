@@ -138,7 +138,7 @@ impl EgressError {
 /// A URL destination that passed the checks: the addresses to connect to,
 /// and the host name for TLS and the `Host` header.
 #[derive(Debug, Clone)]
-pub struct UrlTarget {
+pub(crate) struct UrlTarget {
     pub url: Url,
     pub host: String,
     pub port: u16,
@@ -148,7 +148,7 @@ pub struct UrlTarget {
 
 /// An SMTP server that passed the checks.
 #[derive(Debug, Clone)]
-pub struct SmtpTarget {
+pub(crate) struct SmtpTarget {
     /// The name the server's certificate must carry.
     pub host: String,
     pub addrs: Vec<SocketAddr>,
@@ -202,7 +202,7 @@ impl EgressPolicy {
 
     /// Resolves a URL and checks every address: https is required unless
     /// every address is allowlisted.
-    pub async fn resolve_url(&self, raw: &str) -> Result<UrlTarget, EgressError> {
+    pub(crate) async fn resolve_url(&self, raw: &str) -> Result<UrlTarget, EgressError> {
         let url = Url::parse(raw).map_err(EgressError::InvalidUrl)?;
         let https = match url.scheme() {
             "https" => true,
@@ -235,7 +235,7 @@ impl EgressPolicy {
 
     /// Resolves an SMTP server and checks every address; an unencrypted
     /// connection needs every address allowlisted.
-    pub async fn resolve_smtp(
+    pub(crate) async fn resolve_smtp(
         &self,
         host: &str,
         port: u16,
@@ -280,7 +280,7 @@ impl EgressPolicy {
 
     /// Whether `ip` is allowlisted (`Ok(true)`), public (`Ok(false)`), or
     /// neither.
-    pub fn judge(&self, host: &str, host_listed: bool, ip: IpAddr) -> Result<bool, EgressError> {
+    fn judge(&self, host: &str, host_listed: bool, ip: IpAddr) -> Result<bool, EgressError> {
         let embedded = embedded_v4(ip);
         let listed = host_listed
             || self.nets.iter().any(|net| {

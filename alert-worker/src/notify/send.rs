@@ -360,3 +360,44 @@ fn scrub(channel: &ChannelConfig, attempt: Attempt) -> Attempt {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use shared_models::notification::NotifyEvent;
+
+    use super::*;
+    use crate::notify::render::tests::{delivery, sample};
+
+    fn spawnable<F: Future + Send + 'static>(_: &F) {}
+
+    #[test]
+    fn builds_without_a_process_crypto_provider_and_sends_from_any_task() {
+        // Nothing in this process installs a rustls provider: the sender
+        // brings its own (ring) rather than relying on one.
+        let sender = std::sync::Arc::new(
+            Sender::new(EgressPolicy::default(), Duration::from_secs(1)).unwrap(),
+        );
+        let event = sample(NotifyEvent::Firing);
+        let channel = ChannelConfig::Slack {
+            webhook_url: "https://hooks.slack.com/services/T/B/x".to_owned(),
+        };
+        let future = async move { sender.send(&delivery(&event, &channel)).await };
+        // Compiles only if the attempt can run on any worker thread.
+        spawnable(&future);
+    }
+
+    #[test]
+    fn configuration_errors_name_the_setting() {
+        let settings = NotifySettings {
+            egress_allowlist: "127.0.0.1/32, *.internal".to_owned(),
+            ..NotifySettings::default()
+        };
+        let err = Sender::from_config(&settings).unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with("configuration egress_allowlist:"),
+            "{shown}"
+        );
+        assert!(shown.contains("*.internal"), "{shown}");
+    }
+}
