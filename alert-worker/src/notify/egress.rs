@@ -602,6 +602,20 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn every_ipv6_wrapping_of_an_ipv4_address_is_judged_alike(bits: u32) {
+            let v4 = Ipv4Addr::from(bits);
+            let expected = classify_v4(v4);
+            let mapped = v4.to_ipv6_mapped();
+            let nat64 = Ipv6Addr::from((0x0064_ff9b_u128 << 96) | u128::from(bits));
+            let six_to_four = Ipv6Addr::from((0x2002_u128 << 112) | (u128::from(bits) << 80) | 1);
+            for wrapped in [mapped, nat64, six_to_four] {
+                proptest::prop_assert_eq!(classify(IpAddr::V6(wrapped)), expected, "{}", wrapped);
+            }
+        }
+    }
+
     #[test]
     fn refusals_read_as_a_sentence() {
         let named = EgressError::Forbidden {
