@@ -92,8 +92,8 @@ impl Store {
             updated_at: Set(now),
         };
         let txn = self.db.begin().await?;
-        self.check_channels(&txn, owner, &spec.channels).await?;
         let row = row.insert(&txn).await?;
+        self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
         row.try_into()
     }
@@ -181,7 +181,6 @@ impl Store {
         let spec = apply_patch(&current.spec, patch, &self.limits)?;
         let now = self.clock.now_millis();
         let txn = self.db.begin().await?;
-        self.check_channels(&txn, owner, &spec.channels).await?;
         let result = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
             .col_expr(alert_rule::Column::Enabled, Expr::value(spec.enabled))
@@ -209,6 +208,7 @@ impl Store {
                 current.id
             )));
         }
+        self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
         Ok(RuleRecord {
             spec,
@@ -257,10 +257,13 @@ impl Store {
     }
 
     /// Refuses a rule that names a channel its owner does not have, inside
-    /// the transaction that writes the rule. The channels are read
-    /// `FOR UPDATE` (MariaDB; SQLite has one writer anyway), so a concurrent
-    /// `delete_channel` either commits before this read or waits for the
-    /// rule's commit and then sees the rule.
+    /// the transaction that writes the rule and after the write (an error
+    /// rolls the write back). On SQLite the write has taken the one write
+    /// lock by then, so no `delete_channel` can run in between, and no read
+    /// snapshot taken earlier has to be upgraded to a write. On MariaDB the
+    /// channels are read `FOR UPDATE`: a concurrent `delete_channel` either
+    /// commits first, and this finds the channel gone, or waits for this
+    /// commit and then counts the rule.
     async fn check_channels(
         &self,
         txn: &impl ConnectionTrait,

@@ -21,6 +21,7 @@ on_both_backends!(
     another_user_sees_not_found,
     rules_name_only_their_owners_channels,
     delete_is_refused_while_a_rule_lists_the_channel,
+    a_rule_and_a_delete_racing_leave_no_dangling_channel,
     bad_input_names_the_field,
     test_send_reports_what_the_receiver_answered,
 );
@@ -430,6 +431,60 @@ async fn delete_is_refused_while_a_rule_lists_the_channel(backend: Backend) {
     client
         .ok("delete_notification_channel", json!({"id": id}))
         .await;
+}
+
+/// A rule naming a channel and the channel's delete, sent together: one of
+/// the two wins, and no rule is ever left naming a deleted channel.
+async fn a_rule_and_a_delete_racing_leave_no_dangling_channel(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let rules = app.client(&token).await;
+    let channels = app.client(&token).await;
+    for round in 0..8 {
+        let id = create(
+            &channels,
+            &format!("racing {round}"),
+            "slack",
+            json!({"webhook_url": hook_url(9, "x")}),
+        )
+        .await["id"]
+            .clone();
+        let mut rule = minimal_rule(&format!("rule {round}"));
+        rule["channels"] = json!([id]);
+        let (created, deleted) = tokio::join!(
+            rules.call("create_alert_rule", rule),
+            channels.call("delete_notification_channel", json!({"id": id})),
+        );
+        let rule_written = created.is_ok_and(|r| r.is_error == Some(false));
+        let channel_deleted = deleted.expect("delete answers").is_error == Some(false);
+        assert!(
+            rule_written != channel_deleted,
+            "round {round}: exactly one wins (rule {rule_written}, delete {channel_deleted})"
+        );
+        let listed = channels.ok("list_notification_channels", json!({})).await;
+        let still_there = listed["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id);
+        assert_eq!(still_there, rule_written, "round {round}");
+    }
+    let listed = rules.ok("list_alert_rules", json!({"limit": 200})).await;
+    for summary in listed["rules"].as_array().unwrap() {
+        let rule = rules
+            .ok("get_alert_rule", json!({"id": summary["id"]}))
+            .await;
+        for channel in rule["channels"].as_array().unwrap() {
+            let update = channels
+                .call(
+                    "update_notification_channel",
+                    json!({"id": channel, "name": format!("kept {}", summary["id"])}),
+                )
+                .await
+                .expect("update answers");
+            assert_eq!(update.is_error, Some(false), "{channel} exists");
+        }
+    }
 }
 
 async fn bad_input_names_the_field(backend: Backend) {
