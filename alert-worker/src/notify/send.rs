@@ -15,7 +15,6 @@ use ::http::{
     header::{AUTHORIZATION, InvalidHeaderValue},
 };
 use rustls::pki_types::CertificateDer;
-use serde_json::Value;
 use shared_models::channel::{ChannelConfig, EmailConfig, Endpoint, SmtpSecurity, redact_url};
 
 pub use self::redact::redact_secrets;
@@ -157,42 +156,30 @@ impl Sender {
     }
 
     async fn attempt(&self, delivery: &Delivery<'_>) -> Attempt {
-        match delivery.channel {
-            ChannelConfig::Slack { webhook_url } => {
-                self.post(
-                    webhook_url,
-                    HeaderMap::new(),
-                    &render::slack::render(delivery),
-                    delivery,
-                )
-                .await
-            }
-            ChannelConfig::Discord { webhook_url } => {
-                let body = render::discord::render(delivery);
-                self.post(webhook_url, HeaderMap::new(), &body, delivery)
-                    .await
-            }
-            ChannelConfig::Teams { webhook_url } => {
-                self.post(
-                    webhook_url,
-                    HeaderMap::new(),
-                    &render::teams::render(delivery),
-                    delivery,
-                )
-                .await
-            }
-            ChannelConfig::Webhook {
-                url,
-                signing_secret,
-            } => self.webhook(url, signing_secret, delivery).await,
+        let (url, body, headers) = match delivery.channel {
+            ChannelConfig::Slack { webhook_url } => (
+                webhook_url,
+                render::slack::render(delivery),
+                HeaderMap::new(),
+            ),
+            ChannelConfig::Discord { webhook_url } => (
+                webhook_url,
+                render::discord::render(delivery),
+                HeaderMap::new(),
+            ),
+            ChannelConfig::Teams { webhook_url } => (
+                webhook_url,
+                render::teams::render(delivery),
+                HeaderMap::new(),
+            ),
             ChannelConfig::Pagerduty {
                 routing_key,
                 events_url,
-            } => {
-                let body = render::pagerduty::render(delivery, routing_key);
-                self.post(events_url, HeaderMap::new(), &body, delivery)
-                    .await
-            }
+            } => (
+                events_url,
+                render::pagerduty::render(delivery, routing_key),
+                HeaderMap::new(),
+            ),
             ChannelConfig::Email(EmailConfig::Sendgrid {
                 api_key,
                 from,
@@ -200,16 +187,18 @@ impl Sender {
                 api_url,
             }) => {
                 let mut headers = HeaderMap::new();
-                match HeaderValue::from_str(&format!("Bearer {api_key}")) {
-                    Ok(mut value) => {
-                        value.set_sensitive(true);
-                        headers.insert(AUTHORIZATION, value);
-                    }
-                    Err(_) => return permanent("the SendGrid API key cannot be sent in a header"),
-                }
+                let Ok(mut bearer) = HeaderValue::from_str(&format!("Bearer {api_key}")) else {
+                    return permanent("the SendGrid API key cannot be sent in a header");
+                };
+                bearer.set_sensitive(true);
+                headers.insert(AUTHORIZATION, bearer);
                 let body = sendgrid_body(from, to, &render::email::render(delivery));
-                self.post(api_url, headers, &body, delivery).await
+                (api_url, body, headers)
             }
+            ChannelConfig::Webhook {
+                url,
+                signing_secret,
+            } => return self.webhook(url, signing_secret, delivery).await,
             ChannelConfig::Email(EmailConfig::Smtp {
                 host,
                 port,
@@ -219,11 +208,6 @@ impl Sender {
                 from,
                 to,
             }) => {
-                let encrypted = *security != SmtpSecurity::None;
-                let target = match self.policy.resolve_smtp(host, *port, encrypted).await {
-                    Ok(target) => target,
-                    Err(error) => return refused(&error),
-                };
                 let smtp = Smtp {
                     security: *security,
                     username: username.as_deref(),
@@ -231,14 +215,34 @@ impl Sender {
                     from,
                     to,
                 };
+                return self.smtp(host, *port, &smtp, delivery).await;
+            }
+        };
+        match serde_json::to_vec(&body) {
+            Ok(bytes) => self.post(url, headers, bytes, delivery.now_ms).await,
+            Err(e) => permanent(&format!("the payload could not be encoded: {e}")),
+        }
+    }
+
+    async fn smtp(
+        &self,
+        host: &str,
+        port: u16,
+        smtp: &Smtp<'_>,
+        delivery: &Delivery<'_>,
+    ) -> Attempt {
+        let encrypted = smtp.security != SmtpSecurity::None;
+        match self.policy.resolve_smtp(host, port, encrypted).await {
+            Ok(target) => {
                 send_smtp(
-                    &smtp,
+                    smtp,
                     &target,
                     &render::email::render(delivery),
                     self.timeout,
                 )
                 .await
             }
+            Err(error) => refused(&error),
         }
     }
 
@@ -265,29 +269,10 @@ impl Sender {
                 Err(_) => return permanent(&format!("the {name} header value is not valid")),
             };
         }
-        self.post_bytes(url, headers, body, delivery.now_ms).await
+        self.post(url, headers, body, delivery.now_ms).await
     }
 
-    async fn post(
-        &self,
-        url: &str,
-        headers: HeaderMap,
-        body: &Value,
-        delivery: &Delivery<'_>,
-    ) -> Attempt {
-        match serde_json::to_vec(body) {
-            Ok(bytes) => self.post_bytes(url, headers, bytes, delivery.now_ms).await,
-            Err(e) => permanent(&format!("the payload could not be encoded: {e}")),
-        }
-    }
-
-    async fn post_bytes(
-        &self,
-        url: &str,
-        headers: HeaderMap,
-        body: Vec<u8>,
-        now_ms: i64,
-    ) -> Attempt {
+    async fn post(&self, url: &str, headers: HeaderMap, body: Vec<u8>, now_ms: i64) -> Attempt {
         let target = match self.policy.resolve_url(url).await {
             Ok(target) => target,
             Err(error) => return refused(&error),
