@@ -77,6 +77,12 @@ impl Store {
     pub fn limits(&self) -> &RuleLimits {
         &self.limits
     }
+
+    /// The keyring loaded at start, for whatever else in the process opens
+    /// channel configurations (the dispatcher), so the key is read once.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        self.keyring.clone()
+    }
 }
 
 /// Page sizes: what a client gets without asking, and the most it may ask for.
