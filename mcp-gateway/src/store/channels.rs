@@ -85,6 +85,19 @@ fn record(row: ChannelRow) -> Result<ChannelRecord> {
     })
 }
 
+/// A whole row as clients see it: the sealed column left behind.
+fn record_of(row: notification_channel::Model) -> Result<ChannelRecord> {
+    record((
+        row.id,
+        row.name,
+        row.kind,
+        row.redacted,
+        row.version,
+        row.created_at,
+        row.updated_at,
+    ))
+}
+
 /// The input field that holds the destination, to name in a refusal.
 fn endpoint_field(config: &ChannelConfig) -> &'static str {
     match config {
@@ -170,15 +183,7 @@ impl Store {
         .await
         .map_err(|e| name_taken(e, &name))?;
         Ok(CreatedChannel {
-            record: record((
-                row.id,
-                row.name,
-                row.kind,
-                row.redacted,
-                row.version,
-                row.created_at,
-                row.updated_at,
-            ))?,
+            record: record_of(row)?,
             signing_secret: secret.map(Secret::new),
         })
     }
@@ -214,15 +219,7 @@ impl Store {
         let row = self.channel_row(owner, id).await?;
         let config = ChannelConfig::open(&self.keyring, &row.id, &row.sealed)?;
         Ok(OpenedChannel {
-            record: record((
-                row.id,
-                row.name,
-                row.kind,
-                row.redacted,
-                row.version,
-                row.created_at,
-                row.updated_at,
-            ))?,
+            record: record_of(row)?,
             config,
         })
     }
