@@ -6,10 +6,6 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
-// Request fields only the sender tests read.
-#[allow(dead_code)]
-#[path = "support/receiver.rs"]
-mod receiver;
 
 use std::{
     collections::HashMap,
@@ -17,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alert_worker::testing::receiver::{Receiver, Reply};
 use alert_worker::{
     config::NotifySettings,
     notify::{
@@ -27,7 +24,6 @@ use alert_worker::{
     testing::Backend,
 };
 use fixture::{Fixture, fixture_on, t};
-use receiver::{Receiver, Reply};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use shared_models::{

@@ -3,8 +3,6 @@
 //! and SendGrid, how answers are classified, and the egress guard refusing
 //! every non-public destination before a connection is made.
 
-#[path = "support/receiver.rs"]
-mod receiver;
 #[path = "support/smtp.rs"]
 mod smtp;
 
@@ -15,8 +13,8 @@ use alert_worker::notify::{
     egress::{EgressError, EgressPolicy},
     send::Sender,
 };
+use alert_worker::testing::receiver::{Receiver, Recorded, Reply};
 use base64::{Engine, engine::general_purpose::STANDARD};
-use receiver::{Receiver, Reply};
 use ring::hmac;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
@@ -210,7 +208,7 @@ async fn teams_receives_an_adaptive_card() {
 /// Standard Webhooks verification written from the specification, sharing
 /// no code with the sender: the key is the base64 after `whsec_`, the signed
 /// content `{id}.{timestamp}.{body}`, and any `v1,` signature may match.
-fn verify_standard_webhook(secret: &str, request: &receiver::Recorded) -> Result<(), String> {
+fn verify_standard_webhook(secret: &str, request: &Recorded) -> Result<(), String> {
     let id = request.header("webhook-id").ok_or("no webhook-id")?;
     let timestamp = request
         .header("webhook-timestamp")

@@ -21,7 +21,10 @@ use tower_http::{
 use alert_worker::{
     engine::{Engine, EngineSettings, RuleScope},
     keys::load_keyring,
-    notify::send::Sender,
+    notify::{
+        dispatch::{DispatchSettings, Dispatcher},
+        send::Sender,
+    },
     source::{MetricSource, build_source},
 };
 
@@ -53,8 +56,9 @@ pub struct App {
     /// Set when this start created the first user; the caller shows it once.
     pub first_start: Option<FirstStart>,
     pub state: AppState,
-    /// The in-process rule evaluator, when `embedded_worker` is on.
-    engine: Option<Engine>,
+    /// The in-process rule evaluator and notification dispatcher, when
+    /// `embedded_worker` is on.
+    worker: Option<(Engine, Arc<Dispatcher>)>,
 }
 
 impl App {
@@ -92,14 +96,23 @@ impl App {
                 .map_err(Error::io(format!("binding {}", config.listen)))?,
         };
         let source = build_source(&config.sources, store.db())?;
-        let engine = config.embedded_worker.then(|| {
-            Engine::new(
+        let worker = config.embedded_worker.then(|| {
+            let dispatcher = Arc::new(Dispatcher::new(
+                store.db().clone(),
+                sender.clone(),
+                store.keyring(),
+                store.clock(),
+                DispatchSettings::from_config(&config.notify),
+            ));
+            let engine = Engine::new(
                 store.db().clone(),
                 source.clone(),
                 store.clock(),
                 RuleScope::All,
                 EngineSettings::default(),
             )
+            .with_outbox_signal(dispatcher.wake_signal());
+            (engine, dispatcher)
         });
         let state = AppState {
             store,
@@ -112,7 +125,7 @@ impl App {
             router: router(state.clone()),
             first_start,
             state,
-            engine,
+            worker,
         })
     }
 
@@ -131,9 +144,12 @@ impl App {
             self.state.config.points_retention.as_duration(),
             stop_sweeping.clone(),
         ));
-        let evaluator = self
-            .engine
-            .map(|engine| tokio::spawn(engine.run(stop_sweeping.clone())));
+        let worker = self.worker.map(|(engine, dispatcher)| {
+            (
+                tokio::spawn(engine.run(stop_sweeping.clone())),
+                tokio::spawn(dispatcher.run(stop_sweeping.clone())),
+            )
+        });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
@@ -144,12 +160,15 @@ impl App {
         if let Err(error) = sweeper.await {
             tracing::error!(error = %chain(&error), "points retention task failed");
         }
-        // The engine finishes the evaluation in flight before it returns.
-        if let Some(Err(error)) = match evaluator {
-            Some(task) => Some(task.await),
-            None => None,
-        } {
-            tracing::error!(error = %chain(&error), "rule evaluation task failed");
+        // The engine finishes the evaluation in flight, and the dispatcher
+        // the deliveries in flight, before they return.
+        if let Some((evaluator, dispatcher)) = worker {
+            if let Err(error) = evaluator.await {
+                tracing::error!(error = %chain(&error), "rule evaluation task failed");
+            }
+            if let Err(error) = dispatcher.await {
+                tracing::error!(error = %chain(&error), "notification dispatcher failed");
+            }
         }
         served
     }

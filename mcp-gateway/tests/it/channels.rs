@@ -8,11 +8,10 @@ use shared_models::{
     entity::{notification, notification_channel},
 };
 
-use crate::{
-    receiver::{Received, Receiver, closed_port},
-    support::{
-        Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app, spawn_app_with,
-    },
+use alert_worker::testing::receiver::{Receiver, Recorded, closed_port};
+
+use crate::support::{
+    Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app, spawn_app_with,
 };
 
 on_both_backends!(
@@ -282,7 +281,7 @@ async fn another_user_sees_not_found(backend: Backend) {
     let (_, token_b) = app.user_with_token("b@example.com").await;
     let a = app.client(&token_a).await;
     let b = app.client(&token_b).await;
-    let receiver = Receiver::start(200, "ok").await;
+    let receiver = Receiver::answering(200, "ok").await;
     let channel = create(&a, "mine", "webhook", json!({"url": receiver.url("/hook")})).await;
     let id = channel["id"].as_str().unwrap();
     let not_found = format!("notification channel {id} not found");
@@ -309,7 +308,7 @@ async fn another_user_sees_not_found(backend: Backend) {
             .await,
         not_found
     );
-    assert!(receiver.received().is_empty(), "nothing was sent for B");
+    assert!(receiver.requests().is_empty(), "nothing was sent for B");
     // B may use the same name: names are unique per owner.
     create(&b, "mine", "webhook", json!({"url": receiver.url("/b")})).await;
     let listed = a.ok("list_notification_channels", json!({})).await;
@@ -574,7 +573,7 @@ async fn bad_input_names_the_field(backend: Backend) {
 }
 
 /// The Standard Webhooks check a receiver makes with the secret it was given.
-fn signed_with(secret: &str, request: &Received) -> bool {
+fn signed_with(secret: &str, request: &Recorded) -> bool {
     let header = |name: &str| request.headers[name].to_str().unwrap().to_owned();
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
@@ -595,7 +594,7 @@ async fn test_send_reports_what_the_receiver_answered(backend: Backend) {
     let app = spawn_app(backend).await;
     let (_, token) = app.user_with_token("a@example.com").await;
     let client = app.client(&token).await;
-    let happy = Receiver::start(200, "thanks, got it").await;
+    let happy = Receiver::answering(200, "thanks, got it").await;
     let created = create(
         &client,
         "hook",
@@ -618,7 +617,7 @@ async fn test_send_reports_what_the_receiver_answered(backend: Backend) {
             .starts_with("thanks, got it"),
         "{outcome}"
     );
-    let received = happy.received();
+    let received = happy.requests();
     assert_eq!(received.len(), 1);
     assert_eq!(received[0].path, "/hook");
     assert!(
@@ -627,7 +626,7 @@ async fn test_send_reports_what_the_receiver_answered(backend: Backend) {
     );
 
     // A new URL keeps the secret the receiver already has.
-    let failing = Receiver::start(500, "internal trouble").await;
+    let failing = Receiver::answering(500, "internal trouble").await;
     client
         .ok(
             "update_notification_channel",
@@ -641,7 +640,7 @@ async fn test_send_reports_what_the_receiver_answered(backend: Backend) {
     assert_eq!(outcome["status"], 500);
     assert_eq!(outcome["retryable"], true);
     assert!(outcome["error"].is_string(), "{outcome}");
-    assert!(signed_with(&secret, &failing.received()[0]));
+    assert!(signed_with(&secret, &failing.requests()[0]));
 
     let down = create(
         &client,

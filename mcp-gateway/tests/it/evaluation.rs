@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use alert_worker::testing::receiver::Receiver;
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -17,6 +18,7 @@ mod influxd;
 
 on_both_backends!(
     builtin_store_fires_and_resolves,
+    a_firing_reaches_the_channel_and_shows_as_delivered,
     pending_timer_survives_a_restart,
     backtest_finds_past_episodes,
 );
@@ -165,6 +167,49 @@ async fn builtin_store_fires_and_resolves(backend: Backend) {
     );
     assert_eq!(history["alerts"][0]["id"], refired["id"]);
     assert_eq!(history["alerts"][0]["state"], "resolved");
+}
+
+/// The whole path on the real clock: a point crosses the threshold, the
+/// embedded engine fires, the dispatcher delivers to the channel, and the
+/// alert shows the delivery.
+async fn a_firing_reaches_the_channel_and_shows_as_delivered(backend: Backend) {
+    let app = spawn_live_app(backend, &[]).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+    let receiver = Receiver::start().await;
+    let channel = client
+        .ok(
+            "create_notification_channel",
+            json!({"name": "ops hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    write_price(&app, &token, 71_000.0).await;
+    let created = client
+        .ok(
+            "create_alert_rule",
+            rule(json!({"channels": [channel["id"]]})),
+        )
+        .await;
+
+    let request = wait_for(Duration::from_secs(10), "the webhook", || async {
+        receiver.requests().into_iter().next()
+    })
+    .await;
+    let body = request.json();
+    assert_eq!(body["type"], "alert.firing");
+    assert_eq!(body["data"]["rule_id"], created["id"]);
+    let delivered = wait_for(Duration::from_secs(10), "the delivery record", || async {
+        let fired = alerts(&client, "firing").await.into_iter().next()?;
+        let alert = client.ok("get_alert", json!({"id": fired["id"]})).await;
+        (alert["deliveries"][0]["status"] == "delivered").then_some(alert)
+    })
+    .await;
+    let delivery = &delivered["deliveries"][0];
+    assert_eq!(delivery["channel_id"], channel["id"]);
+    assert_eq!(delivery["event"], "firing");
+    assert_eq!(delivery["attempts"], 1);
+    assert_eq!(body["data"]["alert_id"], delivered["id"]);
+    assert_eq!(receiver.requests().len(), 1, "one alert, one notification");
 }
 
 async fn pending_timer_survives_a_restart(backend: Backend) {

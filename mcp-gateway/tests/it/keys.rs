@@ -11,10 +11,9 @@ use shared_models::{
     entity::notification_channel,
 };
 
-use crate::{
-    receiver::Receiver,
-    support::{Backend, TestApp, on_both_backends, spawn_app_with, spawn_replica_with},
-};
+use alert_worker::testing::receiver::Receiver;
+
+use crate::support::{Backend, TestApp, on_both_backends, spawn_app_with, spawn_replica_with};
 
 on_both_backends!(rotate_reseals_so_the_old_key_is_no_longer_needed);
 
@@ -44,7 +43,7 @@ async fn rotate_reseals_so_the_old_key_is_no_longer_needed(backend: Backend) {
     let app = spawn_app_with(backend, &[("MONITORS_ENCRYPTION_KEY", &old)]).await;
     let (_, token) = app.user_with_token("a@example.com").await;
     let client = app.client(&token).await;
-    let receiver = Receiver::start(200, "ok").await;
+    let receiver = Receiver::answering(200, "ok").await;
     let hook = client
         .ok(
             "create_notification_channel",
@@ -99,5 +98,5 @@ async fn rotate_reseals_so_the_old_key_is_no_longer_needed(backend: Backend) {
         .ok("test_notification_channel", json!({"id": hook["id"]}))
         .await;
     assert_eq!(outcome["delivered"], true, "{outcome}");
-    assert_eq!(receiver.received().len(), 1);
+    assert_eq!(receiver.requests().len(), 1);
 }

@@ -8,7 +8,6 @@ mod evaluation;
 mod first_start;
 mod keys;
 mod protocol;
-mod receiver;
 mod rules;
 mod silences;
 mod write;

@@ -23,7 +23,6 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
 use shared_models::{
     crypto::Keyring,
@@ -33,87 +32,9 @@ use shared_models::{
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Sqlite,
-    MariaDb,
-}
-
 /// Runs each named scenario once on SQLite and once on MariaDB.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(crate::support::Backend::Sqlite).await
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn mariadb() {
-                    super::$name(crate::support::Backend::MariaDb).await
-                }
-            }
-        )*
-    };
-}
-pub(crate) use on_both_backends;
-
-pub fn mysql_base_url() -> String {
-    std::env::var("MONITORS_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-}
-
-/// A database that exists for one test and is dropped after it.
-pub enum TestDb {
-    Sqlite { _dir: tempfile::TempDir },
-    MariaDb { name: String },
-}
-
-impl TestDb {
-    pub async fn create(backend: Backend) -> (Self, String) {
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
-                (Self::Sqlite { _dir: dir }, url)
-            }
-            Backend::MariaDb => {
-                let name = format!("monitors_test_{}", uuid::Uuid::new_v4().simple());
-                let admin = Database::connect(mysql_base_url())
-                    .await
-                    .expect("MariaDB reachable");
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
-                    .await
-                    .expect("create test database");
-                admin.close().await.ok();
-                let url = format!("{}/{name}", mysql_base_url());
-                (Self::MariaDb { name }, url)
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Self::MariaDb { name } = self {
-            let statement = format!("DROP DATABASE IF EXISTS `{name}`");
-            // Drop cannot await; a short-lived runtime on its own thread can.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime.block_on(async {
-                    let admin = Database::connect(mysql_base_url()).await.ok()?;
-                    admin.execute_unprepared(&statement).await.ok()
-                })
-            })
-            .join();
-        }
-    }
-}
+pub(crate) use alert_worker::on_both_backends;
+pub use alert_worker::testing::{Backend, TestDb};
 
 pub struct TestApp {
     pub addr: SocketAddr,

@@ -1,6 +1,9 @@
 //! Test support shared by this crate's tests and the gateway's: a database
-//! that exists for one test, on SQLite or on a fresh MariaDB database.
-//! Compiled only with the `test-support` feature.
+//! that exists for one test, on SQLite or on a fresh MariaDB database, and a
+//! local HTTP receiver standing in for a customer's endpoint. Compiled only
+//! with the `test-support` feature.
+
+pub mod receiver;
 
 use sea_orm::{ConnectionTrait, Database};
 

@@ -85,10 +85,11 @@ impl Reply {
     }
 }
 
-#[derive(Default)]
 struct Shared {
     recorded: Mutex<Vec<Recorded>>,
     script: Mutex<VecDeque<Reply>>,
+    /// The answer once the script is used up.
+    otherwise: Reply,
 }
 
 pub struct Receiver {
@@ -96,6 +97,10 @@ pub struct Receiver {
     scheme: &'static str,
     shared: Arc<Shared>,
     server: JoinHandle<()>,
+}
+
+fn ok() -> Reply {
+    Reply::status(200).body("ok")
 }
 
 impl Drop for Receiver {
@@ -113,7 +118,13 @@ impl Receiver {
     /// Answers with `replies` in order, then `200 ok`.
     pub async fn scripted(replies: impl IntoIterator<Item = Reply>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        Self::serve(listener, replies, "http")
+        Self::serve(listener, replies, ok(), "http")
+    }
+
+    /// Answers everything with `status` and `body`.
+    pub async fn answering(status: u16, body: &str) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(listener, [], Reply::status(status).body(body), "http")
     }
 
     /// Answers `200 ok` over TLS with the given certificate; its URLs name
@@ -129,15 +140,23 @@ impl Receiver {
             tcp: TcpListener::bind("127.0.0.1:0").await.unwrap(),
             acceptor: TlsAcceptor::from(Arc::new(config)),
         };
-        Self::serve(listener, [], "https")
+        Self::serve(listener, [], ok(), "https")
     }
 
-    fn serve<L>(listener: L, replies: impl IntoIterator<Item = Reply>, scheme: &'static str) -> Self
+    fn serve<L>(
+        listener: L,
+        replies: impl IntoIterator<Item = Reply>,
+        otherwise: Reply,
+        scheme: &'static str,
+    ) -> Self
     where
         L: Listener<Addr = SocketAddr>,
     {
-        let shared = Arc::new(Shared::default());
-        shared.script.lock().unwrap().extend(replies);
+        let shared = Arc::new(Shared {
+            recorded: Mutex::default(),
+            script: Mutex::new(replies.into_iter().collect()),
+            otherwise,
+        });
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(record).with_state(shared.clone());
         let server = tokio::spawn(async move {
@@ -218,7 +237,7 @@ async fn record(
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or_else(|| Reply::status(200).body("ok"));
+        .unwrap_or_else(|| shared.otherwise.clone());
     if reply.hang {
         std::future::pending::<()>().await;
     }
@@ -230,4 +249,13 @@ async fn record(
         );
     }
     response
+}
+
+/// A port on loopback where nothing listens: it was bound and released, so
+/// a connection to it is refused.
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a port")
+        .port()
 }
