@@ -27,7 +27,7 @@ macro_rules! id_type {
             /// Parses a client-supplied id; `field` names the argument in the error.
             pub fn parse_field(raw: &str, field: &str) -> Result<Self, FieldError> {
                 raw.parse()
-                    .map_err(|_| FieldError::new(field, concat!("must be a ", $what, " id (a UUID)")))
+                    .map_err(|_| FieldError::new(field, concat!("must be ", $what, " id (a UUID)")))
             }
         }
 
@@ -55,11 +55,11 @@ macro_rules! id_type {
 
 id_type!(
     /// The owner of tenant data: every tenant-owned row carries one.
-    UserId, "user"
+    UserId, "a user"
 );
-id_type!(RuleId, "rule");
-id_type!(AlertId, "alert");
-id_type!(TokenId, "token");
-id_type!(ChannelId, "notification channel");
-id_type!(NotificationId, "notification");
-id_type!(SilenceId, "silence");
+id_type!(RuleId, "a rule");
+id_type!(AlertId, "an alert");
+id_type!(TokenId, "a token");
+id_type!(ChannelId, "a notification channel");
+id_type!(NotificationId, "a notification");
+id_type!(SilenceId, "a silence");

@@ -15,6 +15,23 @@ pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, FieldError> {
     })
 }
 
+/// JSON Merge Patch (RFC 7396): keys in `patch` replace those in `target`,
+/// objects merge recursively, and `null` removes a key.
+pub fn merge_patch(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                if value.is_null() {
+                    target.remove(&key);
+                } else {
+                    merge_patch(target.entry(key).or_insert(Value::Null), value);
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde::Deserialize;
@@ -32,6 +49,20 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         threshold: f64,
+    }
+
+    #[test]
+    fn merge_patch_replaces_merges_and_removes() {
+        let mut target =
+            json!({"host": "a", "port": 25, "auth": {"user": "u", "pass": "p"}, "to": ["x"]});
+        merge_patch(
+            &mut target,
+            json!({"port": 587, "auth": {"pass": null}, "to": ["y", "z"], "from": "f"}),
+        );
+        assert_eq!(
+            target,
+            json!({"host": "a", "port": 587, "auth": {"user": "u"}, "to": ["y", "z"], "from": "f"})
+        );
     }
 
     #[test]

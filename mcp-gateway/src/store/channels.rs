@@ -15,12 +15,13 @@ use shared_models::{
     channel::{ChannelConfig, ChannelKind, EmailConfig},
     entity::{TenantScoped, notification_channel},
     ids::{ChannelId, UserId},
+    json::merge_patch,
     rule::RuleName,
     secret::Secret,
     time::format_millis,
 };
 
-use super::{Page, Store, cursor, merge_patch::merge_patch};
+use super::{Page, Store, cursor};
 use crate::error::{Error, Result};
 
 /// A channel as clients see it: never a credential in full.

@@ -22,12 +22,10 @@ use crate::error::{Error, Result};
 pub struct DeliveryRecord {
     pub channel_id: String,
     /// What was announced: "firing", "repeat" (still firing) or "resolved".
-    #[schemars(with = "String")]
     pub event: NotifyEvent,
     /// "pending" (waiting for its first or next attempt), "delivered",
     /// "failed" (out of attempts, too old, or refused for good), "silenced"
     /// or "suppressed" (recorded but deliberately not sent; see `reason`).
-    #[schemars(with = "String")]
     pub status: DeliveryStatus,
     pub attempts: i32,
     /// The receiver's HTTP status on the last attempt.

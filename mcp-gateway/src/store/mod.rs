@@ -6,7 +6,6 @@ mod channels;
 mod cursor;
 mod deliveries;
 mod health;
-mod merge_patch;
 mod points;
 mod rule_summaries;
 mod rules;

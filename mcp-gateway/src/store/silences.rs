@@ -11,7 +11,7 @@ use shared_models::{
     FieldError, ModelError,
     entity::{TenantScoped, alert_rule, silence},
     ids::{RuleId, SilenceId, TokenId, UserId},
-    rule::HumanDuration,
+    rule::{HumanDuration, parse_labels},
     time::{format_millis, to_millis},
 };
 
@@ -19,7 +19,6 @@ use super::{Page, Store, cursor};
 use crate::error::{Error, Result};
 
 const MAX_MATCHERS: usize = 32;
-const MAX_MATCHER_KEY_CHARS: usize = 64;
 const MAX_MATCHER_VALUE_CHARS: usize = 1_024;
 const MAX_COMMENT_CHARS: usize = 1_000;
 
@@ -107,46 +106,22 @@ fn record(row: silence::Model, now: i64) -> Result<SilenceRecord> {
     })
 }
 
-/// Label equality matchers: the keys labels may have, bounded values.
+/// Label equality matchers: the same keys and bounds as a rule's labels,
+/// and a value to match (an empty one would match nothing a user means).
 fn parse_matchers(matchers: &BTreeMap<String, String>) -> Result<(), FieldError> {
-    if matchers.len() > MAX_MATCHERS {
-        return Err(FieldError::new(
-            "matchers",
-            format!("at most {MAX_MATCHERS} entries"),
-        ));
+    parse_labels(
+        "matchers",
+        matchers.clone(),
+        MAX_MATCHERS,
+        MAX_MATCHER_VALUE_CHARS,
+    )?;
+    match matchers.iter().find(|(_, value)| value.is_empty()) {
+        Some((key, _)) => Err(FieldError::new(
+            format!("matchers.{key}"),
+            "must not be empty",
+        )),
+        None => Ok(()),
     }
-    for (key, value) in matchers {
-        let valid_key = key.chars().count() <= MAX_MATCHER_KEY_CHARS
-            && key
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid_key {
-            return Err(FieldError::new(
-                format!(
-                    "matchers.{}",
-                    key.chars().take(MAX_MATCHER_KEY_CHARS).collect::<String>()
-                ),
-                format!(
-                    "key must match [A-Za-z_][A-Za-z0-9_]* and be at most {MAX_MATCHER_KEY_CHARS} characters"
-                ),
-            ));
-        }
-        let field = || format!("matchers.{key}");
-        if value.is_empty() {
-            return Err(FieldError::new(field(), "must not be empty"));
-        }
-        if value.chars().count() > MAX_MATCHER_VALUE_CHARS || value.chars().any(char::is_control) {
-            return Err(FieldError::new(
-                field(),
-                format!(
-                    "must be at most {MAX_MATCHER_VALUE_CHARS} characters with no control characters"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn parse_comment(comment: &str) -> Result<String, FieldError> {

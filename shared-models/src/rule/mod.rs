@@ -16,4 +16,4 @@ pub use input::{ConditionInput, MetricInput, RuleInput};
 pub use limits::RuleLimits;
 pub use patch::{ConditionPatch, MetricPatch, RulePatch, apply_patch};
 pub(crate) use spec::check_text;
-pub use spec::{Condition, MetricQuery, RuleName, RuleSpec};
+pub use spec::{Condition, MetricQuery, RuleName, RuleSpec, parse_labels};

@@ -8,7 +8,10 @@ use super::{
     Aggregation, Comparator, ConditionKind, ErrorPolicy, HumanDuration, NoDataPolicy, RuleInput,
     RuleLimits, RuleSpec, Severity,
 };
-use crate::{FieldError, json::from_value};
+use crate::{
+    FieldError,
+    json::{from_value, merge_patch},
+};
 
 /// A partial rule update, merged into the stored rule with JSON Merge Patch
 /// semantics (RFC 7396): fields present replace, nested objects merge, and
@@ -109,24 +112,9 @@ pub fn apply_patch(
     from_value::<RulePatch>(Value::Object(patch.clone()))?;
     let mut merged = serde_json::to_value(stored)
         .map_err(|e| FieldError::new("", format!("stored rule could not be read: {e}")))?;
-    merge(&mut merged, Value::Object(patch));
+    merge_patch(&mut merged, Value::Object(patch));
     let input: RuleInput = from_value(merged)?;
     RuleSpec::parse(input, limits)
-}
-
-fn merge(target: &mut Value, patch: Value) {
-    match (target, patch) {
-        (Value::Object(target), Value::Object(patch)) => {
-            for (key, value) in patch {
-                if value.is_null() {
-                    target.remove(&key);
-                } else {
-                    merge(target.entry(key).or_insert(Value::Null), value);
-                }
-            }
-        }
-        (target, patch) => *target = patch,
-    }
 }
 
 #[cfg(test)]

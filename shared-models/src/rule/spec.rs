@@ -411,7 +411,9 @@ fn check_identifier(field: &str, value: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-fn parse_labels(
+/// Labels (or annotations, or silence matchers): bounded in number, keys
+/// like identifiers, values printable and bounded.
+pub fn parse_labels(
     field: &str,
     labels: BTreeMap<String, String>,
     max_entries: usize,
