@@ -4,41 +4,19 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use alert_worker::source::{
-    CatalogRequest, MeasurementInfo, MetricSource, Reduce, SeriesQuery, SeriesValue,
-    builtin::{BuiltinSource, DEFAULT_DATABASE},
+use alert_worker::{
+    source::{
+        CatalogRequest, MeasurementInfo, MetricSource, Reduce, SeriesQuery, SeriesValue,
+        builtin::{BuiltinSource, DEFAULT_DATABASE},
+    },
+    testing::{Backend, TestDb},
 };
 use chrono::{DateTime, TimeZone, Utc};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DatabaseConnection, Set};
+use sea_orm::{ActiveModelTrait, Database, DatabaseConnection, Set};
 use shared_models::{entity::point, ids::UserId, rule::Aggregation, series::series_key};
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    MariaDb,
-}
-
-/// Runs each named scenario once on SQLite and once on MariaDB.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test]
-                async fn sqlite() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-
-                #[tokio::test]
-                async fn mariadb() {
-                    super::$name(super::Backend::MariaDb).await
-                }
-            }
-        )*
-    };
-}
-
-on_both_backends!(
+alert_worker::on_both_backends!(
     every_reduction_over_the_window,
     the_window_is_open_at_its_start_and_closed_at_its_end,
     the_latest_write_wins_at_one_instant,
@@ -49,44 +27,18 @@ on_both_backends!(
     the_catalog_lists_what_the_owner_wrote,
 );
 
-fn mysql_base_url() -> String {
-    std::env::var("MONITORS_TEST_MYSQL_URL")
-        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_owned())
-}
-
 /// A migrated database that exists for one test.
-struct TestDb {
+struct Fixture {
     db: DatabaseConnection,
-    mariadb: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    _db: TestDb,
 }
 
-impl TestDb {
+impl Fixture {
     async fn create(backend: Backend) -> Self {
-        let (url, mariadb, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
-                (url, None, Some(dir))
-            }
-            Backend::MariaDb => {
-                let name = format!("monitors_test_{}", uuid::Uuid::now_v7().simple());
-                let admin = Database::connect(mysql_base_url()).await.unwrap();
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE `{name}`"))
-                    .await
-                    .unwrap();
-                admin.close().await.unwrap();
-                (format!("{}/{name}", mysql_base_url()), Some(name), None)
-            }
-        };
+        let (test_db, url) = TestDb::create(backend).await;
         let db = Database::connect(url).await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        Self {
-            db,
-            mariadb,
-            _dir: dir,
-        }
+        Self { db, _db: test_db }
     }
 
     fn source(&self) -> BuiltinSource {
@@ -113,26 +65,6 @@ impl TestDb {
         .insert(&self.db)
         .await
         .unwrap();
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.mariadb.take() {
-            let statement = format!("DROP DATABASE IF EXISTS `{name}`");
-            // Drop cannot await; a short-lived runtime on its own thread can.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                runtime.block_on(async {
-                    let admin = Database::connect(mysql_base_url()).await.ok()?;
-                    admin.execute_unprepared(&statement).await.ok()
-                })
-            })
-            .join();
-        }
     }
 }
 
@@ -203,7 +135,7 @@ async fn answer(source: &BuiltinSource, query: SeriesQuery) -> Vec<SeriesValue> 
 const LAST: Reduce = Reduce::Rule(Aggregation::Last);
 
 async fn every_reduction_over_the_window(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     // Inserted out of time order, so that "last" cannot mean "last inserted".
     for (seconds_before, v) in [(30, 4.0), (50, 2.0), (10, 8.0), (40, 6.0), (20, 0.5)] {
@@ -247,7 +179,7 @@ async fn every_reduction_over_the_window(backend: Backend) {
 }
 
 async fn the_window_is_open_at_its_start_and_closed_at_its_end(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     test.insert(P::new(owner, &[], 60, 1.0)).await;
     test.insert(P::new(owner, &[], 0, 2.0)).await;
@@ -268,7 +200,7 @@ async fn the_window_is_open_at_its_start_and_closed_at_its_end(backend: Backend)
 }
 
 async fn the_latest_write_wins_at_one_instant(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     test.insert(P::new(owner, &[], 30, 1.0)).await;
     test.insert(P::new(owner, &[], 30, 2.0)).await;
@@ -286,7 +218,7 @@ async fn the_latest_write_wins_at_one_instant(backend: Backend) {
 }
 
 async fn tag_filters_and_group_by(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     let series: [(&[(&str, &str)], f64); 4] = [
         (&[("host", "a"), ("region", "eu")], 1.0),
@@ -347,7 +279,7 @@ async fn tag_filters_and_group_by(backend: Backend) {
 }
 
 async fn names_are_exact_and_databases_separate(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     let base = P::new(owner, &[("host", "a")], 10, 1.0);
     test.insert(base).await;
@@ -399,7 +331,7 @@ async fn names_are_exact_and_databases_separate(backend: Backend) {
 }
 
 async fn owners_never_see_each_others_points(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let alice = UserId::generate();
     let bob = UserId::generate();
     test.insert(P::new(alice, &[("host", "a")], 10, 1.0)).await;
@@ -428,7 +360,7 @@ async fn owners_never_see_each_others_points(backend: Backend) {
 }
 
 async fn identical_queries_in_a_batch_share_one_answer(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     test.insert(P::new(owner, &[], 10, 1.0)).await;
     test.insert(P::new(owner, &[], 20, 2.0)).await;
@@ -464,7 +396,7 @@ fn catalog_request(owner: UserId, prefix: Option<&str>) -> CatalogRequest {
 }
 
 async fn the_catalog_lists_what_the_owner_wrote(backend: Backend) {
-    let test = TestDb::create(backend).await;
+    let test = Fixture::create(backend).await;
     let owner = UserId::generate();
     let cpu = |field, tags, value| P {
         field,

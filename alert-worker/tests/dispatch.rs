@@ -93,6 +93,19 @@ impl Outbox {
         self.f.rule(spec).await
     }
 
+    /// A webhook channel to `url`, and a rule on BTC that fired on it at
+    /// t(10), where the clock now stands; returns the channel.
+    async fn fire_btc(&self, url: &str) -> ChannelId {
+        let channel = self.webhook(url).await;
+        self.rule("BTC", channel, json!({})).await;
+        let mut engine = self.f.engine();
+        engine.refresh().await.unwrap();
+        self.f.point("BTC", t(1), 71_000.0).await;
+        engine.evaluate_due(t(10)).await.unwrap();
+        self.f.clock.set_millis(t(10));
+        channel
+    }
+
     fn dispatcher(&self) -> Arc<Dispatcher> {
         Arc::new(Dispatcher::new(
             self.f.db.clone(),
@@ -185,14 +198,8 @@ async fn firing_and_resolution_each_reach_the_receiver_once(backend: Backend) {
 async fn a_500_then_200_is_delivered_exactly_once_after_a_retry(backend: Backend) {
     let o = outbox(backend).await;
     let receiver = Receiver::scripted([Reply::status(500).body("try later")]).await;
-    let channel = o.webhook(&receiver.url("/hook")).await;
-    o.rule("BTC", channel, json!({})).await;
-    let mut engine = o.f.engine();
-    engine.refresh().await.unwrap();
+    o.fire_btc(&receiver.url("/hook")).await;
     let dispatcher = o.dispatcher();
-    o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
-    o.f.clock.set_millis(t(10));
 
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -235,14 +242,8 @@ async fn a_500_then_200_is_delivered_exactly_once_after_a_retry(backend: Backend
 async fn retry_after_is_honoured(backend: Backend) {
     let o = outbox(backend).await;
     let receiver = Receiver::scripted([Reply::status(429).header("retry-after", "2")]).await;
-    let channel = o.webhook(&receiver.url("/hook")).await;
-    o.rule("BTC", channel, json!({})).await;
-    let mut engine = o.f.engine();
-    engine.refresh().await.unwrap();
+    o.fire_btc(&receiver.url("/hook")).await;
     let dispatcher = o.dispatcher();
-    o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
-    o.f.clock.set_millis(t(10));
 
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -270,14 +271,8 @@ async fn a_receiver_down_past_the_budget_is_marked_failed(backend: Backend) {
         .unwrap()
         .local_addr()
         .unwrap();
-    let channel = o.webhook(&format!("http://{closed}/hook")).await;
-    o.rule("BTC", channel, json!({})).await;
-    let mut engine = o.f.engine();
-    engine.refresh().await.unwrap();
+    o.fire_btc(&format!("http://{closed}/hook")).await;
     let dispatcher = o.dispatcher();
-    o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
-    o.f.clock.set_millis(t(10));
 
     for attempt in 1..=2 {
         assert_eq!(
@@ -466,12 +461,7 @@ async fn a_firing_alert_repeats_every_repeat_interval(backend: Backend) {
 async fn a_deleted_channel_fails_its_notification(backend: Backend) {
     let o = outbox(backend).await;
     let receiver = Receiver::start().await;
-    let channel = o.webhook(&receiver.url("/hook")).await;
-    o.rule("BTC", channel, json!({})).await;
-    let mut engine = o.f.engine();
-    engine.refresh().await.unwrap();
-    o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
+    let channel = o.fire_btc(&receiver.url("/hook")).await;
     notification_channel::Entity::delete_many()
         .filter(notification_channel::Column::Id.eq(channel.to_string()))
         .exec(&o.f.db)
