@@ -8,7 +8,7 @@ mod fixture;
 use fixture::{fixture, t};
 use sea_orm::EntityTrait;
 use serde_json::json;
-use shared_models::entity::rule_status;
+use shared_models::entity::{alert_rule, rule_status};
 
 #[tokio::test]
 async fn fires_once_and_resolves_with_an_alert_record() {
@@ -146,4 +146,26 @@ async fn overdue_ticks_do_not_stack() {
     assert_eq!(engine.evaluate_due(t(58)).await.unwrap().rules, 1);
     assert_eq!(engine.evaluate_due(t(59)).await.unwrap().rules, 0);
     assert_eq!(engine.evaluate_due(t(60)).await.unwrap().rules, 1);
+}
+
+/// A rule deleted after the engine loaded it, before the engine's next
+/// refresh: its evaluation writes nothing, neither an alert nor state that
+/// would bring it back as a ghost.
+#[tokio::test]
+async fn a_rule_deleted_under_the_engine_writes_nothing() {
+    let f = fixture().await;
+    let rule = f.rule(json!({})).await;
+    let mut engine = f.engine();
+    engine.refresh().await.unwrap();
+    f.point("BTC", t(1), 71_000.0).await;
+    alert_rule::Entity::delete_by_id(rule.to_string())
+        .exec(&f.db)
+        .await
+        .unwrap();
+
+    let report = engine.evaluate_due(t(10)).await.unwrap();
+    assert_eq!(report.rules, 1, "still loaded, so still evaluated");
+    assert_eq!(report.persisted.fired, 0);
+    assert!(f.alerts().await.is_empty());
+    assert!(f.state_of(rule).await.is_empty());
 }

@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use outbox::{AlertFacts, decide, rows_for};
-pub use persist::PersistReport;
 use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_silences, load_states, persist};
+pub use persist::{PersistReport, queue_resolutions_of_removed_rule};
 use plan::{Labels, first_error, observations, queries_for};
 use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};

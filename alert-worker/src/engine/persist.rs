@@ -2,15 +2,15 @@
 //! state rows, alert records and rule health, in one transaction, so that an
 //! alert is never recorded without the state that explains it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
     TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use shared_models::{
-    entity::{alert, notification, rule_state, rule_status, silence},
+    entity::{alert, alert_rule, notification, rule_state, rule_status, silence},
     ids::{RuleId, UserId},
     notification::DeliveryStatus,
     rule::AlertState,
@@ -18,8 +18,9 @@ use shared_models::{
 };
 
 use super::{
-    outbox::PlannedNotification,
+    outbox::{AlertFacts, PlannedNotification, decide, rows_for},
     plan::Labels,
+    rules::LoadedRule,
     state::{Phase, SeriesState, Transition},
 };
 use crate::error::{Error, Result};
@@ -42,20 +43,7 @@ pub async fn load_states(
                 .rule_id
                 .parse()
                 .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.rule_id)))?;
-            let labels: Labels = serde_json::from_str(&row.labels)
-                .map_err(|e| Error::Corrupt(format!("labels of rule {rule}: {e}")))?;
-            let state = SeriesState {
-                phase: Phase::parse(&row.state).ok_or_else(|| {
-                    Error::Corrupt(format!("state {:?} of rule {rule}", row.state))
-                })?,
-                pending_since: row.pending_since,
-                firing_since: row.firing_since,
-                clear_since: row.clear_since,
-                last_value: row.last_value,
-                last_seen_at: row.last_seen_at,
-                alert_id: row.alert_id,
-                last_notified_at: row.last_notified_at,
-            };
+            let (labels, state) = series_state(&row)?;
             out.entry(rule)
                 .or_default()
                 .insert(row.series_key, (labels, state));
@@ -64,9 +52,27 @@ pub async fn load_states(
     Ok(out)
 }
 
+fn series_state(row: &rule_state::Model) -> Result<(Labels, SeriesState)> {
+    let rule = &row.rule_id;
+    let labels: Labels = serde_json::from_str(&row.labels)
+        .map_err(|e| Error::Corrupt(format!("labels of rule {rule}: {e}")))?;
+    let state = SeriesState {
+        phase: Phase::parse(&row.state)
+            .ok_or_else(|| Error::Corrupt(format!("state {:?} of rule {rule}", row.state)))?,
+        pending_since: row.pending_since,
+        firing_since: row.firing_since,
+        clear_since: row.clear_since,
+        last_value: row.last_value,
+        last_seen_at: row.last_seen_at,
+        alert_id: row.alert_id.clone(),
+        last_notified_at: row.last_notified_at,
+    };
+    Ok((labels, state))
+}
+
 /// The silences of `owners` in force at `now`.
 pub async fn load_silences(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     owners: impl Iterator<Item = UserId>,
     now: i64,
 ) -> Result<Vec<ActiveSilence>> {
@@ -140,10 +146,23 @@ pub struct RuleHealth {
 pub async fn persist(
     db: &DatabaseConnection,
     mut outcomes: Vec<SeriesOutcome>,
-    health: Vec<RuleHealth>,
+    mut health: Vec<RuleHealth>,
     now: i64,
 ) -> Result<PersistReport> {
     let txn = db.begin().await?;
+    // A rule deleted while it was being evaluated must not come back as
+    // state rows, alerts or notifications: the rules this batch would write
+    // anything consequential for are locked and re-read first.
+    let consequential: BTreeSet<RuleId> = outcomes
+        .iter()
+        .filter(|o| o.changed || o.transition.is_some() || !o.notifications.is_empty())
+        .map(|o| o.rule)
+        .collect();
+    let gone = lock_rules(&txn, &consequential).await?;
+    if !gone.is_empty() {
+        outcomes.retain(|o| !gone.contains(&o.rule));
+        health.retain(|h| !gone.contains(&h.rule));
+    }
     let mut report = PersistReport::default();
     let mut new_alerts = Vec::new();
     for outcome in &mut outcomes {
@@ -280,7 +299,11 @@ async fn queue_notifications<C: ConnectionTrait>(
 ) -> Result<usize> {
     let rows: Vec<notification::ActiveModel> = outcomes
         .iter()
-        .flat_map(|o| o.notifications.iter().map(move |n| outbox_row(o, n, now)))
+        .flat_map(|o| {
+            o.notifications
+                .iter()
+                .map(move |n| outbox_row(o.owner, o.rule, o.shard, n, now))
+        })
         .collect();
     let queued = outcomes
         .iter()
@@ -297,17 +320,19 @@ async fn queue_notifications<C: ConnectionTrait>(
 }
 
 fn outbox_row(
-    outcome: &SeriesOutcome,
+    owner: UserId,
+    rule: RuleId,
+    shard: i32,
     planned: &PlannedNotification,
     now: i64,
 ) -> notification::ActiveModel {
     notification::ActiveModel {
         id: Set(planned.id.to_string()),
-        owner_id: Set(outcome.owner.to_string()),
+        owner_id: Set(owner.to_string()),
         alert_id: Set(planned.event.alert_id.clone()),
-        rule_id: Set(outcome.rule.to_string()),
+        rule_id: Set(rule.to_string()),
         channel_id: Set(planned.channel.clone()),
-        shard: Set(outcome.shard),
+        shard: Set(shard),
         event: Set(planned.verdict.event.as_str().to_owned()),
         idempotency_key: Set(planned.idempotency_key.clone()),
         status: Set(planned.verdict.status.as_str().to_owned()),
@@ -323,6 +348,109 @@ fn outbox_row(
         updated_at: Set(now),
         delivered_at: Set(None),
     }
+}
+
+/// Locks the rows of `rules` for the rest of the transaction and returns
+/// those that no longer exist. The lock comes from a write that changes
+/// nothing: on MariaDB it holds the rows against a concurrent delete until
+/// commit; on SQLite it takes the write lock before anything is read, so
+/// what is read next is current and no read snapshot needs upgrading.
+async fn lock_rules<C: ConnectionTrait>(
+    txn: &C,
+    rules: &BTreeSet<RuleId>,
+) -> Result<BTreeSet<RuleId>> {
+    let mut gone = BTreeSet::new();
+    let ids: Vec<String> = rules.iter().map(ToString::to_string).collect();
+    for chunk in ids.chunks(500) {
+        alert_rule::Entity::update_many()
+            .col_expr(
+                alert_rule::Column::Shard,
+                Expr::col(alert_rule::Column::Shard).into(),
+            )
+            .filter(alert_rule::Column::Id.is_in(chunk.iter().cloned()))
+            .exec(txn)
+            .await?;
+        let live: BTreeSet<String> = alert_rule::Entity::find()
+            .select_only()
+            .column(alert_rule::Column::Id)
+            .filter(alert_rule::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(txn)
+            .await?
+            .into_iter()
+            .collect();
+        gone.extend(
+            chunk
+                .iter()
+                .filter(|id| !live.contains(*id))
+                .filter_map(|id| id.parse::<RuleId>().ok()),
+        );
+    }
+    Ok(gone)
+}
+
+/// For a rule being deleted, inside the caller's transaction and before its
+/// states go: queues the resolution of each open alert that its channels
+/// were told about, as an evaluation that resolved it would, since nothing
+/// will evaluate it again (a PagerDuty incident would otherwise stay open).
+/// Returns how many notifications were queued to send.
+pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
+    txn: &C,
+    rule: &LoadedRule,
+    now: i64,
+) -> Result<usize> {
+    if rule.spec.channels.is_empty() {
+        return Ok(0);
+    }
+    let open = rule_state::Entity::find()
+        .filter(rule_state::Column::RuleId.eq(rule.id.to_string()))
+        .filter(rule_state::Column::AlertId.is_not_null())
+        .filter(rule_state::Column::FiringSince.is_not_null())
+        .all(txn)
+        .await?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let silences = load_silences(txn, std::iter::once(rule.owner), now).await?;
+    let mut rows = Vec::new();
+    let mut queued = 0;
+    for row in &open {
+        let (labels, prev) = series_state(row)?;
+        let mut next = SeriesState {
+            last_value: prev.last_value,
+            ..SeriesState::default()
+        };
+        let resolved = Some(Transition::Resolved {
+            value: prev.last_value,
+        });
+        let Some(verdict) = decide(rule, &labels, &prev, &mut next, resolved, &silences, now)
+        else {
+            continue;
+        };
+        let (Some(alert_id), Some(started_at)) = (prev.alert_id.as_deref(), prev.firing_since)
+        else {
+            continue;
+        };
+        let mut alert_labels = rule.spec.metric.tags.clone();
+        alert_labels.extend(labels.clone());
+        let facts = AlertFacts {
+            id: alert_id,
+            labels: &alert_labels,
+            started_at,
+            value: prev.last_value,
+        };
+        for planned in rows_for(rule, facts, &verdict, now) {
+            queued += usize::from(planned.verdict.status == DeliveryStatus::Pending);
+            rows.push(outbox_row(rule.owner, rule.id, rule.shard, &planned, now));
+        }
+    }
+    for chunk in rows.chunks(200) {
+        notification::Entity::insert_many(chunk.to_vec())
+            .on_conflict_do_nothing_on([notification::Column::IdempotencyKey])
+            .exec(txn)
+            .await?;
+    }
+    Ok(queued)
 }
 
 fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {

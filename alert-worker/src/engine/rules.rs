@@ -25,6 +25,28 @@ pub struct LoadedRule {
 }
 
 impl LoadedRule {
+    /// The rule a stored row holds, not yet scheduled (`next_due` 0).
+    pub fn from_row(row: alert_rule::Model) -> Result<Self> {
+        let spec: RuleSpec = serde_json::from_str(&row.spec)
+            .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
+        let id: RuleId = row
+            .id
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
+        let owner: UserId = row
+            .owner_id
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("owner of rule {}", row.id)))?;
+        Ok(Self {
+            id,
+            owner,
+            version: row.version,
+            shard: row.shard,
+            spec,
+            next_due: 0,
+        })
+    }
+
     pub fn interval_ms(&self) -> i64 {
         i64::try_from(self.spec.interval.as_millis())
             .unwrap_or(i64::MAX)
@@ -120,34 +142,12 @@ impl RuleSet {
                 .all(db)
                 .await?;
             for row in rows {
-                let spec: RuleSpec = serde_json::from_str(&row.spec)
-                    .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
-                let id: RuleId = row
-                    .id
-                    .parse()
-                    .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
-                let owner: UserId = row
-                    .owner_id
-                    .parse()
-                    .map_err(|_| Error::Corrupt(format!("owner of rule {}", row.id)))?;
-                let interval = i64::try_from(spec.interval.as_millis())
-                    .unwrap_or(i64::MAX)
-                    .max(1);
-                let next_due = match self.rules.get(&id) {
-                    Some(old) if old.spec.interval == spec.interval => old.next_due,
-                    _ => aligned_tick(now, interval),
+                let mut rule = LoadedRule::from_row(row)?;
+                rule.next_due = match self.rules.get(&rule.id) {
+                    Some(old) if old.spec.interval == rule.spec.interval => old.next_due,
+                    _ => aligned_tick(now, rule.interval_ms()),
                 };
-                self.rules.insert(
-                    id,
-                    LoadedRule {
-                        id,
-                        owner,
-                        version: row.version,
-                        shard: row.shard,
-                        spec,
-                        next_due,
-                    },
-                );
+                self.rules.insert(rule.id, rule);
                 loaded += 1;
             }
         }

@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 
+use alert_worker::engine::{LoadedRule, queue_resolutions_of_removed_rule};
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -223,7 +224,29 @@ impl Store {
     /// would leave them firing forever. The alert history stays.
     pub async fn delete_rule(&self, owner: UserId, id: &str) -> Result<()> {
         let id = RuleId::parse_field(id, "id")?.to_string();
+        let now = self.clock.now_millis();
         let txn = self.db.begin().await?;
+        // A write first: on SQLite it takes the write lock before anything
+        // is read, so the transaction never has to upgrade a read snapshot
+        // that the engine's commits have made stale.
+        let touched = alert_rule::Entity::update_owned(owner)
+            .col_expr(alert_rule::Column::UpdatedAt, Expr::value(now))
+            .filter(alert_rule::Column::Id.eq(id.as_str()))
+            .exec(&txn)
+            .await?;
+        let row = match touched.rows_affected {
+            0 => None,
+            _ => {
+                alert_rule::Entity::find_owned_by_id(owner, &id)
+                    .one(&txn)
+                    .await?
+            }
+        };
+        let Some(row) = row else {
+            return Err(Error::not_found("alert rule", id));
+        };
+        // Before the states go: they say which open alerts were notified.
+        queue_resolutions_of_removed_rule(&txn, &LoadedRule::from_row(row)?, now).await?;
         let result = alert_rule::Entity::delete_owned(owner)
             .filter(alert_rule::Column::Id.eq(id.as_str()))
             .exec(&txn)
@@ -244,10 +267,7 @@ impl Store {
                 alert::Column::State,
                 Expr::value(AlertState::Resolved.as_str()),
             )
-            .col_expr(
-                alert::Column::ResolvedAt,
-                Expr::value(self.clock.now_millis()),
-            )
+            .col_expr(alert::Column::ResolvedAt, Expr::value(now))
             .filter(alert::Column::RuleId.eq(id.as_str()))
             .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
             .exec(&txn)

@@ -210,6 +210,28 @@ async fn a_firing_reaches_the_channel_and_shows_as_delivered(backend: Backend) {
     assert_eq!(delivery["attempts"], 1);
     assert_eq!(body["data"]["alert_id"], delivered["id"]);
     assert_eq!(receiver.requests().len(), 1, "one alert, one notification");
+
+    // Deleting the rule resolves its alert, and the channel hears of it:
+    // a receiver that opened an incident must be told to close it.
+    client
+        .ok("delete_alert_rule", json!({"id": created["id"]}))
+        .await;
+    let resolution = wait_for(
+        Duration::from_secs(10),
+        "the resolution webhook",
+        || async { receiver.requests().into_iter().nth(1) },
+    )
+    .await;
+    assert_eq!(resolution.json()["type"], "alert.resolved");
+    assert_eq!(resolution.json()["data"]["alert_id"], delivered["id"]);
+    let alert = client.ok("get_alert", json!({"id": delivered["id"]})).await;
+    assert_eq!(alert["state"], "resolved");
+    let kinds: Vec<Value> = receiver
+        .requests()
+        .iter()
+        .map(|r| json!([r.json()["type"], r.header("webhook-id")]))
+        .collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
 }
 
 async fn pending_timer_survives_a_restart(backend: Backend) {
