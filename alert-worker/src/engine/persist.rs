@@ -365,7 +365,7 @@ async fn lock_rules<C: ConnectionTrait>(
         alert_rule::Entity::update_many()
             .col_expr(
                 alert_rule::Column::Shard,
-                Expr::col(alert_rule::Column::Shard).into(),
+                Expr::col(alert_rule::Column::Shard),
             )
             .filter(alert_rule::Column::Id.is_in(chunk.iter().cloned()))
             .exec(txn)
