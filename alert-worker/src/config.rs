@@ -3,7 +3,7 @@
 //! settings are shared with the gateway, which runs the same engine
 //! in-process in the one-command setup.
 
-use std::path::PathBuf;
+use std::{net::SocketAddr, path::PathBuf};
 
 use figment::{
     Figment,
@@ -237,6 +237,8 @@ pub struct WorkerConfig {
     pub notify: NotifySettings,
     pub log_format: LogFormat,
     pub auto_migrate: bool,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +253,7 @@ struct Defaults {
     database_url: &'static str,
     log_format: LogFormat,
     auto_migrate: bool,
+    metrics_listen: &'static str,
 }
 
 impl WorkerConfig {
@@ -259,6 +262,7 @@ impl WorkerConfig {
             database_url: "sqlite://./data/monitors.db?mode=rwc",
             log_format: LogFormat::Text,
             auto_migrate: true,
+            metrics_listen: "127.0.0.1:9090",
         }));
         let file = file.or_else(|| {
             env.iter()
@@ -315,6 +319,20 @@ mod tests {
         assert!(config.sources.influx_url.is_none());
         assert_eq!(config.sources.influx_database, "monitors");
         assert_eq!(config.sources.influx_timeout, HumanDuration::from_secs(10));
+    }
+
+    #[test]
+    fn metrics_listen_defaults_to_loopback_and_names_itself_when_wrong() {
+        let config = WorkerConfig::load(None, &[]).unwrap();
+        assert_eq!(config.metrics_listen.to_string(), "127.0.0.1:9090");
+        let config =
+            WorkerConfig::load(None, &env(&[("MONITORS_METRICS_LISTEN", "0.0.0.0:9100")])).unwrap();
+        assert_eq!(config.metrics_listen.to_string(), "0.0.0.0:9100");
+        for wrong in ["nowhere", "9100", "localhost:9100"] {
+            let err =
+                WorkerConfig::load(None, &env(&[("MONITORS_METRICS_LISTEN", wrong)])).unwrap_err();
+            assert!(err.to_string().contains("metrics_listen"), "{wrong}: {err}");
+        }
     }
 
     #[test]

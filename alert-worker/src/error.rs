@@ -17,6 +17,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    #[error("metrics registry")]
+    Metrics(#[from] prometheus::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

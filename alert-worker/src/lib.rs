@@ -4,7 +4,9 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod notify;
 pub mod source;
 pub mod telemetry;

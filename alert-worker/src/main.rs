@@ -4,6 +4,8 @@ use alert_worker::{
     config::WorkerConfig,
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
+    http::MetricsServer,
+    metrics::WorkerMetrics,
     notify::dispatch::Dispatcher,
     source::build_source,
     telemetry,
@@ -63,13 +65,20 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
     }
     let source = build_source(&config.sources, &db)?;
     let clock = Arc::new(SystemClock);
-    let dispatcher = Arc::new(Dispatcher::from_config(
+    let metrics = Arc::new(WorkerMetrics::new()?);
+    let dispatcher = Arc::new(
+        Dispatcher::from_config(db.clone(), &config.notify, clock.clone())?
+            .with_metrics(metrics.clone()),
+    );
+    let mut engine = Engine::new(
         db.clone(),
-        &config.notify,
-        clock.clone(),
-    )?);
-    let mut engine = Engine::new(db, source, clock, RuleScope::All, EngineSettings::default())
-        .with_outbox_signal(dispatcher.wake_signal());
+        source,
+        clock,
+        RuleScope::All,
+        EngineSettings::default(),
+    )
+    .with_outbox_signal(dispatcher.wake_signal())
+    .with_metrics(metrics.clone());
     match command {
         Command::Status => {
             let report = engine.refresh().await?;
@@ -77,14 +86,27 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             Ok(())
         }
         Command::Run => {
+            // Bound before anything runs: a taken port is a start error.
+            let probes = MetricsServer::build(config.metrics_listen, None, db, metrics).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             tracing::info!("evaluating rules and delivering notifications");
+            let serving = tokio::spawn({
+                let shutdown = shutdown.clone();
+                async move {
+                    if let Err(error) = probes.run_until(shutdown).await {
+                        tracing::error!(error = %chain(&error), "metrics server failed");
+                    }
+                }
+            });
             let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
             engine.run(shutdown).await;
             // Deliveries in flight finish (each within the send timeout).
             if let Err(error) = delivering.await {
                 tracing::error!(error = %error, "notification dispatcher failed");
+            }
+            if let Err(error) = serving.await {
+                tracing::error!(error = %error, "metrics server failed");
             }
             Ok(())
         }

@@ -33,7 +33,7 @@ use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
 use state::{Transition, step};
 
-use crate::{error::Result, source::MetricSource};
+use crate::{error::Result, metrics::WorkerMetrics, source::MetricSource};
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -72,6 +72,7 @@ pub struct Engine {
     /// Woken after a commit that queued notifications, so the dispatcher
     /// sends at once instead of at its next poll.
     outbox_signal: Option<Arc<Notify>>,
+    metrics: Option<Arc<WorkerMetrics>>,
 }
 
 impl Engine {
@@ -90,6 +91,7 @@ impl Engine {
             settings,
             rules: RuleSet::default(),
             outbox_signal: None,
+            metrics: None,
         }
     }
 
@@ -99,13 +101,23 @@ impl Engine {
         self
     }
 
+    /// Records refreshes and evaluations in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     pub fn rule_count(&self) -> usize {
         self.rules.len()
     }
 
     pub async fn refresh(&mut self) -> Result<RefreshReport> {
         let now = self.clock.now_millis();
-        self.rules.refresh(&self.db, &self.scope, now).await
+        let report = self.rules.refresh(&self.db, &self.scope, now).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.set_rules(report.total);
+        }
+        Ok(report)
     }
 
     /// Evaluates every rule due at `now`, each on its own latest aligned
@@ -152,6 +164,7 @@ impl Engine {
         tick: i64,
         report: &mut SweepReport,
     ) -> Result<()> {
+        let started = Instant::now();
         let rules: Vec<&LoadedRule> = ids.iter().filter_map(|id| self.rules.get(id)).collect();
         let mut queries = Vec::new();
         let mut spans = Vec::with_capacity(rules.len());
@@ -162,6 +175,9 @@ impl Engine {
         }
         let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
         let answers = self.source.query(&queries, at).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.query_batch(queries.len());
+        }
         let mut stored = load_states(&self.db, ids).await?;
         let silences = if rules.iter().any(|r| !r.spec.channels.is_empty()) {
             load_silences(&self.db, rules.iter().map(|r| r.owner), tick).await?
@@ -273,6 +289,9 @@ impl Engine {
         report.rules += rules.len();
         report.queries += queries.len();
         let persisted = persist(&self.db, outcomes, health, tick).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.batch_evaluated(rules.len(), &persisted, started.elapsed());
+        }
         report.persisted.fired += persisted.fired;
         report.persisted.resolved += persisted.resolved;
         report.persisted.states_written += persisted.states_written;

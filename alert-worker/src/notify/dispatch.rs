@@ -32,6 +32,7 @@ use crate::{
     config::NotifySettings,
     error::{Error, Result, chain},
     keys::load_keyring,
+    metrics::WorkerMetrics,
 };
 
 #[derive(Debug, Clone)]
@@ -82,6 +83,7 @@ pub struct Dispatcher {
     settings: DispatchSettings,
     wake: Arc<Notify>,
     rng: SystemRandom,
+    metrics: Option<Arc<WorkerMetrics>>,
 }
 
 impl Dispatcher {
@@ -100,7 +102,14 @@ impl Dispatcher {
             settings,
             wake: Arc::new(Notify::new()),
             rng: SystemRandom::new(),
+            metrics: None,
         }
+    }
+
+    /// Counts each attempt's recorded outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The dispatcher a process runs: keyring, egress policy and sender all
@@ -264,6 +273,9 @@ impl Dispatcher {
             Err(attempt) => attempt,
         };
         let status = self.record(&row, &attempt).await?;
+        if let Some(metrics) = &self.metrics {
+            metrics.notification_attempt(status);
+        }
         let (code, error) = match &attempt {
             Attempt::Delivered { status, .. } => (*status, None),
             Attempt::Retry { status, error, .. } | Attempt::Permanent { status, error } => {
