@@ -17,6 +17,10 @@ pub enum Error {
     },
     #[error(transparent)]
     Source(#[from] crate::source::SourceError),
+    /// Another worker claimed a shard of the batch (or its lease lapsed)
+    /// while it was being evaluated: its writes were refused.
+    #[error("shard leases changed during the evaluation; its writes were refused")]
+    Fenced,
     #[error("metrics registry")]
     Metrics(#[from] prometheus::Error),
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_create_core_tables;
 mod m20261123_000002_create_evaluation_tables;
 mod m20261123_000003_create_notification_tables;
+mod m20261123_000004_create_fleet_tables;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_create_core_tables::Migration),
             Box::new(m20261123_000002_create_evaluation_tables::Migration),
             Box::new(m20261123_000003_create_notification_tables::Migration),
+            Box::new(m20261123_000004_create_fleet_tables::Migration),
         ]
     }
 }

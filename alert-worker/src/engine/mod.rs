@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use outbox::{AlertFacts, decide, rows_for};
+pub use persist::Fence;
 use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_silences, load_states, persist};
 pub use persist::{PersistReport, queue_resolutions_of_removed_rule};
 use plan::{Labels, first_error, observations, queries_for};
@@ -33,7 +34,11 @@ use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
 use state::{Transition, step};
 
-use crate::{error::Result, metrics::WorkerMetrics, source::MetricSource};
+use crate::{
+    error::{Error, Result},
+    metrics::WorkerMetrics,
+    source::MetricSource,
+};
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -59,6 +64,8 @@ pub struct SweepReport {
     pub queries: usize,
     pub series: usize,
     pub errors: usize,
+    /// Rules whose writes a fence refused: another worker took their shard.
+    pub fenced: usize,
     pub persisted: PersistReport,
 }
 
@@ -165,7 +172,14 @@ impl Engine {
         report: &mut SweepReport,
     ) -> Result<()> {
         let started = Instant::now();
-        let rules: Vec<&LoadedRule> = ids.iter().filter_map(|id| self.rules.get(id)).collect();
+        // In a fleet, only rules whose shard lease is current now; their
+        // writes are fenced on those leases' epochs.
+        let leased = self.scope.shards(self.clock.now_millis());
+        let rules: Vec<&LoadedRule> = ids
+            .iter()
+            .filter_map(|id| self.rules.get(id))
+            .filter(|r| leased.as_ref().is_none_or(|l| l.contains_key(&r.shard)))
+            .collect();
         let mut queries = Vec::new();
         let mut spans = Vec::with_capacity(rules.len());
         for rule in &rules {
@@ -288,7 +302,28 @@ impl Engine {
         }
         report.rules += rules.len();
         report.queries += queries.len();
-        let persisted = persist(&self.db, outcomes, health, tick).await?;
+        let fence = match (&self.scope, leased) {
+            (RuleScope::Fleet(ownership), Some(leased)) => Some(Fence {
+                worker_id: ownership.worker_id().to_owned(),
+                epochs: rules
+                    .iter()
+                    .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
+                    .collect(),
+                now: self.clock.now_millis(),
+            }),
+            _ => None,
+        };
+        let persisted = match persist(&self.db, outcomes, health, tick, fence.as_ref()).await {
+            Err(Error::Fenced) => {
+                tracing::info!(
+                    rules = rules.len(),
+                    "batch fenced out: its shards changed hands"
+                );
+                report.fenced += rules.len();
+                return Ok(());
+            }
+            other => other?,
+        };
         if let Some(metrics) = &self.metrics {
             metrics.batch_evaluated(rules.len(), &persisted, started.elapsed());
         }

@@ -23,7 +23,10 @@ use super::{
     rules::LoadedRule,
     state::{Phase, SeriesState, Transition},
 };
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    fleet,
+};
 
 pub type StoredStates = HashMap<String, (Labels, SeriesState)>;
 
@@ -133,6 +136,16 @@ pub struct AlertDraft {
     pub message: String,
 }
 
+/// The leases a batch was evaluated under, checked when its writes commit.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub worker_id: String,
+    /// Shard → lease epoch, for every shard of the batch's rules.
+    pub epochs: BTreeMap<i32, i64>,
+    /// The wall-clock time of the commit: a lease lapsed by then fails.
+    pub now: i64,
+}
+
 /// Rule-level health after one evaluation.
 #[derive(Debug, Clone)]
 pub struct RuleHealth {
@@ -148,8 +161,16 @@ pub async fn persist(
     mut outcomes: Vec<SeriesOutcome>,
     mut health: Vec<RuleHealth>,
     now: i64,
+    fence: Option<&Fence>,
 ) -> Result<PersistReport> {
     let txn = db.begin().await?;
+    // First, so that nothing is written unless every shard of the batch is
+    // still this worker's at the epoch it evaluated under.
+    if let Some(fence) = fence
+        && !fleet::fence(&txn, &fence.worker_id, &fence.epochs, fence.now).await?
+    {
+        return Err(Error::Fenced);
+    }
     // A rule deleted while it was being evaluated must not come back as
     // state rows, alerts or notifications: the rules this batch would write
     // anything consequential for are locked and re-read first.

@@ -2,7 +2,7 @@
 //! database by (id, version): a refresh reads two small columns per rule and
 //! fetches the full spec only for rules that are new or changed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use shared_models::{
@@ -11,7 +11,10 @@ use shared_models::{
     rule::RuleSpec,
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    fleet::Ownership,
+};
 
 #[derive(Debug, Clone)]
 pub struct LoadedRule {
@@ -55,11 +58,21 @@ impl LoadedRule {
 }
 
 /// Which rules an engine evaluates: all of them (one process), or those in
-/// the shards a fleet worker owns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// the shards whose leases a fleet worker currently holds.
+#[derive(Debug, Clone)]
 pub enum RuleScope {
     All,
-    Shards(Vec<i32>),
+    Fleet(Ownership),
+}
+
+impl RuleScope {
+    /// The shards in scope at `now` with their lease epochs; `None` for all.
+    pub fn shards(&self, now: i64) -> Option<BTreeMap<i32, i64>> {
+        match self {
+            Self::All => None,
+            Self::Fleet(ownership) => Some(ownership.current(now)),
+        }
+    }
 }
 
 /// The tick at or before `now` on the grid of `interval` (aligned to the
@@ -116,8 +129,8 @@ impl RuleSet {
             .select_only()
             .columns([alert_rule::Column::Id, alert_rule::Column::Version])
             .filter(alert_rule::Column::Enabled.eq(true));
-        if let RuleScope::Shards(shards) = scope {
-            query = query.filter(alert_rule::Column::Shard.is_in(shards.clone()));
+        if let Some(shards) = scope.shards(now) {
+            query = query.filter(alert_rule::Column::Shard.is_in(shards.into_keys()));
         }
         let current: Vec<(String, i64)> = query.into_tuple().all(db).await?;
         let mut wanted: HashMap<RuleId, i64> = HashMap::with_capacity(current.len());

@@ -24,7 +24,7 @@ use shared_models::{
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
-    time::ManualClock,
+    time::{Clock, ManualClock},
 };
 
 pub struct Fixture {
@@ -125,12 +125,17 @@ impl Fixture {
     }
 
     pub fn engine(&self) -> Engine {
+        // Rules loaded now are first due on the tick at t(0).
+        self.engine_with(RuleScope::All, self.clock.clone())
+    }
+
+    /// An engine on its own scope and clock, as one worker of a fleet.
+    pub fn engine_with(&self, scope: RuleScope, clock: Arc<dyn Clock>) -> Engine {
         Engine::new(
             self.db.clone(),
             Arc::new(BuiltinSource::new(self.db.clone(), "monitors".to_owned())),
-            // Rules loaded now are first due on the tick at t(0).
-            self.clock.clone(),
-            RuleScope::All,
+            clock,
+            scope,
             EngineSettings::default(),
         )
     }

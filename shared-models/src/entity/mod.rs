@@ -10,8 +10,10 @@ pub mod notification_channel;
 pub mod point;
 pub mod rule_state;
 pub mod rule_status;
+pub mod shard_lease;
 pub mod silence;
 pub mod user;
+pub mod worker;
 
 use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 

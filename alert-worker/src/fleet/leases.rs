@@ -1,0 +1,228 @@
+//! Membership and shard leases in the product database. Every change is one
+//! conditional UPDATE, so concurrent workers never both win a shard, and a
+//! claim always takes a new epoch, which fences out the previous holder.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+use shared_models::entity::{shard_lease, worker};
+
+use crate::error::Result;
+
+/// This worker's handle on the membership and lease tables.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    db: DatabaseConnection,
+    worker_id: String,
+    ttl_ms: i64,
+}
+
+impl Leases {
+    pub fn new(db: DatabaseConnection, worker_id: String, ttl_ms: i64) -> Self {
+        Self {
+            db,
+            worker_id,
+            ttl_ms,
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Announces this worker, or renews its announcement.
+    pub async fn heartbeat(&self, host: &str, started_at: i64, now: i64) -> Result<()> {
+        worker::Entity::insert(worker::ActiveModel {
+            id: Set(self.worker_id.clone()),
+            host: Set(host.to_owned()),
+            started_at: Set(started_at),
+            heartbeat_at: Set(now),
+        })
+        .on_conflict(
+            OnConflict::column(worker::Column::Id)
+                .update_column(worker::Column::HeartbeatAt)
+                .to_owned(),
+        )
+        .exec(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Workers whose last heartbeat is within one lease TTL.
+    pub async fn live_workers(&self, now: i64) -> Result<BTreeSet<String>> {
+        Ok(worker::Entity::find()
+            .select_only()
+            .column(worker::Column::Id)
+            .filter(worker::Column::HeartbeatAt.gte(now - self.ttl_ms))
+            .into_tuple()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Creates the lease rows of shards that have none yet, unowned.
+    pub async fn ensure_rows(&self, shard_count: u32) -> Result<()> {
+        let have = shard_lease::Entity::find().count(&self.db).await?;
+        if have >= u64::from(shard_count) {
+            return Ok(());
+        }
+        let rows: Vec<shard_lease::ActiveModel> = (0..shard_count)
+            .map(|shard| shard_lease::ActiveModel {
+                shard: Set(i32::try_from(shard).unwrap_or(i32::MAX)),
+                worker_id: Set(None),
+                epoch: Set(0),
+                expires_at: Set(0),
+            })
+            .collect();
+        for chunk in rows.chunks(500) {
+            shard_lease::Entity::insert_many(chunk.to_vec())
+                .on_conflict_do_nothing_on([shard_lease::Column::Shard])
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Claims `shard` if it is free or its lease has lapsed; returns the new
+    /// epoch on success.
+    pub async fn claim(&self, shard: i32, now: i64) -> Result<Option<i64>> {
+        let claimed = shard_lease::Entity::update_many()
+            .col_expr(
+                shard_lease::Column::WorkerId,
+                Expr::value(self.worker_id.clone()),
+            )
+            .col_expr(
+                shard_lease::Column::Epoch,
+                Expr::col(shard_lease::Column::Epoch).add(1),
+            )
+            .col_expr(
+                shard_lease::Column::ExpiresAt,
+                Expr::value(now + self.ttl_ms),
+            )
+            .filter(shard_lease::Column::Shard.eq(shard))
+            .filter(
+                Condition::any()
+                    .add(shard_lease::Column::WorkerId.is_null())
+                    .add(shard_lease::Column::ExpiresAt.lt(now)),
+            )
+            .exec(&self.db)
+            .await?;
+        if claimed.rows_affected == 0 {
+            return Ok(None);
+        }
+        Ok(shard_lease::Entity::find_by_id(shard)
+            .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
+            .one(&self.db)
+            .await?
+            .map(|lease| lease.epoch))
+    }
+
+    /// Extends the leases in `held` (shard → epoch) that are still this
+    /// worker's, unexpired and of the same epoch; returns those kept.
+    pub async fn renew(&self, held: &BTreeMap<i32, i64>, now: i64) -> Result<BTreeMap<i32, i64>> {
+        if held.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mine = || {
+            Condition::all()
+                .add(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
+                .add(shard_lease::Column::Shard.is_in(held.keys().copied()))
+        };
+        shard_lease::Entity::update_many()
+            .col_expr(
+                shard_lease::Column::ExpiresAt,
+                Expr::value(now + self.ttl_ms),
+            )
+            .filter(mine())
+            .filter(shard_lease::Column::ExpiresAt.gte(now))
+            .exec(&self.db)
+            .await?;
+        let rows = shard_lease::Entity::find()
+            .filter(mine())
+            .filter(shard_lease::Column::ExpiresAt.eq(now + self.ttl_ms))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|lease| held.get(&lease.shard) == Some(&lease.epoch))
+            .map(|lease| (lease.shard, lease.epoch))
+            .collect())
+    }
+
+    /// Gives shards up at once, for another worker to claim without
+    /// waiting for the lease to lapse.
+    pub async fn release(&self, shards: impl IntoIterator<Item = i32>) -> Result<()> {
+        let shards: Vec<i32> = shards.into_iter().collect();
+        if shards.is_empty() {
+            return Ok(());
+        }
+        shard_lease::Entity::update_many()
+            .col_expr(
+                shard_lease::Column::WorkerId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(0_i64))
+            .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
+            .filter(shard_lease::Column::Shard.is_in(shards))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Leaves the fleet: every lease released, the membership row removed.
+    pub async fn leave(&self) -> Result<()> {
+        shard_lease::Entity::update_many()
+            .col_expr(
+                shard_lease::Column::WorkerId,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(0_i64))
+            .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
+            .exec(&self.db)
+            .await?;
+        worker::Entity::delete_by_id(self.worker_id.clone())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The check that makes a batch's writes conditional on its leases, run
+/// first in the batch's transaction: every shard must still be `worker`'s,
+/// unexpired, at the epoch the batch was evaluated under. The statement is
+/// a write, so it locks the lease rows (MariaDB) or the database (SQLite)
+/// until commit: a claim by another worker waits, then takes a new epoch.
+pub async fn fence<C: ConnectionTrait>(
+    txn: &C,
+    worker_id: &str,
+    epochs: &BTreeMap<i32, i64>,
+    now: i64,
+) -> Result<bool> {
+    if epochs.is_empty() {
+        return Ok(true);
+    }
+    let mut matching = Condition::any();
+    for (shard, epoch) in epochs {
+        matching = matching.add(
+            Condition::all()
+                .add(shard_lease::Column::Shard.eq(*shard))
+                .add(shard_lease::Column::Epoch.eq(*epoch)),
+        );
+    }
+    let held = shard_lease::Entity::update_many()
+        .col_expr(
+            shard_lease::Column::ExpiresAt,
+            Expr::col(shard_lease::Column::ExpiresAt),
+        )
+        .filter(shard_lease::Column::WorkerId.eq(worker_id))
+        .filter(shard_lease::Column::ExpiresAt.gte(now))
+        .filter(matching)
+        .exec(txn)
+        .await?;
+    Ok(held.rows_affected == epochs.len() as u64)
+}

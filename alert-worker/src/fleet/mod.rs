@@ -1,0 +1,244 @@
+//! The worker fleet: membership, a fair split of shards, and fenced leases.
+//! Each worker heartbeats, computes the split of all shards over the live
+//! workers, releases what is no longer its share, claims its share as it
+//! frees up, and renews what it holds. The engine evaluates only rules in
+//! shards whose lease is current, and writes under a fence on their epochs.
+
+mod assign;
+mod leases;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use sea_orm::DatabaseConnection;
+use shared_models::time::Clock;
+use tokio_util::sync::CancellationToken;
+
+pub use assign::assign;
+pub use leases::{Leases, fence};
+
+use crate::error::{Result, chain};
+
+/// A lease this worker holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub epoch: i64,
+    /// When the lease lapses unless renewed: past it, this worker stops
+    /// evaluating the shard even if it cannot reach the database to learn
+    /// whether someone else has claimed it.
+    pub expires_at: i64,
+}
+
+/// The shards this worker holds, shared between the fleet loop (writer) and
+/// the engine (reader).
+#[derive(Debug, Clone, Default)]
+pub struct Ownership {
+    held: Arc<RwLock<BTreeMap<i32, Held>>>,
+    worker_id: Arc<str>,
+}
+
+impl Ownership {
+    pub fn new(worker_id: &str) -> Self {
+        Self {
+            held: Arc::default(),
+            worker_id: Arc::from(worker_id),
+        }
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    /// Shards whose lease is current at `now`, with their epochs.
+    pub fn current(&self, now: i64) -> BTreeMap<i32, i64> {
+        self.held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(_, held)| held.expires_at > now)
+            .map(|(shard, held)| (*shard, held.epoch))
+            .collect()
+    }
+
+    fn replace(&self, held: BTreeMap<i32, Held>) {
+        *self
+            .held
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
+    }
+
+    fn snapshot(&self) -> BTreeMap<i32, Held> {
+        self.held
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    pub shard_count: u32,
+    pub lease_ttl: Duration,
+    pub host: String,
+}
+
+impl FleetSettings {
+    /// Leases are renewed three times per TTL, so one failed renewal never
+    /// costs a lease.
+    pub fn renew_every(&self) -> Duration {
+        self.lease_ttl / 3
+    }
+}
+
+/// What one round changed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoundReport {
+    pub live_workers: usize,
+    pub claimed: Vec<i32>,
+    pub released: Vec<i32>,
+    pub lost: Vec<i32>,
+    pub held: usize,
+}
+
+pub struct Fleet {
+    leases: Leases,
+    ownership: Ownership,
+    clock: Arc<dyn Clock>,
+    settings: FleetSettings,
+    started_at: i64,
+}
+
+impl Fleet {
+    pub fn new(
+        db: DatabaseConnection,
+        worker_id: String,
+        clock: Arc<dyn Clock>,
+        settings: FleetSettings,
+    ) -> Self {
+        let ttl_ms = i64::try_from(settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        Self {
+            ownership: Ownership::new(&worker_id),
+            leases: Leases::new(db, worker_id, ttl_ms),
+            started_at: clock.now_millis(),
+            clock,
+            settings,
+        }
+    }
+
+    /// The handle the engine reads the held shards through.
+    pub fn ownership(&self) -> Ownership {
+        self.ownership.clone()
+    }
+
+    /// One round: heartbeat, renew, give up what is no longer this
+    /// worker's share, claim what is and is free.
+    pub async fn round(&self) -> Result<RoundReport> {
+        let now = self.clock.now_millis();
+        let ttl_ms = i64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        self.leases.ensure_rows(self.settings.shard_count).await?;
+        self.leases
+            .heartbeat(&self.settings.host, self.started_at, now)
+            .await?;
+        let mut live = self.leases.live_workers(now).await?;
+        live.insert(self.leases.worker_id().to_owned());
+        let share = assign(self.settings.shard_count, &live)
+            .remove(self.leases.worker_id())
+            .unwrap_or_default();
+
+        let before = self.ownership.snapshot();
+        let epochs: BTreeMap<i32, i64> = before.iter().map(|(s, h)| (*s, h.epoch)).collect();
+        let kept = self.leases.renew(&epochs, now).await?;
+        let mut report = RoundReport {
+            live_workers: live.len(),
+            lost: epochs
+                .keys()
+                .filter(|s| !kept.contains_key(s))
+                .copied()
+                .collect(),
+            ..RoundReport::default()
+        };
+        let surplus: Vec<i32> = kept
+            .keys()
+            .filter(|s| !share.contains(s))
+            .copied()
+            .collect();
+        self.leases.release(surplus.iter().copied()).await?;
+        report.released = surplus;
+        let mut held: BTreeMap<i32, Held> = kept
+            .into_iter()
+            .filter(|(s, _)| share.contains(s))
+            .map(|(s, epoch)| {
+                (
+                    s,
+                    Held {
+                        epoch,
+                        expires_at: now + ttl_ms,
+                    },
+                )
+            })
+            .collect();
+        let wanted: BTreeSet<i32> = share
+            .into_iter()
+            .filter(|s| !held.contains_key(s))
+            .collect();
+        for shard in wanted {
+            if let Some(epoch) = self.leases.claim(shard, now).await? {
+                held.insert(
+                    shard,
+                    Held {
+                        epoch,
+                        expires_at: now + ttl_ms,
+                    },
+                );
+                report.claimed.push(shard);
+            }
+        }
+        report.held = held.len();
+        self.ownership.replace(held);
+        Ok(report)
+    }
+
+    /// Rounds every renewal period until `shutdown`; then releases every
+    /// shard and leaves, so that others take over at once.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.round().await {
+                Ok(report)
+                    if !report.claimed.is_empty()
+                        || !report.released.is_empty()
+                        || !report.lost.is_empty() =>
+                {
+                    tracing::info!(
+                        workers = report.live_workers,
+                        held = report.held,
+                        claimed = report.claimed.len(),
+                        released = report.released.len(),
+                        lost = report.lost.len(),
+                        "shard leases changed"
+                    );
+                }
+                Ok(_) => {}
+                // The held leases keep their expiry: the engine stops using
+                // them when they lapse, whether or not the database is back.
+                Err(error) => tracing::warn!(error = %chain(&error), "lease round failed"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.settings.renew_every()) => {}
+            }
+        }
+        self.ownership.replace(BTreeMap::new());
+        if let Err(error) = self.leases.leave().await {
+            tracing::warn!(error = %chain(&error), "releasing shards on shutdown failed; they lapse with their leases");
+        }
+    }
+
+    /// Leaves without waiting for a shutdown, for tests and tools.
+    pub async fn leave(&self) -> Result<()> {
+        self.ownership.replace(BTreeMap::new());
+        self.leases.leave().await
+    }
+}

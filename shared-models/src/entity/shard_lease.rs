@@ -1,0 +1,17 @@
+use sea_orm::entity::prelude::*;
+
+/// Which worker evaluates a shard's rules, under which epoch, until when.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "shard_leases")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub shard: i32,
+    pub worker_id: Option<String>,
+    pub epoch: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
