@@ -239,6 +239,15 @@ pub struct WorkerConfig {
     pub auto_migrate: bool,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub metrics_listen: SocketAddr,
+    /// Shards rules are spread over; the same number as the gateway's.
+    pub shard_count: u32,
+    /// How long a shard lease lasts without renewal: a dead worker's
+    /// shards are claimed by others after at most this long.
+    pub lease_ttl: HumanDuration,
+    /// This worker's name in the fleet; by default the host name and a
+    /// random suffix, so that a restarted pod is a new member.
+    #[serde(default)]
+    pub worker_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,6 +263,8 @@ struct Defaults {
     log_format: LogFormat,
     auto_migrate: bool,
     metrics_listen: &'static str,
+    shard_count: u32,
+    lease_ttl: &'static str,
 }
 
 impl WorkerConfig {
@@ -263,6 +274,8 @@ impl WorkerConfig {
             log_format: LogFormat::Text,
             auto_migrate: true,
             metrics_listen: "127.0.0.1:9090",
+            shard_count: 256,
+            lease_ttl: "15s",
         }));
         let file = file.or_else(|| {
             env.iter()
@@ -279,6 +292,18 @@ impl WorkerConfig {
         })?;
         config.sources.validate()?;
         config.notify.validate()?;
+        if config.shard_count == 0 {
+            return Err(Error::Config {
+                key: "shard_count",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
+        if config.lease_ttl < HumanDuration::from_secs(3) {
+            return Err(Error::Config {
+                key: "lease_ttl",
+                reason: "must be at least 3s (leases are renewed every third of it)".to_owned(),
+            });
+        }
         Ok(config)
     }
 }

@@ -4,6 +4,7 @@ use alert_worker::{
     config::WorkerConfig,
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
+    fleet::{self, Fleet, FleetSettings},
     http::MetricsServer,
     metrics::WorkerMetrics,
     notify::dispatch::Dispatcher,
@@ -70,19 +71,38 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         Dispatcher::from_config(db.clone(), &config.notify, clock.clone())?
             .with_metrics(metrics.clone()),
     );
-    let mut engine = Engine::new(
+    let worker_id = config.worker_id.clone().unwrap_or_else(default_worker_id);
+    let fleet = Fleet::new(
+        db.clone(),
+        worker_id.clone(),
+        clock.clone(),
+        FleetSettings {
+            shard_count: config.shard_count,
+            lease_ttl: config.lease_ttl.as_duration(),
+            host: hostname(),
+        },
+    )
+    .with_metrics(metrics.clone());
+    let engine = Engine::new(
         db.clone(),
         source,
         clock,
-        RuleScope::All,
+        RuleScope::Fleet(fleet.ownership()),
         EngineSettings::default(),
     )
     .with_outbox_signal(dispatcher.wake_signal())
     .with_metrics(metrics.clone());
     match command {
         Command::Status => {
-            let report = engine.refresh().await?;
-            println!("rules to evaluate: {}", report.total);
+            let now = chrono::Utc::now().timestamp_millis();
+            for member in fleet::members(&db, now).await? {
+                println!(
+                    "{}  host {}  heartbeat {} ms ago  shards {}",
+                    member.worker_id, member.host, member.heartbeat_age_ms, member.shards
+                );
+            }
+            let unowned = fleet::unowned_shards(&db, now).await?;
+            println!("shards without a current lease: {unowned}");
             Ok(())
         }
         Command::Run => {
@@ -90,7 +110,11 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             let probes = MetricsServer::build(config.metrics_listen, None, db, metrics).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
-            tracing::info!("evaluating rules and delivering notifications");
+            tracing::info!(worker = %worker_id, "evaluating rules and delivering notifications");
+            // The fleet outlives the engine: the evaluation in flight commits
+            // under its leases before they are released.
+            let leaving = CancellationToken::new();
+            let leasing = tokio::spawn(fleet.run(leaving.clone()));
             let serving = tokio::spawn({
                 let shutdown = shutdown.clone();
                 async move {
@@ -101,6 +125,10 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             });
             let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
             engine.run(shutdown).await;
+            leaving.cancel();
+            if let Err(error) = leasing.await {
+                tracing::error!(error = %error, "fleet membership failed");
+            }
             // Deliveries in flight finish (each within the send timeout).
             if let Err(error) = delivering.await {
                 tracing::error!(error = %error, "notification dispatcher failed");
@@ -111,6 +139,26 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The host name and a random suffix: a restarted process is a new member,
+/// so it never mistakes its predecessor's leases for its own.
+fn default_worker_id() -> String {
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    let host: String = hostname().chars().take(22).collect();
+    format!("{host}-{}", &suffix[suffix.len() - 8..])
 }
 
 /// SIGTERM or Ctrl-C: finish the evaluation in flight, then stop.

@@ -226,3 +226,49 @@ pub async fn fence<C: ConnectionTrait>(
         .await?;
     Ok(held.rows_affected == epochs.len() as u64)
 }
+
+/// A worker as `alert-worker status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub worker_id: String,
+    pub host: String,
+    pub heartbeat_age_ms: i64,
+    /// Shards whose lease it holds, current at the time asked.
+    pub shards: usize,
+}
+
+/// Every announced worker, most recently heard from first.
+pub async fn members(db: &DatabaseConnection, now: i64) -> Result<Vec<Member>> {
+    let leases = shard_lease::Entity::find()
+        .filter(shard_lease::Column::ExpiresAt.gte(now))
+        .all(db)
+        .await?;
+    let mut out: Vec<Member> = worker::Entity::find()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| Member {
+            shards: leases
+                .iter()
+                .filter(|l| l.worker_id.as_deref() == Some(w.id.as_str()))
+                .count(),
+            heartbeat_age_ms: now - w.heartbeat_at,
+            worker_id: w.id,
+            host: w.host,
+        })
+        .collect();
+    out.sort_by_key(|m| m.heartbeat_age_ms);
+    Ok(out)
+}
+
+/// Shards no worker holds a current lease on.
+pub async fn unowned_shards(db: &DatabaseConnection, now: i64) -> Result<u64> {
+    Ok(shard_lease::Entity::find()
+        .filter(
+            Condition::any()
+                .add(shard_lease::Column::WorkerId.is_null())
+                .add(shard_lease::Column::ExpiresAt.lt(now)),
+        )
+        .count(db)
+        .await?)
+}

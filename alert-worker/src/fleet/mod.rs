@@ -18,9 +18,12 @@ use shared_models::time::Clock;
 use tokio_util::sync::CancellationToken;
 
 pub use assign::assign;
-pub use leases::{Leases, fence};
+pub use leases::{Leases, Member, fence, members, unowned_shards};
 
-use crate::error::{Result, chain};
+use crate::{
+    error::{Result, chain},
+    metrics::WorkerMetrics,
+};
 
 /// A lease this worker holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +112,7 @@ pub struct Fleet {
     clock: Arc<dyn Clock>,
     settings: FleetSettings,
     started_at: i64,
+    metrics: Option<Arc<WorkerMetrics>>,
 }
 
 impl Fleet {
@@ -125,7 +129,13 @@ impl Fleet {
             started_at: clock.now_millis(),
             clock,
             settings,
+            metrics: None,
         }
+    }
+
+    pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The handle the engine reads the held shards through.
@@ -205,7 +215,18 @@ impl Fleet {
     /// shard and leaves, so that others take over at once.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            match self.round().await {
+            let round = self.round().await;
+            if let Some(metrics) = &self.metrics {
+                match &round {
+                    Ok(report) => {
+                        report.claimed.iter().for_each(|_| metrics.lease_claimed());
+                        report.lost.iter().for_each(|_| metrics.lease_lost());
+                        metrics.set_owned_shards(report.held);
+                    }
+                    Err(_) => metrics.lease_renew_failed(),
+                }
+            }
+            match round {
                 Ok(report)
                     if !report.claimed.is_empty()
                         || !report.released.is_empty()
@@ -231,6 +252,9 @@ impl Fleet {
             }
         }
         self.ownership.replace(BTreeMap::new());
+        if let Some(metrics) = &self.metrics {
+            metrics.set_owned_shards(0);
+        }
         if let Err(error) = self.leases.leave().await {
             tracing::warn!(error = %chain(&error), "releasing shards on shutdown failed; they lapse with their leases");
         }
