@@ -228,6 +228,49 @@ impl NotifySettings {
     }
 }
 
+/// How rule changes reach the workers: announced through Redis when a URL
+/// is set, and re-read from the database every `resync_every` regardless.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChangeSettings {
+    #[serde(default)]
+    pub redis_url: Option<Secret<String>>,
+    /// The full re-read of a worker's rules. Without Redis it is the only
+    /// way changes arrive, so it is 1 s; with Redis, a safety net.
+    #[serde(default)]
+    pub resync_every: Option<HumanDuration>,
+}
+
+impl ChangeSettings {
+    pub fn refresh_every(&self) -> std::time::Duration {
+        match (&self.resync_every, &self.redis_url) {
+            (Some(every), _) => every.as_duration(),
+            (None, Some(_)) => std::time::Duration::from_secs(15),
+            (None, None) => std::time::Duration::from_secs(1),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if let Some(url) = &self.redis_url
+            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+        {
+            return Err(Error::Config {
+                key: "redis_url",
+                reason: "must be a redis:// URL".to_owned(),
+            });
+        }
+        if self
+            .resync_every
+            .is_some_and(|d| d < HumanDuration::from_secs(1))
+        {
+            return Err(Error::Config {
+                key: "resync_every",
+                reason: "must be at least 1s".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct WorkerConfig {
     pub database_url: Secret<String>,
@@ -235,6 +278,8 @@ pub struct WorkerConfig {
     pub sources: SourceSettings,
     #[serde(flatten)]
     pub notify: NotifySettings,
+    #[serde(flatten)]
+    pub changes: ChangeSettings,
     pub log_format: LogFormat,
     pub auto_migrate: bool,
     /// Where `/metrics`, `/healthz` and `/readyz` are served.
@@ -292,6 +337,7 @@ impl WorkerConfig {
         })?;
         config.sources.validate()?;
         config.notify.validate()?;
+        config.changes.validate()?;
         if config.shard_count == 0 {
             return Err(Error::Config {
                 key: "shard_count",

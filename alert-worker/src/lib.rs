@@ -1,6 +1,7 @@
 //! The alert-evaluation engine: sources, the per-series state machine, the
 //! scheduler that evaluates due rules, and the persistence of their state.
 
+pub mod changes;
 pub mod config;
 pub mod engine;
 pub mod error;

@@ -1,6 +1,7 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use alert_worker::{
+    changes,
     config::WorkerConfig,
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
@@ -88,7 +89,10 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         source,
         clock,
         RuleScope::Fleet(fleet.ownership()),
-        EngineSettings::default(),
+        EngineSettings {
+            refresh_every: config.changes.refresh_every(),
+            ..EngineSettings::default()
+        },
     )
     .with_outbox_signal(dispatcher.wake_signal())
     .with_metrics(metrics.clone());
@@ -115,6 +119,13 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
             // under its leases before they are released.
             let leaving = CancellationToken::new();
             let leasing = tokio::spawn(fleet.run(leaving.clone()));
+            if let Some(url) = &config.changes.redis_url {
+                tokio::spawn(changes::listen(
+                    url.expose().clone(),
+                    engine.refresh_signal(),
+                    shutdown.clone(),
+                ));
+            }
             let serving = tokio::spawn({
                 let shutdown = shutdown.clone();
                 async move {

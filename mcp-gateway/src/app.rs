@@ -19,6 +19,7 @@ use tower_http::{
 };
 
 use alert_worker::{
+    changes::ChangePublisher,
     engine::{Engine, EngineSettings, RuleScope},
     keys::load_keyring,
     notify::{
@@ -77,13 +78,16 @@ impl App {
         if config.auto_migrate {
             db::migrate(&connection).await?;
         }
-        let store = Store::new(
+        let mut store = Store::new(
             connection,
             clock,
             config.rule_limits(),
             config.shard_count,
             keyring,
         );
+        if let Some(url) = &config.changes.redis_url {
+            store = store.with_changes(ChangePublisher::new(url.expose())?);
+        }
         let first_start = if config.bootstrap_admin {
             bootstrap::first_start(&store).await?
         } else {

@@ -4,7 +4,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alert_worker::config::{NotifySettings, SourceSettings, env_layer};
+use alert_worker::config::{ChangeSettings, NotifySettings, SourceSettings, env_layer};
 use figment::{
     Figment,
     providers::{Format, Serialized, Toml},
@@ -54,6 +54,9 @@ pub struct Config {
     /// limits; shared with `alert-worker`, which delivers what this seals.
     #[serde(flatten)]
     pub notify: NotifySettings,
+    /// Where rule writes are announced to the worker fleet (Redis).
+    #[serde(flatten)]
+    pub changes: ChangeSettings,
 }
 
 /// Defaults, spelled as they would be in the TOML file.
@@ -185,7 +188,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
         }
-        for shared in [self.sources.validate(), self.notify.validate()] {
+        for shared in [
+            self.sources.validate(),
+            self.notify.validate(),
+            self.changes.validate(),
+        ] {
             if let Err(alert_worker::error::Error::Config { key, reason }) = shared {
                 return Err(ConfigError::Invalid { key, reason });
             }

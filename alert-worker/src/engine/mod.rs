@@ -79,6 +79,9 @@ pub struct Engine {
     /// Woken after a commit that queued notifications, so the dispatcher
     /// sends at once instead of at its next poll.
     outbox_signal: Option<Arc<Notify>>,
+    /// Woken when a rule changed (announced through Redis), for a refresh
+    /// before the next periodic one.
+    refresh_signal: Arc<Notify>,
     metrics: Option<Arc<WorkerMetrics>>,
 }
 
@@ -98,6 +101,7 @@ impl Engine {
             settings,
             rules: RuleSet::default(),
             outbox_signal: None,
+            refresh_signal: Arc::new(Notify::new()),
             metrics: None,
         }
     }
@@ -106,6 +110,11 @@ impl Engine {
     pub fn with_outbox_signal(mut self, signal: Arc<Notify>) -> Self {
         self.outbox_signal = Some(signal);
         self
+    }
+
+    /// Notify this to have the engine re-read its rules now.
+    pub fn refresh_signal(&self) -> Arc<Notify> {
+        self.refresh_signal.clone()
     }
 
     /// Records refreshes and evaluations in `metrics`.
@@ -397,6 +406,7 @@ impl Engine {
             };
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                () = self.refresh_signal.notified() => last_refresh = None,
                 () = shutdown.cancelled() => return,
             }
         }

@@ -15,6 +15,8 @@ mod users;
 
 use std::sync::Arc;
 
+use alert_worker::changes::ChangePublisher;
+
 use sea_orm::DatabaseConnection;
 use shared_models::{crypto::Keyring, rule::RuleLimits, time::Clock};
 
@@ -40,6 +42,7 @@ pub struct Store {
     keyring: Arc<Keyring>,
     token_cache: tokens::TokenCache,
     summaries: rule_summaries::SummaryCache,
+    changes: Option<ChangePublisher>,
 }
 
 impl Store {
@@ -58,6 +61,20 @@ impl Store {
             keyring,
             token_cache: tokens::TokenCache::default(),
             summaries: rule_summaries::SummaryCache::default(),
+            changes: None,
+        }
+    }
+
+    /// Announces rule writes to the workers through Redis.
+    pub fn with_changes(mut self, changes: ChangePublisher) -> Self {
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Tells the worker fleet that a rule changed, after the commit.
+    async fn announce_rule(&self, rule: &str, shard: i32) {
+        if let Some(changes) = &self.changes {
+            changes.rule_changed(rule, shard).await;
         }
     }
 

@@ -96,6 +96,7 @@ impl Store {
         let row = row.insert(&txn).await?;
         self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
+        self.announce_rule(&row.id, row.shard).await;
         row.try_into()
     }
 
@@ -211,6 +212,11 @@ impl Store {
         }
         self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
+        self.announce_rule(
+            &current.id,
+            i32::try_from(current.shard).unwrap_or_default(),
+        )
+        .await;
         Ok(RuleRecord {
             spec,
             version: current.version + 1,
@@ -245,6 +251,7 @@ impl Store {
         let Some(row) = row else {
             return Err(Error::not_found("alert rule", id));
         };
+        let shard = row.shard;
         // Before the states go: they say which open alerts were notified.
         queue_resolutions_of_removed_rule(&txn, &LoadedRule::from_row(row)?, now).await?;
         let result = alert_rule::Entity::delete_owned(owner)
@@ -273,6 +280,7 @@ impl Store {
             .exec(&txn)
             .await?;
         txn.commit().await?;
+        self.announce_rule(&id, shard).await;
         Ok(())
     }
 

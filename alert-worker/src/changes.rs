@@ -1,0 +1,105 @@
+//! Rule changes, pushed from the gateway to the workers through Redis
+//! pub/sub so that a created, changed, paused or deleted rule reaches its
+//! worker within moments. Nothing depends on a message arriving: each
+//! worker also re-reads its rules every `resync_every`, and publishing is
+//! best effort (a failure is logged, never returned to the client).
+
+use std::{sync::Arc, time::Duration};
+
+use deadpool_redis::{
+    Config as PoolConfig, Pool, Runtime,
+    redis::{self, AsyncCommands},
+};
+use futures_util::StreamExt;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::{Error, Result, chain};
+
+/// The pub/sub channel rule changes are announced on.
+pub const CHANNEL: &str = "monitors:rule-changes";
+
+/// The gateway's side: announces that a rule changed.
+#[derive(Clone)]
+pub struct ChangePublisher {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for ChangePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePublisher")
+    }
+}
+
+impl ChangePublisher {
+    pub fn new(redis_url: &str) -> Result<Self> {
+        let pool = PoolConfig::from_url(redis_url)
+            .create_pool(Some(Runtime::Tokio1))
+            .map_err(|e| Error::Config {
+                key: "redis_url",
+                reason: e.to_string(),
+            })?;
+        Ok(Self { pool })
+    }
+
+    /// Announces a change to `rule` (in `shard`). Best effort: the
+    /// workers' periodic resync picks up whatever a lost message missed.
+    pub async fn rule_changed(&self, rule: &str, shard: i32) {
+        let message = format!("{shard}:{rule}");
+        let published = async {
+            let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
+            connection
+                .publish::<_, _, i64>(CHANNEL, message)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        if let Err(error) = published.await {
+            tracing::warn!(%error, "announcing a rule change failed; workers see it at their next resync");
+        }
+    }
+}
+
+/// The worker's side: wakes `refresh` on every announced change, until
+/// `shutdown`. A lost connection (a Redis restart) is retried with backoff;
+/// after reconnecting it wakes `refresh` once, since changes made while it
+/// was away were not heard.
+pub async fn listen(redis_url: String, refresh: Arc<Notify>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let session = async {
+            let client = redis::Client::open(redis_url.as_str())?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::select! {
+            () = shutdown.cancelled() => return,
+            session = session => session,
+        };
+        match pubsub {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                refresh.notify_one();
+                let mut messages = pubsub.into_on_message();
+                loop {
+                    tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        message = messages.next() => match message {
+                            Some(_) => refresh.notify_one(),
+                            None => break,
+                        },
+                    }
+                }
+                tracing::warn!("rule-change subscription ended; reconnecting");
+            }
+            Err(error) => {
+                tracing::warn!(error = %chain(&error), "subscribing to rule changes failed; retrying");
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}

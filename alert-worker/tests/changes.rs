@@ -1,0 +1,190 @@
+//! Rule changes through Redis pub/sub against a private `redis-server`
+//! started for each test on a free loopback port: a published change wakes
+//! the listener, a worker's engine picks a new rule up within 2 s although
+//! its periodic resync is a minute away, and a Redis restart is ridden out.
+
+#[path = "support/fixture.rs"]
+mod fixture;
+
+use std::{
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alert_worker::{
+    changes::{CHANNEL, ChangePublisher, listen},
+    engine::{Engine, EngineSettings, RuleScope},
+    source::builtin::BuiltinSource,
+};
+use deadpool_redis::redis;
+use fixture::fixture;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use shared_models::{entity::rule_status, time::SystemClock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+struct Redis {
+    port: u16,
+    child: Child,
+}
+
+impl Redis {
+    async fn start_on(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "redis-server did not listen");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Self { port, child }
+    }
+
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        Self::start_on(port).await
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(mut self) -> u16 {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.port
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the listener's subscription is in place, so that a message
+/// published next is heard.
+async fn subscribed(redis: &Redis) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, count): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(CHANNEL)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        if count > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the listener never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn woken(signal: &Notify, within: Duration) -> bool {
+    tokio::time::timeout(within, signal.notified())
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn a_published_change_wakes_the_listener_and_survives_a_redis_restart() {
+    let redis = Redis::start().await;
+    let url = redis.url();
+    let signal = Arc::new(Notify::new());
+    let stop = CancellationToken::new();
+    let listening = tokio::spawn(listen(url.clone(), signal.clone(), stop.clone()));
+    // The listener wakes once when it has subscribed.
+    assert!(woken(&signal, Duration::from_secs(5)).await, "subscribed");
+    let publisher = ChangePublisher::new(&url).unwrap();
+    publisher.rule_changed("rule-1", 7).await;
+    assert!(
+        woken(&signal, Duration::from_secs(2)).await,
+        "woken by the change"
+    );
+
+    // Redis goes away and comes back on the same port.
+    let port = redis.stop();
+    let _redis = Redis::start_on(port).await;
+    assert!(
+        woken(&signal, Duration::from_secs(10)).await,
+        "resubscribed after the restart"
+    );
+    let started = Instant::now();
+    loop {
+        publisher.rule_changed("rule-2", 7).await;
+        if woken(&signal, Duration::from_millis(200)).await {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no change heard after the restart"
+        );
+    }
+    stop.cancel();
+    listening.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_new_rule_reaches_the_engine_within_two_seconds() {
+    let redis = Redis::start().await;
+    let f = fixture().await;
+    let engine = Engine::new(
+        f.db.clone(),
+        Arc::new(BuiltinSource::new(f.db.clone(), "monitors".to_owned())),
+        Arc::new(SystemClock),
+        RuleScope::All,
+        EngineSettings {
+            refresh_every: Duration::from_secs(60),
+            ..EngineSettings::default()
+        },
+    );
+    let stop = CancellationToken::new();
+    let signal = engine.refresh_signal();
+    let listening = tokio::spawn(listen(redis.url(), signal.clone(), stop.clone()));
+    let running = tokio::spawn(engine.run(stop.clone()));
+    subscribed(&redis).await;
+    // The engine's first refreshes happened at start and on subscribing; the
+    // next periodic one is a minute away, so only the announcement can
+    // bring the rule in.
+    let rule = f.rule(json!({})).await;
+    let announced = Instant::now();
+    ChangePublisher::new(&redis.url())
+        .unwrap()
+        .rule_changed(&rule.to_string(), 0)
+        .await;
+    loop {
+        let evaluated = rule_status::Entity::find()
+            .filter(rule_status::Column::RuleId.eq(rule.to_string()))
+            .one(&f.db)
+            .await
+            .unwrap();
+        if evaluated.is_some() {
+            break;
+        }
+        assert!(
+            announced.elapsed() < Duration::from_secs(2),
+            "the rule was not evaluated within 2 s of the announcement"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+    listening.await.unwrap();
+}
