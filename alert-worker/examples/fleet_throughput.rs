@@ -78,10 +78,10 @@ async fn main() -> Result<()> {
     let influx = influxd::influxd();
     let database = influx.create_database().await;
     let mut lines = String::new();
-    let now_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let now_ms = chrono::Utc::now().timestamp_millis();
     for s in 0..args.series {
         lines.push_str(&format!(
-            "crypto,symbol=S{s} price={} {now_ns}\n",
+            "crypto,symbol=S{s} price={} {now_ms}\n",
             100 + s % 7
         ));
     }
