@@ -96,6 +96,7 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
     )
     .with_outbox_signal(dispatcher.wake_signal())
     .with_metrics(metrics.clone());
+    let fleet = fleet.with_claimed_signal(engine.refresh_signal());
     match command {
         Command::Status => {
             let now = chrono::Utc::now().timestamp_millis();

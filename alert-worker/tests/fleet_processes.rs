@@ -949,10 +949,6 @@ async fn a_worker_stopped_mid_evaluation_past_its_lease_is_fenced_out_and_rejoin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fleet bug: the fence's UPDATE locks every shard_leases row (trx_rows_locked 257) \
-            until the batch commits, so a worker stopped inside that transaction blocks every \
-            other worker's renewals, claims and fences (Lock wait timeout after 50 s, then \
-            again): the whole fleet stops evaluating until it resumes"]
 async fn a_worker_stopped_inside_its_write_transaction_does_not_stall_the_fleet() {
     stopped_past_its_lease(Stall::InsideItsWrite).await;
 }

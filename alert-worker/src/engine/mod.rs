@@ -319,6 +319,7 @@ impl Engine {
                     .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
                     .collect(),
                 now: self.clock.now_millis(),
+                ttl_ms: ownership.ttl_ms(),
             }),
             _ => None,
         };

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use shared_models::{
@@ -144,6 +144,8 @@ pub struct Fence {
     pub epochs: BTreeMap<i32, i64>,
     /// The wall-clock time of the commit: a lease lapsed by then fails.
     pub now: i64,
+    /// The lease TTL, which bounds how long the transaction may stall.
+    pub ttl_ms: i64,
 }
 
 /// Rule-level health after one evaluation.
@@ -166,10 +168,19 @@ pub async fn persist(
     let txn = db.begin().await?;
     // First, so that nothing is written unless every shard of the batch is
     // still this worker's at the epoch it evaluated under.
-    if let Some(fence) = fence
-        && !fleet::fence(&txn, &fence.worker_id, &fence.epochs, fence.now).await?
-    {
-        return Err(Error::Fenced);
+    if let Some(fence) = fence {
+        // A worker stopped inside this transaction (SIGSTOP, a stall) would
+        // hold its lease rows locked, and no other worker could claim its
+        // shards: on MariaDB the server ends a transaction left idle longer
+        // than a third of the lease TTL, which releases the locks in time.
+        if txn.get_database_backend() == DbBackend::MySql {
+            let limit = (fence.ttl_ms / 3 / 1000).max(1);
+            txn.execute_unprepared(&format!("SET SESSION idle_transaction_timeout = {limit}"))
+                .await?;
+        }
+        if !fleet::fence(&txn, &fence.worker_id, &fence.epochs, fence.now).await? {
+            return Err(Error::Fenced);
+        }
     }
     // A rule deleted while it was being evaluated must not come back as
     // state rows, alerts or notifications: the rules this batch would write

@@ -206,25 +206,34 @@ pub async fn fence<C: ConnectionTrait>(
     if epochs.is_empty() {
         return Ok(true);
     }
-    let mut matching = Condition::any();
-    for (shard, epoch) in epochs {
-        matching = matching.add(
-            Condition::all()
-                .add(shard_lease::Column::Shard.eq(*shard))
-                .add(shard_lease::Column::Epoch.eq(*epoch)),
-        );
-    }
+    // By primary key only, so that MariaDB locks just these rows: an
+    // OR of (shard, epoch) pairs is a scan that locks every lease row and
+    // serialises the whole fleet behind one batch.
+    let shards = || shard_lease::Column::Shard.is_in(epochs.keys().copied());
     let held = shard_lease::Entity::update_many()
         .col_expr(
             shard_lease::Column::ExpiresAt,
             Expr::col(shard_lease::Column::ExpiresAt),
         )
+        .filter(shards())
         .filter(shard_lease::Column::WorkerId.eq(worker_id))
         .filter(shard_lease::Column::ExpiresAt.gte(now))
-        .filter(matching)
         .exec(txn)
         .await?;
-    Ok(held.rows_affected == epochs.len() as u64)
+    if held.rows_affected != epochs.len() as u64 {
+        return Ok(false);
+    }
+    // The rows are locked now; their epochs cannot change before commit.
+    let current: BTreeMap<i32, i64> = shard_lease::Entity::find()
+        .select_only()
+        .columns([shard_lease::Column::Shard, shard_lease::Column::Epoch])
+        .filter(shards())
+        .into_tuple()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(&current == epochs)
 }
 
 /// A worker as `alert-worker status` shows it.

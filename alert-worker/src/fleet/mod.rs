@@ -15,6 +15,7 @@ use std::{
 
 use sea_orm::DatabaseConnection;
 use shared_models::time::Clock;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use assign::assign;
@@ -41,18 +42,25 @@ pub struct Held {
 pub struct Ownership {
     held: Arc<RwLock<BTreeMap<i32, Held>>>,
     worker_id: Arc<str>,
+    ttl_ms: i64,
 }
 
 impl Ownership {
-    pub fn new(worker_id: &str) -> Self {
+    pub fn new(worker_id: &str, ttl_ms: i64) -> Self {
         Self {
             held: Arc::default(),
             worker_id: Arc::from(worker_id),
+            ttl_ms,
         }
     }
 
     pub fn worker_id(&self) -> &str {
         &self.worker_id
+    }
+
+    /// The lease TTL the leases are held under.
+    pub fn ttl_ms(&self) -> i64 {
+        self.ttl_ms
     }
 
     /// Shards whose lease is current at `now`, with their epochs.
@@ -113,6 +121,9 @@ pub struct Fleet {
     settings: FleetSettings,
     started_at: i64,
     metrics: Option<Arc<WorkerMetrics>>,
+    /// The engine's refresh, woken when a round claims shards, so their
+    /// rules are loaded now rather than at the next periodic refresh.
+    claimed_signal: Option<Arc<Notify>>,
 }
 
 impl Fleet {
@@ -124,13 +135,19 @@ impl Fleet {
     ) -> Self {
         let ttl_ms = i64::try_from(settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
         Self {
-            ownership: Ownership::new(&worker_id),
+            ownership: Ownership::new(&worker_id, ttl_ms),
             leases: Leases::new(db, worker_id, ttl_ms),
             started_at: clock.now_millis(),
             clock,
             settings,
             metrics: None,
+            claimed_signal: None,
         }
+    }
+
+    pub fn with_claimed_signal(mut self, signal: Arc<Notify>) -> Self {
+        self.claimed_signal = Some(signal);
+        self
     }
 
     pub fn with_metrics(mut self, metrics: Arc<WorkerMetrics>) -> Self {
@@ -216,6 +233,11 @@ impl Fleet {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let round = self.round().await;
+            if let (Ok(report), Some(signal)) = (&round, &self.claimed_signal)
+                && !report.claimed.is_empty()
+            {
+                signal.notify_one();
+            }
             if let Some(metrics) = &self.metrics {
                 match &round {
                     Ok(report) => {
