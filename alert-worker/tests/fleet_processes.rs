@@ -845,10 +845,6 @@ async fn a_killed_workers_rules_are_taken_over_and_no_alert_is_lost_or_doubled()
 
 /// Issue 5's target: within the lease TTL and one interval.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fleet gap: a survivor claims a lapsed lease only at its next round (up to TTL/3 \
-            later) and its engine loads the rules only at its next refresh (up to 1 s later), \
-            so failover takes up to TTL + TTL/3 + 1 s: 3.6 to 4.8 s measured for a 3 s TTL \
-            and 1 s rules, against 4 s"]
 async fn a_killed_workers_rules_are_evaluated_again_within_the_ttl_and_an_interval() {
     kill_one_of_three(TTL + INTERVAL + SLACK / 2).await;
 }

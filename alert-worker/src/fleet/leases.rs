@@ -122,6 +122,22 @@ impl Leases {
             .map(|lease| lease.epoch))
     }
 
+    /// When the first of `shards`' current leases lapses, if any is held.
+    pub async fn earliest_expiry(&self, shards: &BTreeSet<i32>, now: i64) -> Result<Option<i64>> {
+        if shards.is_empty() {
+            return Ok(None);
+        }
+        let expiries: Vec<i64> = shard_lease::Entity::find()
+            .select_only()
+            .column(shard_lease::Column::ExpiresAt)
+            .filter(shard_lease::Column::Shard.is_in(shards.iter().copied()))
+            .filter(shard_lease::Column::ExpiresAt.gte(now))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(expiries.into_iter().min())
+    }
+
     /// Extends the leases in `held` (shard → epoch) that are still this
     /// worker's, unexpired and of the same epoch; returns those kept.
     pub async fn renew(&self, held: &BTreeMap<i32, i64>, now: i64) -> Result<BTreeMap<i32, i64>> {

@@ -112,6 +112,10 @@ pub struct RoundReport {
     pub released: Vec<i32>,
     pub lost: Vec<i32>,
     pub held: usize,
+    /// When a lease of this worker's share that another still holds lapses:
+    /// the next round goes then, not a whole renewal period later, so a dead
+    /// worker's shards move within the TTL.
+    pub next_lapse: Option<i64>,
 }
 
 pub struct Fleet {
@@ -211,7 +215,7 @@ impl Fleet {
             .into_iter()
             .filter(|s| !held.contains_key(s))
             .collect();
-        for shard in wanted {
+        for &shard in &wanted {
             if let Some(epoch) = self.leases.claim(shard, now).await? {
                 held.insert(
                     shard,
@@ -223,6 +227,11 @@ impl Fleet {
                 report.claimed.push(shard);
             }
         }
+        let missing: BTreeSet<i32> = wanted
+            .into_iter()
+            .filter(|s| !held.contains_key(s))
+            .collect();
+        report.next_lapse = self.leases.earliest_expiry(&missing, now).await?;
         report.held = held.len();
         self.ownership.replace(held);
         Ok(report)
@@ -233,6 +242,7 @@ impl Fleet {
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
             let round = self.round().await;
+            let next_lapse = round.as_ref().ok().and_then(|r| r.next_lapse);
             if let (Ok(report), Some(signal)) = (&round, &self.claimed_signal)
                 && !report.claimed.is_empty()
             {
@@ -268,9 +278,15 @@ impl Fleet {
                 // them when they lapse, whether or not the database is back.
                 Err(error) => tracing::warn!(error = %chain(&error), "lease round failed"),
             }
+            let until_lapse = next_lapse.map(|at| {
+                Duration::from_millis(u64::try_from(at + 1 - self.clock.now_millis()).unwrap_or(0))
+            });
+            let wait = until_lapse.map_or(self.settings.renew_every(), |d| {
+                d.min(self.settings.renew_every())
+            });
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(self.settings.renew_every()) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
         self.ownership.replace(BTreeMap::new());
