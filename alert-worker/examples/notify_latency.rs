@@ -255,7 +255,7 @@ async fn insert_channel(
     let config = ChannelConfig::parse(
         ChannelKind::Webhook,
         json!({ "url": url }),
-        &alert_worker::notify::signing::generate_signing_secret(),
+        &alert_worker::notify::signing::generate_signing_secret()?,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sealed = config.seal(keyring, &id.to_string())?;

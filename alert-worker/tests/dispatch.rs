@@ -60,7 +60,7 @@ impl Outbox {
         let config = ChannelConfig::parse(
             ChannelKind::Webhook,
             json!({ "url": url }),
-            &generate_signing_secret(),
+            &generate_signing_secret().unwrap(),
         )
         .unwrap();
         notification_channel::ActiveModel {

@@ -614,7 +614,7 @@ async fn webhook(db: &DatabaseConnection, owner: &str, key: &str, url: &str) -> 
     let config = ChannelConfig::parse(
         ChannelKind::Webhook,
         json!({ "url": url }),
-        &generate_signing_secret(),
+        &generate_signing_secret().unwrap(),
     )
     .unwrap();
     notification_channel::ActiveModel {

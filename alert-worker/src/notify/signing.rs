@@ -20,20 +20,18 @@ pub enum SigningError {
     NotBase64(#[source] base64::DecodeError),
     #[error("the signing secret is empty")]
     Empty,
+    #[error("the system random number generator failed")]
+    Random,
 }
 
 /// A new secret for a webhook channel: `whsec_` and the base64 of 32 random
 /// bytes.
-pub fn generate_signing_secret() -> String {
+pub fn generate_signing_secret() -> Result<String, SigningError> {
     let mut key = [0_u8; SECRET_BYTES];
-    // ring's SystemRandom is getrandom(2) on Linux, which blocks until the
-    // kernel pool is seeded and does not fail afterwards; there is no
-    // weaker source worth falling back to, so a failure here is a broken
-    // platform rather than something a caller could handle.
     SystemRandom::new()
         .fill(&mut key)
-        .expect("the operating system's random number generator failed");
-    format!("{WEBHOOK_SECRET_PREFIX}{}", STANDARD.encode(key))
+        .map_err(|_| SigningError::Random)?;
+    Ok(format!("{WEBHOOK_SECRET_PREFIX}{}", STANDARD.encode(key)))
 }
 
 /// The `webhook-signature` header value for one message: `v1,` and the
@@ -134,8 +132,8 @@ mod tests {
 
     #[test]
     fn generated_secrets_are_32_random_bytes_and_sign() {
-        let first = generate_signing_secret();
-        let second = generate_signing_secret();
+        let first = generate_signing_secret().unwrap();
+        let second = generate_signing_secret().unwrap();
         assert_ne!(first, second);
         let raw = STANDARD
             .decode(first.strip_prefix("whsec_").unwrap())

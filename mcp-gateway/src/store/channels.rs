@@ -159,7 +159,7 @@ impl Store {
     ) -> Result<CreatedChannel> {
         let name = parse_name(name)?;
         let secret = match kind {
-            ChannelKind::Webhook => Some(generate_signing_secret()),
+            ChannelKind::Webhook => Some(generate_signing_secret().map_err(|_| Error::Random)?),
             _ => None,
         };
         let config = ChannelConfig::parse(kind, config, secret.as_deref().unwrap_or_default())
