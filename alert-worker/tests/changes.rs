@@ -16,6 +16,7 @@ use alert_worker::{
     changes::{CHANNEL, ChangePublisher, listen},
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
+    testing::within,
 };
 use deadpool_redis::redis;
 use fixture::fixture;
@@ -81,20 +82,23 @@ impl Drop for Redis {
 async fn subscribed(redis: &Redis) {
     let client = redis::Client::open(redis.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, count): (String, i64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(CHANNEL)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        if count > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "the listener never subscribed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    within(
+        "the listener's subscription",
+        Duration::from_secs(10),
+        async || {
+            let (_, count): (String, i64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(CHANNEL)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+            match count {
+                0 => Err("no subscriber".to_owned()),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await;
 }
 
 async fn woken(signal: &Notify, within: Duration) -> bool {

@@ -7,11 +7,7 @@
 #[path = "support/fixture.rs"]
 mod fixture;
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alert_worker::testing::receiver::{Receiver, Reply};
 use alert_worker::{
@@ -21,7 +17,7 @@ use alert_worker::{
         send::Sender,
         signing::generate_signing_secret,
     },
-    testing::Backend,
+    testing::{Backend, within},
 };
 use fixture::{Fixture, fixture_on, t};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -131,15 +127,6 @@ fn report(delivered: usize, retrying: usize, failed: usize) -> DispatchReport {
         delivered,
         retrying,
         failed,
-    }
-}
-
-/// Waits for `check` to hold, for at most 10 s.
-async fn wait_until<F: AsyncFn() -> bool>(what: &str, check: F) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
@@ -315,16 +302,28 @@ async fn a_restarted_dispatcher_resends_only_what_was_not_delivered(backend: Bac
     let first = o.dispatcher();
     let stop = CancellationToken::new();
     let running = tokio::spawn(first.run(stop.clone()));
-    wait_until("the first delivery", async || {
-        o.rows().await.iter().any(|r| r.status == "delivered")
+    within("the first delivery", Duration::from_secs(10), async || {
+        let rows = o.rows().await;
+        match rows.iter().any(|r| r.status == "delivered") {
+            true => Ok(()),
+            false => Err(format!(
+                "{:?}",
+                rows.iter().map(|r| &r.status).collect::<Vec<_>>()
+            )),
+        }
     })
     .await;
     o.f.point("ETH", t(11), 71_000.0).await;
     engine.evaluate_due(t(20)).await.unwrap();
     o.f.clock.set_millis(t(20));
-    wait_until("the second request", async || {
-        receiver.requests().len() == 2
-    })
+    within(
+        "the second request",
+        Duration::from_secs(10),
+        async || match receiver.requests().len() {
+            2 => Ok(()),
+            n => Err(format!("{n} requests")),
+        },
+    )
     .await;
     // Killed mid-delivery: the task is dropped where it stands, as a
     // crashed process would be; nothing more is written.

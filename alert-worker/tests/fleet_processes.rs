@@ -17,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use alert_worker::testing::within;
 use alert_worker::{
     engine::EngineSettings,
     fleet::{self, FleetSettings},
@@ -24,7 +25,7 @@ use alert_worker::{
     testing::{Backend, TestDb, receiver::Receiver},
 };
 use migrations::{Migrator, MigratorTrait};
-use processes::{FleetEnv, Processes, within};
+use processes::{FleetEnv, Processes};
 use sea_orm::{
     ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
     EntityTrait, QuerySelect, Set, Statement,

@@ -5,6 +5,8 @@
 
 pub mod receiver;
 
+use std::time::{Duration, Instant};
+
 use sea_orm::{ConnectionTrait, Database};
 
 #[derive(Debug, Clone, Copy)]
@@ -90,4 +92,25 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+/// Waits up to `within` for `check` to give a value, polling every few
+/// milliseconds; panics with `what` and the last thing `check` saw
+/// otherwise.
+pub async fn within<T, F>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: AsyncFnMut() -> Result<T, String>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?}; last seen: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

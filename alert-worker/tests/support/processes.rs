@@ -9,29 +9,10 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::{Child, Command},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-/// Waits up to `within` for `check` to give a value, polling every few
-/// milliseconds; panics with `what` and the last thing `check` saw
-/// otherwise.
-pub async fn within<T, F>(what: &str, within: Duration, mut check: F) -> T
-where
-    F: AsyncFnMut() -> Result<T, String>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {within:?}; last seen: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use alert_worker::testing::within;
 
 /// What every worker of one fleet is started with.
 #[derive(Debug, Clone)]

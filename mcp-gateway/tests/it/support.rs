@@ -2,11 +2,7 @@
 //! temporary SQLite file or a new MariaDB database), driven by rmcp's own
 //! Streamable HTTP client.
 
-use std::{
-    net::SocketAddr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use mcp_gateway::{
@@ -34,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs each named scenario once on SQLite and once on MariaDB.
 pub(crate) use alert_worker::on_both_backends;
+use alert_worker::testing::within;
 pub use alert_worker::testing::{Backend, TestDb};
 
 pub struct TestApp {
@@ -292,15 +289,8 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    within(what, limit, async || {
+        check().await.ok_or_else(|| "not yet".to_owned())
+    })
+    .await
 }
