@@ -9,7 +9,10 @@ mod leases;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -128,6 +131,7 @@ pub struct Fleet {
     /// The engine's refresh, woken when a round claims shards, so their
     /// rules are loaded now rather than at the next periodic refresh.
     claimed_signal: Option<Arc<Notify>>,
+    rows_ensured: AtomicBool,
 }
 
 impl Fleet {
@@ -146,6 +150,7 @@ impl Fleet {
             settings,
             metrics: None,
             claimed_signal: None,
+            rows_ensured: AtomicBool::new(false),
         }
     }
 
@@ -169,7 +174,11 @@ impl Fleet {
     pub async fn round(&self) -> Result<RoundReport> {
         let now = self.clock.now_millis();
         let ttl_ms = i64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
-        self.leases.ensure_rows(self.settings.shard_count).await?;
+        // The lease rows exist for good once created: once per process.
+        if !self.rows_ensured.load(Ordering::Relaxed) {
+            self.leases.ensure_rows(self.settings.shard_count).await?;
+            self.rows_ensured.store(true, Ordering::Relaxed);
+        }
         self.leases
             .heartbeat(&self.settings.host, self.started_at, now)
             .await?;
