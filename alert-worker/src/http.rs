@@ -14,11 +14,13 @@ use axum::{
 };
 use sea_orm::DatabaseConnection;
 use serde_json::json;
+use shared_models::time::Clock;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, Result, chain},
+    fleet::{Ownership, Standing},
     metrics::{CONTENT_TYPE, WorkerMetrics},
 };
 
@@ -31,11 +33,12 @@ const READY_TIMEOUT: Duration = Duration::from_secs(2);
 struct Probes {
     db: DatabaseConnection,
     metrics: Arc<WorkerMetrics>,
+    fleet: Option<(Ownership, Arc<dyn Clock>)>,
 }
 
 pub struct MetricsServer {
     listener: TcpListener,
-    router: Router,
+    probes: Probes,
 }
 
 impl MetricsServer {
@@ -57,8 +60,19 @@ impl MetricsServer {
         };
         Ok(Self {
             listener,
-            router: router(db, metrics),
+            probes: Probes {
+                db,
+                metrics,
+                fleet: None,
+            },
         })
+    }
+
+    /// Readiness then also asks that this worker stands in the fleet: a
+    /// worker whose leases have lapsed evaluates nothing, and says so.
+    pub fn with_fleet(mut self, ownership: Ownership, clock: Arc<dyn Clock>) -> Self {
+        self.probes.fleet = Some((ownership, clock));
+        self
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr> {
@@ -71,7 +85,7 @@ impl MetricsServer {
     /// Serves until `shutdown` fires and the requests in flight are answered.
     pub async fn run_until(self, shutdown: CancellationToken) -> Result<()> {
         tracing::info!(addr = %self.local_addr()?, "serving metrics and health");
-        axum::serve(self.listener, self.router)
+        axum::serve(self.listener, router(self.probes))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await
             .map_err(|source| Error::Io {
@@ -81,12 +95,12 @@ impl MetricsServer {
     }
 }
 
-fn router(db: DatabaseConnection, metrics: Arc<WorkerMetrics>) -> Router {
+fn router(probes: Probes) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(Probes { db, metrics })
+        .with_state(probes)
 }
 
 async fn metrics_text(State(probes): State<Probes>) -> Response {
@@ -104,16 +118,44 @@ async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready: the database answers a trivial query in time.
-async fn readyz(State(probes): State<Probes>) -> impl IntoResponse {
-    let reason = match tokio::time::timeout(READY_TIMEOUT, probes.db.ping()).await {
-        Ok(Ok(())) => return (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Ok(Err(error)) => chain(&error),
-        Err(_) => format!("no answer within {READY_TIMEOUT:?}"),
+/// Ready: in the fleet's good standing (when in a fleet), and the database
+/// answers a trivial query in time. Standing is read first: it needs no
+/// I/O, so a worker cut off from its database says why at once.
+async fn readyz(State(probes): State<Probes>) -> Response {
+    let shards = match &probes.fleet {
+        None => None,
+        Some((ownership, clock)) => match ownership.standing(clock.now_millis()) {
+            Standing::Member { shards } => Some(shards),
+            Standing::Joining => return unavailable("joining the fleet", json!({})),
+            Standing::Lapsed { since_ms } => {
+                return unavailable(
+                    "leases lapsed",
+                    json!({"last_lease_round_ms_ago": since_ms}),
+                );
+            }
+        },
     };
-    tracing::warn!(reason, "readiness check failed: database unreachable");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "unavailable", "reason": "database unreachable"})),
-    )
+    match tokio::time::timeout(READY_TIMEOUT, probes.db.ping()).await {
+        Ok(Ok(())) => {
+            let mut body = json!({"status": "ready"});
+            if let Some(shards) = shards {
+                body["shards"] = json!(shards);
+            }
+            (StatusCode::OK, Json(body)).into_response()
+        }
+        Ok(Err(error)) => {
+            tracing::warn!(error = %chain(&error), "readiness check failed: database unreachable");
+            unavailable("database unreachable", json!({}))
+        }
+        Err(_) => {
+            tracing::warn!("readiness check failed: no database answer within {READY_TIMEOUT:?}");
+            unavailable("database unreachable", json!({}))
+        }
+    }
+}
+
+fn unavailable(reason: &str, mut detail: serde_json::Value) -> Response {
+    detail["status"] = json!("unavailable");
+    detail["reason"] = json!(reason);
+    (StatusCode::SERVICE_UNAVAILABLE, Json(detail)).into_response()
 }

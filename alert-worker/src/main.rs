@@ -14,7 +14,7 @@ use alert_worker::{
 };
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
-use shared_models::time::SystemClock;
+use shared_models::time::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -66,7 +66,7 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         Migrator::up(&db, None).await?;
     }
     let source = build_source(&config.sources, &db)?;
-    let clock = Arc::new(SystemClock);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(WorkerMetrics::new()?);
     let dispatcher = Arc::new(
         Dispatcher::from_config(db.clone(), &config.notify, clock.clone())?
@@ -87,7 +87,7 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
     let engine = Engine::new(
         db.clone(),
         source,
-        clock,
+        clock.clone(),
         RuleScope::Fleet(fleet.ownership()),
         EngineSettings {
             refresh_every: config.changes.refresh_every(),
@@ -112,7 +112,9 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
         }
         Command::Run => {
             // Bound before anything runs: a taken port is a start error.
-            let probes = MetricsServer::build(config.metrics_listen, None, db, metrics).await?;
+            let probes = MetricsServer::build(config.metrics_listen, None, db, metrics)
+                .await?
+                .with_fleet(fleet.ownership(), clock);
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
             tracing::info!(worker = %worker_id, "evaluating rules and delivering notifications");

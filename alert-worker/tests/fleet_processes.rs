@@ -8,6 +8,8 @@
 //! The scenarios run one at a time: on a two-core machine, fleets running
 //! side by side would measure each other rather than the fleet.
 
+#[path = "support/mariadbd.rs"]
+mod mariadbd;
 #[path = "support/processes.rs"]
 mod processes;
 
@@ -24,6 +26,7 @@ use alert_worker::{
     notify::signing::generate_signing_secret,
     testing::{Backend, TestDb, receiver::Receiver},
 };
+use mariadbd::Mariadbd;
 use migrations::{Migrator, MigratorTrait};
 use processes::{FleetEnv, Processes};
 use sea_orm::{
@@ -157,15 +160,66 @@ struct World {
     rules: BTreeMap<String, (i32, Group)>,
     receiver: Receiver,
     watch: Mutex<Watch>,
-    _test_db: TestDb,
+    server: Server,
     _one_at_a_time: MutexGuard<'static, ()>,
 }
 
+/// Where the database lives: a fresh database on the machine's MariaDB, or
+/// a server of the test's own, which it may pause and crash.
+enum Server {
+    /// Kept for its drop, which drops the database.
+    Shared {
+        _db: TestDb,
+    },
+    Private(Mariadbd),
+}
+
+impl Server {
+    /// The server and the URL of a fresh database on it.
+    async fn shared() -> (Self, String) {
+        let (test_db, url) = TestDb::create(Backend::MariaDb).await;
+        (Self::Shared { _db: test_db }, url)
+    }
+
+    async fn private() -> (Self, String) {
+        let server = tokio::task::spawn_blocking(Mariadbd::start).await.unwrap();
+        let admin = Database::connect(server.url()).await.unwrap();
+        admin
+            .execute_unprepared("CREATE DATABASE monitors")
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let url = format!("{}/monitors", server.url());
+        (Self::Private(server), url)
+    }
+
+    fn private_server(&mut self) -> &mut Mariadbd {
+        match self {
+            Self::Private(server) => server,
+            Self::Shared { .. } => panic!("the shared server is not the test's to stop"),
+        }
+    }
+}
+
 impl World {
-    /// Seeds a fresh database and starts the workers `ids`.
+    /// Seeds a fresh database on the shared MariaDB and starts the
+    /// workers `ids`.
     async fn start(ids: &[&str]) -> World {
         let serial = ONE_AT_A_TIME.lock().await;
-        let (test_db, url) = TestDb::create(Backend::MariaDb).await;
+        World::start_on(Server::shared().await, ids, serial).await
+    }
+
+    /// The same on a MariaDB server of the test's own.
+    async fn start_private(ids: &[&str]) -> World {
+        let serial = ONE_AT_A_TIME.lock().await;
+        World::start_on(Server::private().await, ids, serial).await
+    }
+
+    async fn start_on(
+        (server, url): (Server, String),
+        ids: &[&str],
+        serial: MutexGuard<'static, ()>,
+    ) -> World {
         let db = Database::connect(&url).await.unwrap();
         Migrator::up(&db, None).await.unwrap();
         let owner = uuid::Uuid::now_v7().to_string();
@@ -204,7 +258,7 @@ impl World {
             rules,
             receiver,
             watch: Mutex::default(),
-            _test_db: test_db,
+            server,
             _one_at_a_time: serial,
         }
     }
@@ -1009,4 +1063,105 @@ async fn a_fourth_worker_gets_its_share_within_two_renewals_and_no_rule_waits() 
     );
     w.settled(&four, Duration::from_secs(10)).await;
     assert_eq!(w.firing_rules().await, w.group(Group::Hot));
+}
+
+impl World {
+    /// Waits until every worker of `ids` reports a readiness that `wanted`
+    /// accepts.
+    async fn all_ready_as(
+        &self,
+        what: &str,
+        ids: &[&str],
+        limit: Duration,
+        wanted: impl Fn(reqwest::StatusCode, &serde_json::Value) -> bool,
+    ) {
+        within(what, limit, async || {
+            let mut not_yet = Vec::new();
+            for id in ids {
+                let (status, body) = self.processes.worker(id).readiness().await;
+                if !wanted(status, &body) {
+                    not_yet.push(format!("{id}: {status} {body}"));
+                }
+            }
+            if not_yet.is_empty() {
+                Ok(())
+            } else {
+                Err(not_yet.join("; "))
+            }
+        })
+        .await;
+    }
+
+    /// After an outage that ended at `back_ms`: every worker ready again,
+    /// every rule evaluated again, the fleet settled; returns how long the
+    /// rules waited after the database came back.
+    async fn recovered(&self, outage: &str, back_ms: i64) -> Duration {
+        let limit = Duration::from_secs(30);
+        self.all_ready_as(
+            &format!("every worker ready after {outage}"),
+            &THREE,
+            limit,
+            |status, _| status == reqwest::StatusCode::OK,
+        )
+        .await;
+        let seen = self
+            .evaluated_after(
+                &format!("every rule evaluated after {outage}"),
+                &self.all_rules(),
+                back_ms,
+                limit,
+            )
+            .await;
+        self.settled(&THREE, limit).await;
+        millis(seen - back_ms)
+    }
+}
+
+/// The database goes away twice: stopped (SIGSTOP) until every worker's
+/// leases have lapsed, then killed and restarted. Each time the workers
+/// stop evaluating and say so in their readiness, reconnect by themselves
+/// once it is back, re-form the split and evaluate every rule again; an
+/// alert due during the outage fires once, and no alert or notification is
+/// lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_rides_out_a_paused_and_a_restarted_database() {
+    let mut w = World::start_private(&THREE).await;
+    w.settled(&THREE, Duration::from_secs(30)).await;
+    w.fired(&w.group(Group::Hot), Duration::from_secs(10)).await;
+    w.delivered_once(Duration::from_secs(10)).await;
+
+    w.server.private_server().pause();
+    let paused = Instant::now();
+    w.all_ready_as(
+        "every worker reports its leases lapsed",
+        &THREE,
+        TTL + renewal() + SLACK,
+        |status, body| {
+            status == reqwest::StatusCode::SERVICE_UNAVAILABLE && body["reason"] == "leases lapsed"
+        },
+    )
+    .await;
+    let lapsed_after = paused.elapsed();
+    w.server.private_server().resume();
+    let resumed_ms = now_ms();
+    let waited = w.recovered("the pause", resumed_ms).await;
+    eprintln!(
+        "paused {lapsed_after:?} (every worker's leases lapsed); every rule evaluated again \
+         {waited:?} after the database resumed"
+    );
+
+    w.server.private_server().crash_and_restart();
+    let restarted_ms = now_ms();
+    // A series crosses the threshold right after the crash.
+    w.set_value(Group::Late, ABOVE).await;
+    let waited = w.recovered("the restart", restarted_ms).await;
+    eprintln!("every rule evaluated again {waited:?} after the database restarted");
+
+    let expected = w
+        .group(Group::Hot)
+        .union(&w.group(Group::Late))
+        .cloned()
+        .collect();
+    w.fired(&expected, Duration::from_secs(10)).await;
+    assert_eq!(w.delivered_once(Duration::from_secs(10)).await, HOT + LATE);
 }

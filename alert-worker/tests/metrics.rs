@@ -5,31 +5,34 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/processes.rs"]
+mod processes;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    io::{BufRead, BufReader},
-    net::SocketAddr,
-    process::{Child, Command, Stdio},
-    sync::{Arc, mpsc},
-    time::{Duration, Instant},
+    sync::Arc,
+    time::Duration,
 };
 
 use alert_worker::{
     config::NotifySettings,
     error::Error,
+    fleet::{Fleet, FleetSettings, Ownership},
     http::MetricsServer,
     metrics::WorkerMetrics,
     notify::{
         dispatch::{DispatchSettings, Dispatcher},
         send::Sender,
     },
+    testing::within,
 };
 use fixture::{fixture, t};
+use migrations::{Migrator, MigratorTrait};
+use processes::{FleetEnv, Processes};
 use reqwest::StatusCode;
-use sea_orm::DatabaseConnection;
+use sea_orm::{Database, DatabaseConnection};
 use serde_json::json;
-use shared_models::{crypto::Keyring, ids::ChannelId};
+use shared_models::{crypto::Keyring, ids::ChannelId, time::Clock};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
@@ -57,11 +60,22 @@ struct Served {
 }
 
 async fn serve(db: DatabaseConnection, metrics: Arc<WorkerMetrics>) -> Served {
+    serve_in_fleet(db, metrics, None).await
+}
+
+async fn serve_in_fleet(
+    db: DatabaseConnection,
+    metrics: Arc<WorkerMetrics>,
+    fleet: Option<(Ownership, Arc<dyn Clock>)>,
+) -> Served {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = MetricsServer::build(addr, Some(listener), db, metrics)
+    let mut server = MetricsServer::build(addr, Some(listener), db, metrics)
         .await
         .unwrap();
+    if let Some((ownership, clock)) = fleet {
+        server = server.with_fleet(ownership, clock);
+    }
     assert_eq!(server.local_addr().unwrap(), addr);
     let shutdown = CancellationToken::new();
     Served {
@@ -303,91 +317,105 @@ async fn readyz_answers_503_once_the_database_is_unreachable() {
     served.stop().await;
 }
 
-/// The binary, killed if a test ends before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Waits up to `within` for a JSON log line with `message`, and returns it.
-fn log_line(lines: &mpsc::Receiver<String>, message: &str, within: Duration) -> serde_json::Value {
-    let deadline = Instant::now() + within;
-    let mut seen = Vec::new();
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                if let Ok(entry) = serde_json::from_str::<serde_json::Value>(&line)
-                    && entry["fields"]["message"] == message
-                {
-                    return entry;
-                }
-                seen.push(line);
-            }
-            Err(_) => break,
-        }
-    }
-    panic!("no {message:?} log line within {within:?}; saw {seen:#?}");
-}
-
 #[tokio::test]
+async fn readyz_reports_the_workers_standing_in_the_fleet() {
+    let f = fixture().await;
+    let fleet = Fleet::new(
+        f.db.clone(),
+        "w1".to_owned(),
+        f.clock.clone(),
+        FleetSettings {
+            shard_count: 16,
+            lease_ttl: Duration::from_secs(3),
+            host: "test".into(),
+        },
+    );
+    let served = serve_in_fleet(
+        f.db.clone(),
+        Arc::new(WorkerMetrics::new().unwrap()),
+        Some((fleet.ownership(), f.clock.clone())),
+    )
+    .await;
+    let readiness = async || {
+        let response = served.get("/readyz").await;
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+
+    let (status, body) = readiness().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reason"], "joining the fleet");
+
+    fleet.round().await.unwrap();
+    let (status, body) = readiness().await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["shards"], 16);
+
+    // A round is due every second; none succeeds for the whole TTL, as
+    // when the database is cut off: the leases lapse, and readiness says so
+    // without waiting on the database.
+    f.clock.set_millis(t(3) - 1);
+    assert_eq!(readiness().await.0, StatusCode::OK);
+    f.clock.set_millis(t(3));
+    let (status, body) = readiness().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reason"], "leases lapsed");
+    assert_eq!(body["last_lease_round_ms_ago"], 3_000);
+
+    // A round that fails does not restore it; one that succeeds does.
+    f.db.close_by_ref().await.unwrap();
+    fleet.round().await.unwrap_err();
+    assert_eq!(readiness().await.1["reason"], "leases lapsed");
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_process_serves_probes_beside_the_engine_until_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_alert-worker"))
-        .arg("run")
-        .current_dir(dir.path())
-        .env_clear()
-        // Port 0: the address the worker bound is read from its log.
-        .env("MONITORS_METRICS_LISTEN", "127.0.0.1:0")
-        .env("MONITORS_LOG_FORMAT", "json")
-        .env("MONITORS_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the worker binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let running = Running(child);
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let database_url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
+    let db = Database::connect(&database_url).await.unwrap();
+    Migrator::up(&db, None).await.unwrap();
+    let mut processes = Processes::new(FleetEnv {
+        database_url,
+        encryption_key: Keyring::generate_key().unwrap(),
+        lease_ttl: Duration::from_secs(3),
+        shard_count: 16,
     });
-
-    let serving = log_line(
-        &lines,
-        "serving metrics and health",
-        Duration::from_secs(60),
+    let worker = processes.start("w1").await;
+    assert_eq!(
+        reqwest::get(worker.url("/healthz")).await.unwrap().status(),
+        StatusCode::OK
     );
-    let addr: SocketAddr = serving["fields"]["addr"].as_str().unwrap().parse().unwrap();
-    let base = format!("http://{addr}");
-    let get = |path: &str| reqwest::get(format!("{base}{path}"));
-    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
-    assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    // Ready once its first lease round has gone through.
+    let body = within(
+        "w1 is ready",
+        Duration::from_secs(10),
+        async || match worker.readiness().await {
+            (StatusCode::OK, body) => Ok(body),
+            (status, body) => Err(format!("{status} {body}")),
+        },
+    )
+    .await;
+    assert_eq!(body["shards"], 16, "a lone worker holds every shard");
+    let metrics = reqwest::get(worker.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let samples = parse_exposition(&metrics);
     assert_eq!(samples.types.len(), FAMILIES.len(), "{metrics}");
+    assert_eq!(samples.value("monitors_worker_owned_shards"), 16.0);
 
-    let pid = running.0.id().to_string();
-    let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(signalled.success());
-    let mut running = running;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = running.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the worker exits after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let healthz = worker.url("/healthz");
+    worker.signal("TERM");
+    let status = processes
+        .worker_mut("w1")
+        .exited(Duration::from_secs(30))
+        .await;
     assert!(status.success(), "{status}");
     assert!(
-        get("/healthz").await.is_err(),
+        reqwest::get(healthz).await.is_err(),
         "the port is closed once the worker has stopped"
     );
 }

@@ -11,7 +11,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
         Arc, RwLock,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicI64, Ordering},
     },
     time::Duration,
 };
@@ -40,20 +40,48 @@ pub struct Held {
 }
 
 /// The shards this worker holds, shared between the fleet loop (writer) and
-/// the engine (reader).
-#[derive(Debug, Clone, Default)]
+/// the engine and readiness probe (readers).
+#[derive(Debug, Clone)]
 pub struct Ownership {
     held: Arc<RwLock<BTreeMap<i32, Held>>>,
     worker_id: Arc<str>,
     ttl_ms: i64,
+    /// When the last round succeeded (epoch ms); `NEVER` before the first.
+    last_round_at: Arc<AtomicI64>,
+}
+
+/// Where this worker stands in the fleet, as its readiness reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// No round has succeeded yet.
+    Joining,
+    /// Its last round succeeded within the TTL: its heartbeat counts and
+    /// its leases are current.
+    Member { shards: usize },
+    /// No round has succeeded for a TTL: its leases have lapsed, and it
+    /// evaluates nothing until a round succeeds again.
+    Lapsed { since_ms: i64 },
 }
 
 impl Ownership {
+    const NEVER: i64 = i64::MIN;
+
     pub fn new(worker_id: &str, ttl_ms: i64) -> Self {
         Self {
             held: Arc::default(),
             worker_id: Arc::from(worker_id),
             ttl_ms,
+            last_round_at: Arc::new(AtomicI64::new(Self::NEVER)),
+        }
+    }
+
+    pub fn standing(&self, now: i64) -> Standing {
+        match self.last_round_at.load(Ordering::Acquire) {
+            Self::NEVER => Standing::Joining,
+            at if now - at < self.ttl_ms => Standing::Member {
+                shards: self.current(now).len(),
+            },
+            at => Standing::Lapsed { since_ms: now - at },
         }
     }
 
@@ -243,6 +271,7 @@ impl Fleet {
         report.next_lapse = self.leases.earliest_expiry(&missing, now).await?;
         report.held = held.len();
         self.ownership.replace(held);
+        self.ownership.last_round_at.store(now, Ordering::Release);
         Ok(report)
     }
 

@@ -1,8 +1,9 @@
 //! Test support shared by this crate's tests and the gateway's: a database
 //! that exists for one test, on SQLite or on a fresh MariaDB database, and a
-//! local HTTP receiver standing in for a customer's endpoint. Compiled only
-//! with the `test-support` feature.
+//! local HTTP receiver standing in for a customer's endpoint, and servers a
+//! test starts for itself. Compiled only with the `test-support` feature.
 
+pub mod daemon;
 pub mod receiver;
 
 use std::time::{Duration, Instant};

@@ -5,33 +5,24 @@
 use std::{
     fs,
     io::{Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{
         OnceLock,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use alert_worker::testing::daemon::{Daemon, free_port, scratch_dir};
 
 /// How long `influxd` gets to answer `/ping`.
 const START_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Stops `influxd` and removes its directory once the test binary is gone:
-/// the binary holds this shell's stdin open, and the kernel closes it on any
-/// exit, so `read` returns even when the binary is killed. A static is never
-/// dropped, so this is what cleans up after the shared instance.
-const WATCHDOG: &str = r#"read -r _ || true
-kill "$1" 2>/dev/null
-tail --pid="$1" -f /dev/null 2>/dev/null
-rm -rf "$2""#;
-
 pub struct Influxd {
     url: String,
     http: reqwest::Client,
-    child: Child,
-    watchdog: Child,
+    _daemon: Daemon,
     databases: AtomicUsize,
 }
 
@@ -93,15 +84,6 @@ impl Influxd {
     }
 }
 
-impl Drop for Influxd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        drop(self.watchdog.stdin.take());
-        let _ = self.watchdog.wait();
-    }
-}
-
 /// Escapes a measurement name for line protocol.
 pub fn lp_measurement(raw: &str) -> String {
     escape(raw, &[',', ' '])
@@ -138,70 +120,27 @@ fn start() -> Result<Influxd, String> {
 }
 
 fn start_once() -> Result<Influxd, String> {
-    let dir = tempfile::Builder::new()
-        .prefix("influxd-test-")
-        .tempdir()
-        .map_err(|e| format!("temporary directory: {e}"))?
-        // The watchdog removes it, after influxd has stopped.
-        .keep();
+    let dir = scratch_dir("influxd-test-")?;
     let http_port = free_port()?;
     let rpc_port = free_port()?;
     let config = dir.join("influxd.conf");
     fs::write(&config, config_text(&dir, http_port, rpc_port))
         .map_err(|e| format!("write {}: {e}", config.display()))?;
-    let log_path = dir.join("influxd.log");
-    let log = fs::File::create(&log_path).map_err(|e| format!("log file: {e}"))?;
-    let log_err = log.try_clone().map_err(|e| format!("log file: {e}"))?;
     let binary = std::env::var("INFLUXD").unwrap_or_else(|_| "influxd".to_owned());
-    let mut child = Command::new(&binary)
-        .arg("-config")
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        .spawn()
-        .map_err(|e| format!("run {binary}: {e}"))?;
-    let watchdog = Command::new("sh")
-        .args(["-c", WATCHDOG, "sh"])
-        .arg(child.id().to_string())
-        .arg(&dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let mut watchdog = match watchdog {
-        Ok(watchdog) => watchdog,
-        Err(error) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let _ = fs::remove_dir_all(&dir);
-            return Err(format!("watchdog: {error}"));
-        }
-    };
-    match wait_ready(&mut child, http_port) {
-        Ok(()) => Ok(Influxd {
-            url: format!("http://127.0.0.1:{http_port}"),
-            http: reqwest::Client::new(),
-            child,
-            watchdog,
-            databases: AtomicUsize::new(0),
-        }),
-        Err(error) => {
-            let log = fs::read_to_string(&log_path).unwrap_or_default();
-            let _ = child.kill();
-            let _ = child.wait();
-            drop(watchdog.stdin.take());
-            let _ = watchdog.wait();
-            Err(format!("{error}\n--- influxd log ---\n{log}"))
-        }
-    }
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("free port: {e}"))
+    let daemon = Daemon::start(
+        "influxd",
+        dir,
+        &binary,
+        vec!["-config".to_owned(), config.to_string_lossy().into_owned()],
+        START_DEADLINE,
+        || ping(http_port),
+    )?;
+    Ok(Influxd {
+        url: format!("http://127.0.0.1:{http_port}"),
+        http: reqwest::Client::new(),
+        _daemon: daemon,
+        databases: AtomicUsize::new(0),
+    })
 }
 
 fn config_text(dir: &Path, http_port: u16, rpc_port: u16) -> String {
@@ -257,25 +196,6 @@ bind-address = "127.0.0.1:{rpc_port}"
         data = path("data"),
         wal = path("wal"),
     )
-}
-
-/// Polls `/ping` until it answers 204, influxd exits, or the deadline passes.
-fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
-    let deadline = Instant::now() + START_DEADLINE;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("influxd exited with {status}"));
-        }
-        if ping(port) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "influxd did not answer /ping within {START_DEADLINE:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn ping(port: u16) -> bool {

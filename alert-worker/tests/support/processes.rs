@@ -3,12 +3,14 @@
 //! signalled as a crash, a stall or a scale-down would, and killed when the
 //! test ends. When a test fails, the logs are kept and their tails printed.
 
+#![allow(dead_code)]
+
 use std::{
     collections::BTreeSet,
     fs::{self, File},
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command},
+    process::{Child, Command, ExitStatus},
     time::Duration,
 };
 
@@ -94,9 +96,35 @@ impl Worker {
         ports
     }
 
+    /// A URL on the worker's metrics and health port.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.metrics)
+    }
+
+    /// `/readyz`: its status and body.
+    pub async fn readiness(&self) -> (reqwest::StatusCode, serde_json::Value) {
+        let response = reqwest::get(self.url("/readyz"))
+            .await
+            .unwrap_or_else(|e| panic!("readiness of {}: {e}", self.id));
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+
+    /// Waits up to `limit` for the process to exit, and returns how.
+    pub async fn exited(&mut self, limit: Duration) -> ExitStatus {
+        let id = self.id.clone();
+        within(&format!("{id} exits"), limit, async || {
+            self.child
+                .try_wait()
+                .unwrap()
+                .ok_or_else(|| "still running".to_owned())
+        })
+        .await
+    }
+
     /// The value of an unlabelled sample in the worker's `/metrics`.
     pub async fn sample(&self, name: &str) -> f64 {
-        let text = reqwest::get(format!("http://{}/metrics", self.metrics))
+        let text = reqwest::get(self.url("/metrics"))
             .await
             .unwrap_or_else(|e| panic!("scraping {}: {e}", self.id))
             .text()
