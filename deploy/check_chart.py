@@ -150,7 +150,7 @@ GOOD = [
             {
                 "config": {"influx": {"url": "http://influx:8086", "username": "reader"}},
                 "secret": {"influxPassword": "pw"},
-                "worker": {"workerIdFromPod": False, "pdb": {"enabled": False}},
+                "worker": {"pdb": {"enabled": False}},
                 "gateway": {"pdb": {"enabled": False}, "preStopSleepSeconds": 0},
                 "migration": {"enabled": False},
                 "ingress": {"enabled": True, "hosts": ["mcp.example.com"], "tls": {"enabled": False}},
@@ -398,15 +398,7 @@ def check_promises(name: str, release: str, values: dict, docs: list[dict], sett
     metrics = v["worker"]["metricsPort"]
     check(env.get("MONITORS_METRICS_LISTEN") == f"{bind}:{metrics}", "MONITORS_METRICS_LISTEN")
     check(env.get("MONITORS_AUTO_MIGRATE") == "false", "worker MONITORS_AUTO_MIGRATE=false")
-    field = env.get("MONITORS_WORKER_ID", {}) or {}
-    field = field.get("fieldRef", {}).get("fieldPath") if field else None
-    worker_name = wk["metadata"]["name"]
-    if not v["worker"]["workerIdFromPod"]:
-        check(field is None, "workers name themselves")
-    elif len(worker_name) + 17 <= 36:
-        check(field == "metadata.name", "worker id from the pod name")
-    else:
-        check(field == "metadata.uid", "worker id from the pod UID when pod names can exceed 36 characters")
+    check("MONITORS_WORKER_ID" not in env, "workers name themselves (pod host name + random suffix)")
     for probe, path in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")]:
         check(wkc[probe]["httpGet"] == {"path": path, "port": "metrics"}, f"worker {probe}")
     check(wk["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30, "worker grace period")

@@ -350,13 +350,66 @@ impl WorkerConfig {
                 reason: "must be at least 3s (leases are renewed every third of it)".to_owned(),
             });
         }
+        if let Some(id) = &config.worker_id {
+            check_worker_id(id)?;
+        }
         Ok(config)
     }
+}
+
+/// The fleet's tables keep ids of at most this many characters.
+pub const MAX_WORKER_ID_LEN: usize = 36;
+
+/// A worker id as the fleet's tables and `alert-worker status` can keep it:
+/// a longer one would fail every lease round on a strict MySQL, or be cut
+/// short, and so shared, on a lax one.
+fn check_worker_id(id: &str) -> Result<()> {
+    let reason = if id.is_empty() {
+        "must not be empty".to_owned()
+    } else if id.chars().count() > MAX_WORKER_ID_LEN {
+        format!(
+            "must be at most {MAX_WORKER_ID_LEN} characters (leave it unset to have one made from the host name)"
+        )
+    } else if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        "may hold only letters, digits, '-', '_' and '.'".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config {
+        key: "worker_id",
+        reason,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn worker_ids_fit_the_fleet_tables() {
+        let ok = WorkerConfig::load(
+            None,
+            &env(&[("MONITORS_WORKER_ID", "worker-7d9f8b6c5d.a_b")]),
+        )
+        .unwrap();
+        assert_eq!(ok.worker_id.as_deref(), Some("worker-7d9f8b6c5d.a_b"));
+        let long = "monitors-mcp-worker-7d9f8b6c5d-abcde-x";
+        for (wrong, reason) in [
+            ("", "must not be empty"),
+            (long, "at most 36"),
+            ("w 1", "only letters"),
+        ] {
+            let err = WorkerConfig::load(None, &env(&[("MONITORS_WORKER_ID", wrong)])).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("worker_id") && text.contains(reason),
+                "{wrong:?}: {text}"
+            );
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

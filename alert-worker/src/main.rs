@@ -2,7 +2,7 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use alert_worker::{
     changes,
-    config::WorkerConfig,
+    config::{MAX_WORKER_ID_LEN, WorkerConfig},
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
     fleet::{self, Fleet, FleetSettings},
@@ -171,8 +171,13 @@ fn hostname() -> String {
 /// so it never mistakes its predecessor's leases for its own.
 fn default_worker_id() -> String {
     let suffix = uuid::Uuid::now_v7().simple().to_string();
-    let host: String = hostname().chars().take(22).collect();
-    format!("{host}-{}", &suffix[suffix.len() - 8..])
+    let suffix = &suffix[suffix.len() - 8..];
+    let host: String = hostname()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .take(MAX_WORKER_ID_LEN - suffix.len() - 1)
+        .collect();
+    format!("{host}-{suffix}")
 }
 
 /// SIGTERM or Ctrl-C: finish the evaluation in flight, then stop.

@@ -74,24 +74,6 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "monitors-mcp.fullname" .) .Values.secret.existingSecret }}
 {{- end }}
 
-{{/*
-Where MONITORS_WORKER_ID comes from. The fleet's tables keep worker ids of at
-most 36 characters. A Deployment's pod names are its name, the pod template
-hash (up to 10 characters) and a 5-character suffix: up to 17 characters more
-than the Deployment's name. So the pod's name when that fits (a worker
-Deployment name of at most 19 characters, as "monitors-mcp-worker"), else the
-pod's UID, 36 characters. Empty when the workers name themselves.
-*/}}
-{{- define "monitors-mcp.workerIdField" -}}
-{{- if .Values.worker.workerIdFromPod }}
-{{- if le (len (include "monitors-mcp.workerName" .)) 19 }}
-{{- "metadata.name" }}
-{{- else }}
-{{- "metadata.uid" }}
-{{- end }}
-{{- end }}
-{{- end }}
-
 {{- define "monitors-mcp.listen" -}}
 {{- $addr := .addr }}
 {{- if contains ":" $addr }}
