@@ -250,12 +250,15 @@ impl ChangeSettings {
     }
 
     pub fn validate(&self) -> Result<()> {
+        // This build's Redis client has no TLS: a rediss:// URL would pass
+        // here and fail on every connection.
         if let Some(url) = &self.redis_url
-            && !(url.expose().starts_with("redis://") || url.expose().starts_with("rediss://"))
+            && !url.expose().starts_with("redis://")
         {
             return Err(Error::Config {
                 key: "redis_url",
-                reason: "must be a redis:// URL".to_owned(),
+                reason: "must be a redis:// URL (TLS to Redis, rediss://, is not supported)"
+                    .to_owned(),
             });
         }
         if self
@@ -387,6 +390,16 @@ fn check_worker_id(id: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_urls_without_tls_only() {
+        let ok = WorkerConfig::load(None, &env(&[("MONITORS_REDIS_URL", "redis://r:6379/")]));
+        assert!(ok.is_ok());
+        for wrong in ["rediss://r:6380/", "http://r"] {
+            let err = WorkerConfig::load(None, &env(&[("MONITORS_REDIS_URL", wrong)])).unwrap_err();
+            assert!(err.to_string().contains("redis_url"), "{wrong}: {err}");
+        }
+    }
 
     #[test]
     fn worker_ids_fit_the_fleet_tables() {
