@@ -5,6 +5,8 @@
 
 #[path = "support/fixture.rs"]
 mod fixture;
+#[path = "support/redis.rs"]
+mod redis_server;
 
 use std::{
     sync::Arc,
@@ -12,98 +14,18 @@ use std::{
 };
 
 use alert_worker::{
-    changes::{CHANNEL, ChangePublisher, listen},
+    changes::{ChangePublisher, listen},
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
-    testing::{
-        daemon::{Daemon, free_port, scratch_dir},
-        within,
-    },
+    testing::within,
 };
-use deadpool_redis::redis;
 use fixture::fixture;
+use redis_server::Redis;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use shared_models::{entity::rule_status, time::SystemClock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-
-/// A private `redis-server` on a free loopback port, keeping nothing on
-/// disk.
-struct Redis {
-    port: u16,
-    daemon: Daemon,
-}
-
-impl Redis {
-    const START_DEADLINE: Duration = Duration::from_secs(10);
-
-    fn start() -> Self {
-        let port = free_port().unwrap();
-        let args = [
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let daemon = Daemon::start(
-            "redis-server",
-            scratch_dir("redis-test-").unwrap(),
-            "redis-server",
-            args,
-            Self::START_DEADLINE,
-            || listening(port),
-        )
-        .unwrap();
-        Self { port, daemon }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    /// kill -9 and start again on the same port, empty.
-    fn restart(&mut self) {
-        let port = self.port;
-        self.daemon
-            .restart(Self::START_DEADLINE, || listening(port))
-            .unwrap();
-    }
-}
-
-fn listening(port: u16) -> bool {
-    std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-}
-
-/// Waits until the listener's subscription is in place, so that a message
-/// published next is heard.
-async fn subscribed(redis: &Redis) {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    within(
-        "the listener's subscription",
-        Duration::from_secs(10),
-        async || {
-            let (_, count): (String, i64) = redis::cmd("PUBSUB")
-                .arg("NUMSUB")
-                .arg(CHANNEL)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-            match count {
-                0 => Err("no subscriber".to_owned()),
-                _ => Ok(()),
-            }
-        },
-    )
-    .await;
-}
 
 async fn woken(signal: &Notify, within: Duration) -> bool {
     tokio::time::timeout(within, signal.notified())
@@ -169,7 +91,7 @@ async fn a_new_rule_reaches_the_engine_within_two_seconds() {
     let signal = engine.refresh_signal();
     let listening = tokio::spawn(listen(redis.url(), signal.clone(), stop.clone()));
     let running = tokio::spawn(engine.run(stop.clone()));
-    subscribed(&redis).await;
+    redis.subscribed(1).await;
     // The engine's first refreshes happened at start and on subscribing; the
     // next periodic one is a minute away, so only the announcement can
     // bring the rule in.

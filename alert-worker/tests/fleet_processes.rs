@@ -12,6 +12,8 @@
 mod mariadbd;
 #[path = "support/processes.rs"]
 mod processes;
+#[path = "support/redis.rs"]
+mod redis_server;
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
@@ -21,6 +23,7 @@ use std::{
 
 use alert_worker::testing::within;
 use alert_worker::{
+    changes::ChangePublisher,
     engine::EngineSettings,
     fleet::{self, FleetSettings},
     notify::signing::generate_signing_secret,
@@ -29,9 +32,10 @@ use alert_worker::{
 use mariadbd::Mariadbd;
 use migrations::{Migrator, MigratorTrait};
 use processes::{FleetEnv, Processes};
+use redis_server::Redis;
 use sea_orm::{
-    ActiveModelTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend,
-    EntityTrait, QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DbBackend, EntityTrait, QueryFilter, QuerySelect, Set, Statement,
 };
 use serde_json::json;
 use shared_models::{
@@ -158,6 +162,7 @@ struct World {
     owner: String,
     /// Rule id → (shard, group).
     rules: BTreeMap<String, (i32, Group)>,
+    channel: ChannelId,
     receiver: Receiver,
     watch: Mutex<Watch>,
     server: Server,
@@ -206,17 +211,24 @@ impl World {
     /// workers `ids`.
     async fn start(ids: &[&str]) -> World {
         let serial = ONE_AT_A_TIME.lock().await;
-        World::start_on(Server::shared().await, ids, serial).await
+        World::start_on(Server::shared().await, None, ids, serial).await
     }
 
     /// The same on a MariaDB server of the test's own.
     async fn start_private(ids: &[&str]) -> World {
         let serial = ONE_AT_A_TIME.lock().await;
-        World::start_on(Server::private().await, ids, serial).await
+        World::start_on(Server::private().await, None, ids, serial).await
+    }
+
+    /// On the shared MariaDB, with rule changes announced on `redis_url`.
+    async fn start_with_redis(redis_url: String, ids: &[&str]) -> World {
+        let serial = ONE_AT_A_TIME.lock().await;
+        World::start_on(Server::shared().await, Some(redis_url), ids, serial).await
     }
 
     async fn start_on(
         (server, url): (Server, String),
+        redis_url: Option<String>,
         ids: &[&str],
         serial: MutexGuard<'static, ()>,
     ) -> World {
@@ -246,6 +258,7 @@ impl World {
             encryption_key: key,
             lease_ttl: TTL,
             shard_count: SHARDS,
+            redis_url,
         });
         for id in ids {
             processes.start(id).await;
@@ -256,6 +269,7 @@ impl World {
             url,
             owner,
             rules,
+            channel,
             receiver,
             watch: Mutex::default(),
             server,
@@ -697,10 +711,6 @@ async fn seed_rules(
     owner: &str,
     channel: ChannelId,
 ) -> BTreeMap<String, (i32, Group)> {
-    let limits = RuleLimits {
-        min_interval: HumanDuration::from_secs(1),
-        ..RuleLimits::default()
-    };
     let mut rules = BTreeMap::new();
     let mut rows = Vec::with_capacity(RULES);
     for n in 0..RULES {
@@ -710,35 +720,9 @@ async fn seed_rules(
             _ => Group::Calm,
         };
         let symbols = group.symbols();
-        let input: RuleInput = serde_json::from_value(json!({
-            "name": format!("fleet rule {n}"),
-            "metric": {
-                "measurement": "crypto",
-                "field": "price",
-                "tags": {"symbol": symbols[n % symbols.len()]},
-            },
-            "condition": {"op": ">", "threshold": 70000},
-            "interval": "1s",
-            "channels": [channel.to_string()],
-        }))
-        .unwrap();
-        let spec = RuleSpec::parse(input, &limits).unwrap();
-        let id = RuleId::generate();
-        let shard = shard_of(&id, SHARDS) as i32;
-        rules.insert(id.to_string(), (shard, group));
-        rows.push(alert_rule::ActiveModel {
-            id: Set(id.to_string()),
-            owner_id: Set(owner.to_owned()),
-            name: Set(spec.name.as_str().to_owned()),
-            enabled: Set(true),
-            severity: Set(spec.severity.as_str().to_owned()),
-            interval_ms: Set(spec.interval.as_millis() as i64),
-            shard: Set(shard),
-            spec: Set(serde_json::to_string(&spec).unwrap()),
-            version: Set(1),
-            created_at: Set(0),
-            updated_at: Set(0),
-        });
+        let (id, row) = rule_row(owner, n, &symbols[n % symbols.len()], channel);
+        rules.insert(id, (*row.shard.as_ref(), group));
+        rows.push(row);
     }
     for chunk in rows.chunks(250) {
         alert_rule::Entity::insert_many(chunk.to_vec())
@@ -747,6 +731,48 @@ async fn seed_rules(
             .unwrap();
     }
     rules
+}
+
+/// Rule `n`, a one-second rule on `symbol`'s price above 70,000 that
+/// notifies `channel`, as the gateway would store it.
+fn rule_row(
+    owner: &str,
+    n: usize,
+    symbol: &str,
+    channel: ChannelId,
+) -> (String, alert_rule::ActiveModel) {
+    let limits = RuleLimits {
+        min_interval: HumanDuration::from_secs(1),
+        ..RuleLimits::default()
+    };
+    let input: RuleInput = serde_json::from_value(json!({
+        "name": format!("fleet rule {n}"),
+        "metric": {
+            "measurement": "crypto",
+            "field": "price",
+            "tags": {"symbol": symbol},
+        },
+        "condition": {"op": ">", "threshold": 70000},
+        "interval": "1s",
+        "channels": [channel.to_string()],
+    }))
+    .unwrap();
+    let spec = RuleSpec::parse(input, &limits).unwrap();
+    let id = RuleId::generate();
+    let row = alert_rule::ActiveModel {
+        id: Set(id.to_string()),
+        owner_id: Set(owner.to_owned()),
+        name: Set(spec.name.as_str().to_owned()),
+        enabled: Set(true),
+        severity: Set(spec.severity.as_str().to_owned()),
+        interval_ms: Set(spec.interval.as_millis() as i64),
+        shard: Set(shard_of(&id, SHARDS) as i32),
+        spec: Set(serde_json::to_string(&spec).unwrap()),
+        version: Set(1),
+        created_at: Set(0),
+        updated_at: Set(0),
+    };
+    (id.to_string(), row)
 }
 
 async fn insert_point(db: &DatabaseConnection, owner: &str, symbol: &str, at: i64, value: f64) {
@@ -1164,4 +1190,58 @@ async fn the_fleet_rides_out_a_paused_and_a_restarted_database() {
         .collect();
     w.fired(&expected, Duration::from_secs(10)).await;
     assert_eq!(w.delivered_once(Duration::from_secs(10)).await, HOT + LATE);
+}
+
+impl World {
+    /// Stores a new rule on the hot series, announces it as the gateway
+    /// does after its commit, and returns how long until it was evaluated
+    /// and fired.
+    async fn announce_new_rule(&self, publisher: &ChangePublisher, n: usize) -> Duration {
+        let (id, row) = rule_row(&self.owner, n, "HOT", self.channel);
+        let shard = *row.shard.as_ref();
+        row.insert(&self.db).await.unwrap();
+        let announced = Instant::now();
+        publisher.rule_changed(&id, shard).await;
+        within(
+            &format!("new rule {id} fires"),
+            Duration::from_secs(10),
+            async || {
+                let fired = alert::Entity::find()
+                    .filter(alert::Column::RuleId.eq(id.as_str()))
+                    .one(&self.db)
+                    .await
+                    .unwrap();
+                fired.map(|_| ()).ok_or_else(|| "no alert yet".to_owned())
+            },
+        )
+        .await;
+        announced.elapsed()
+    }
+}
+
+/// With the periodic resync a minute away, only the Redis announcement can
+/// bring a new rule to its worker in time: it is evaluated (and fires)
+/// within 2 s, before Redis restarts and after, once the workers have
+/// resubscribed by themselves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_changes_reach_the_fleet_through_redis_across_a_redis_restart() {
+    let mut redis = Redis::start();
+    let w = World::start_with_redis(redis.url(), &THREE).await;
+    w.settled(&THREE, Duration::from_secs(30)).await;
+    redis.subscribed(THREE.len() as i64).await;
+    let publisher = ChangePublisher::new(&redis.url()).unwrap();
+
+    let before = w.announce_new_rule(&publisher, RULES).await;
+    redis.restart();
+    redis.subscribed(THREE.len() as i64).await;
+    let after = w.announce_new_rule(&publisher, RULES + 1).await;
+    eprintln!(
+        "announced rule fired {before:?} after its announcement; {after:?} after a Redis restart"
+    );
+    for (when, took) in [("before", before), ("after", after)] {
+        assert!(
+            took <= Duration::from_secs(2),
+            "{when} the restart, a new rule waited {took:?}"
+        );
+    }
 }

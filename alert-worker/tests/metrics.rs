@@ -380,6 +380,7 @@ async fn the_worker_process_serves_probes_beside_the_engine_until_sigterm() {
         encryption_key: Keyring::generate_key().unwrap(),
         lease_ttl: Duration::from_secs(3),
         shard_count: 16,
+        redis_url: None,
     });
     let worker = processes.start("w1").await;
     assert_eq!(

@@ -24,6 +24,9 @@ pub struct FleetEnv {
     pub encryption_key: String,
     pub lease_ttl: Duration,
     pub shard_count: u32,
+    /// Where rule changes are announced, with the periodic resync put a
+    /// minute away so that only an announcement can be heard in time.
+    pub redis_url: Option<String>,
 }
 
 /// One `alert-worker run` process.
@@ -205,6 +208,12 @@ impl Processes {
             .env("MONITORS_SHARD_COUNT", self.env.shard_count.to_string())
             .env("MONITORS_ENCRYPTION_KEY", &self.env.encryption_key)
             .env("MONITORS_EGRESS_ALLOWLIST", "127.0.0.1/32")
+            .envs(self.env.redis_url.iter().flat_map(|url| {
+                [
+                    ("MONITORS_REDIS_URL", url.as_str()),
+                    ("MONITORS_RESYNC_EVERY", "60s"),
+                ]
+            }))
             .env("MONITORS_METRICS_LISTEN", "127.0.0.1:0")
             .env("MONITORS_LOG_FORMAT", "json")
             // Each evaluation's size and duration, for diagnosis.
