@@ -211,6 +211,7 @@ async fn insert_rules(db: &DatabaseConnection, args: &Args) -> Result<()> {
         id: Set(owner.to_string()),
         email: Set("bench@example.com".into()),
         created_at: Set(0),
+        ..Default::default()
     }
     .insert(db)
     .await?;

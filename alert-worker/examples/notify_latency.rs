@@ -85,6 +85,7 @@ async fn main() -> Result<()> {
         id: Set(owner.to_string()),
         email: Set("bench@example.com".into()),
         created_at: Set(0),
+        ..Default::default()
     }
     .insert(&db)
     .await?;

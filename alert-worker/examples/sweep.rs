@@ -128,6 +128,7 @@ async fn main() -> Result<()> {
         id: Set(owner.to_string()),
         email: Set("bench@example.com".to_owned()),
         created_at: Set(0),
+        ..Default::default()
     }
     .insert(&db)
     .await?;

@@ -239,6 +239,7 @@ impl World {
             id: Set(owner.clone()),
             email: Set("fleet@example.com".into()),
             created_at: Set(0),
+            ..Default::default()
         }
         .insert(&db)
         .await

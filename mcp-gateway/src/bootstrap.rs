@@ -5,6 +5,7 @@ use ring::rand::SystemRandom;
 use shared_models::secret::Secret;
 
 use crate::{
+    auth::scope::Scopes,
     error::{Error, Result},
     store::{Email, Store},
 };
@@ -32,7 +33,7 @@ pub async fn first_start(store: &Store) -> Result<Option<FirstStart>> {
         Err(error) => return Err(error),
     };
     let (_, token) = store
-        .create_token(user.id, "first start", None, &SystemRandom::new())
+        .create_token(user.id, "first start", Scopes::all(), None, &SystemRandom::new())
         .await?;
     Ok(Some(FirstStart {
         email: user.email,

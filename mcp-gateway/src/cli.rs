@@ -11,6 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    auth::scope::Scopes,
     app::App,
     bootstrap,
     config::{Config, ConfigSource},
@@ -78,6 +79,9 @@ pub enum TokenCommand {
         user: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Space-separated scopes: alerts:read, alerts:write.
+        #[arg(long, default_value = "alerts:read alerts:write")]
+        scopes: String,
         /// Lifetime such as 90d; no expiry when omitted.
         #[arg(long)]
         expires_in: Option<HumanDuration>,
@@ -146,15 +150,17 @@ async fn token(command: TokenCommand, config: &Config) -> Result<()> {
         TokenCommand::Create {
             user,
             name,
+            scopes,
             expires_in,
         } => {
+            let scopes = Scopes::parse(&scopes, "scopes")?;
             let user = store.require_user(&Email::parse(&user)?).await?;
             let expires_at = expires_in
                 .map(|d| chrono::Duration::from_std(d.as_duration()).map(|d| Utc::now() + d))
                 .transpose()
                 .map_err(|_| shared_models::FieldError::new("expires_in", "is too long"))?;
             let (record, secret) = store
-                .create_token(user.id, &name, expires_at, &SystemRandom::new())
+                .create_token(user.id, &name, scopes, expires_at, &SystemRandom::new())
                 .await?;
             println!("{}", secret.expose());
             eprintln!(

@@ -29,10 +29,14 @@ pub enum Error {
     /// configuration or the key file, reported as the worker crate words it.
     #[error(transparent)]
     Notify(#[from] alert_worker::error::Error),
-    /// A channel's configuration could not be sealed or opened: a missing
-    /// old key after a rotation, or a row that was tampered with.
-    #[error("a notification channel's secrets could not be sealed or opened")]
+    /// A channel's configuration or a signing key could not be sealed or
+    /// opened: a missing old key after a rotation, or a row that was
+    /// tampered with.
+    #[error("sealed secrets could not be sealed or opened")]
     Crypto(#[from] CryptoError),
+    /// An access-token signing key could not be made or read.
+    #[error("access-token signing keys: {0}")]
+    SigningKey(String),
     /// The metrics store could not answer; the reason is safe to show.
     #[error("{0}")]
     Source(#[from] alert_worker::source::SourceError),

@@ -7,6 +7,7 @@ mod m20261122_000001_create_core_tables;
 mod m20261123_000002_create_evaluation_tables;
 mod m20261123_000003_create_notification_tables;
 mod m20261123_000004_create_fleet_tables;
+mod m20261123_000005_create_oauth_tables;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_evaluation_tables::Migration),
             Box::new(m20261123_000003_create_notification_tables::Migration),
             Box::new(m20261123_000004_create_fleet_tables::Migration),
+            Box::new(m20261123_000005_create_oauth_tables::Migration),
         ]
     }
 }

@@ -63,3 +63,7 @@ id_type!(TokenId, "a token");
 id_type!(ChannelId, "a notification channel");
 id_type!(NotificationId, "a notification");
 id_type!(SilenceId, "a silence");
+id_type!(
+    /// An OAuth grant: one user's connection of one client.
+    GrantId, "a connection"
+);

@@ -57,6 +57,7 @@ pub async fn fixture_on(backend: Backend) -> Fixture {
         id: Set(owner.to_string()),
         email: Set("a@example.com".into()),
         created_at: Set(0),
+        ..Default::default()
     }
     .insert(&db)
     .await

@@ -1,6 +1,7 @@
 //! Bearer-token authentication as an extractor: a handler or middleware that
 //! takes a [`Principal`] runs only for authenticated requests.
 
+pub mod scope;
 pub mod token;
 
 use axum::{

@@ -29,7 +29,7 @@ pub use points::NewPoint;
 pub use rule_summaries::{RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
-pub use tokens::{Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
+pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 
 #[derive(Debug, Clone)]

@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 use shared_models::{
     FieldError, ModelError,
     entity::{TenantScoped, alert_rule, silence},
-    ids::{RuleId, SilenceId, TokenId, UserId},
+    ids::{RuleId, SilenceId, UserId},
     rule::{HumanDuration, parse_labels},
     time::{format_millis, to_millis},
 };
 
-use super::{Page, Store, cursor};
+use super::{Credential, Page, Store, cursor};
 use crate::error::{Error, Result};
 
 const MAX_MATCHERS: usize = 32;
@@ -183,7 +183,7 @@ impl Store {
     pub async fn create_silence(
         &self,
         owner: UserId,
-        created_by: TokenId,
+        created_by: Credential,
         input: SilenceInput,
     ) -> Result<SilenceRecord> {
         let now = self.clock.now_millis();
@@ -213,7 +213,7 @@ impl Store {
             rule_id: Set(rule_id),
             matchers: Set(matchers),
             comment: Set(comment),
-            created_by: Set(created_by.to_string()),
+            created_by: Set(created_by.id().to_string()),
             starts_at: Set(starts_at),
             ends_at: Set(ends_at),
             created_at: Set(now),

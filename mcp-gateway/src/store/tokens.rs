@@ -11,22 +11,54 @@ use sea_orm::{
 use shared_models::{
     FieldError,
     entity::{TenantScoped, api_token},
-    ids::{TokenId, UserId},
+    ids::{GrantId, TokenId, UserId},
     secret::Secret,
     time::{format_millis, to_millis},
 };
 
 use super::Store;
 use crate::{
-    auth::token::{self, TokenDigest},
+    auth::{
+        scope::Scopes,
+        token::{self, TokenDigest},
+    },
     error::{Error, Result},
 };
 
-/// Who a request acts for, once its bearer token has been checked.
+/// Who a request acts for, once its bearer token has been checked, and
+/// what it may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: UserId,
-    pub token_id: TokenId,
+    pub credential: Credential,
+    pub scopes: Scopes,
+}
+
+/// What the request presented: an API token, or an access token issued
+/// under a user's OAuth connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    ApiToken(TokenId),
+    Connection(GrantId),
+}
+
+impl Credential {
+    /// The id alone, for the records that note who did something.
+    pub fn id(self) -> uuid::Uuid {
+        match self {
+            Self::ApiToken(id) => *id.as_uuid(),
+            Self::Connection(id) => *id.as_uuid(),
+        }
+    }
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ApiToken(id) => write!(f, "token:{id}"),
+            Self::Connection(id) => write!(f, "connection:{id}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -38,6 +70,7 @@ pub struct TokenRecord {
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     pub last_used_at: Option<String>,
+    pub scopes: String,
 }
 
 impl From<api_token::Model> for TokenRecord {
@@ -50,6 +83,7 @@ impl From<api_token::Model> for TokenRecord {
             expires_at: row.expires_at.map(format_millis),
             revoked_at: row.revoked_at.map(format_millis),
             last_used_at: row.last_used_at.map(format_millis),
+            scopes: row.scopes,
         }
     }
 }
@@ -112,7 +146,7 @@ impl TokenCache {
         self.0
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, e| e.principal.token_id != token_id);
+            .retain(|_, e| e.principal.credential != Credential::ApiToken(token_id));
     }
 }
 
@@ -121,9 +155,13 @@ impl Store {
         &self,
         user: UserId,
         name: &str,
+        scopes: Scopes,
         expires_at: Option<DateTime<Utc>>,
         rng: &SystemRandom,
     ) -> Result<(TokenRecord, Secret<String>)> {
+        if scopes.is_empty() {
+            return Err(FieldError::new("scopes", "must name at least one scope").into());
+        }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 200 {
             return Err(FieldError::new("name", "must be 1 to 200 characters").into());
@@ -139,6 +177,7 @@ impl Store {
             expires_at: Set(expires_at.map(to_millis)),
             revoked_at: Set(None),
             last_used_at: Set(None),
+            scopes: Set(scopes.to_string()),
         }
         .insert(&self.db)
         .await?;
@@ -199,7 +238,7 @@ impl Store {
         if now - entry.last_used_at >= LAST_USED_GRANULARITY_MS {
             api_token::Entity::update_many()
                 .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
-                .filter(api_token::Column::Id.eq(entry.principal.token_id.to_string()))
+                .filter(api_token::Column::Id.eq(entry.principal.credential.id().to_string()))
                 .exec(&self.db)
                 .await?;
             entry.last_used_at = now;
@@ -229,7 +268,8 @@ impl Store {
         Ok(Ok(CachedToken {
             principal: Principal {
                 user_id: UserId::parse_field(&row.user_id, "api_tokens.user_id")?,
-                token_id: TokenId::parse_field(&row.id, "api_tokens.id")?,
+                credential: Credential::ApiToken(TokenId::parse_field(&row.id, "api_tokens.id")?),
+                scopes: Scopes::parse(&row.scopes, "api_tokens.scopes")?,
             },
             expires_at: row.expires_at,
             // Never used counts as long ago, so the first use is recorded.

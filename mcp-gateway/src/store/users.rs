@@ -60,6 +60,7 @@ impl Store {
             id: Set(UserId::generate().to_string()),
             email: Set(email.as_str().to_owned()),
             created_at: Set(self.clock.now_millis()),
+            password_hash: Set(None),
         }
         .insert(&self.db)
         .await?;

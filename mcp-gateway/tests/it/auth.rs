@@ -4,7 +4,7 @@ use ring::rand::SystemRandom;
 use serde_json::{Value, json};
 use shared_models::time::Clock;
 
-use mcp_gateway::store::TOKEN_CACHE_TTL_MS;
+use mcp_gateway::{auth::scope::Scopes, store::TOKEN_CACHE_TTL_MS};
 
 use crate::support::{Backend, minimal_rule, on_both_backends, spawn_app, spawn_replica};
 
@@ -69,6 +69,7 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
         .create_token(
             user,
             "short",
+            Scopes::all(),
             Some(app.clock().now() + Duration::hours(1)),
             &SystemRandom::new(),
         )

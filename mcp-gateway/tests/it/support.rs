@@ -5,6 +5,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use mcp_gateway::auth::scope::Scopes;
 use mcp_gateway::{
     app::App,
     config::{Config, ConfigSource},
@@ -172,7 +173,7 @@ impl TestApp {
             .expect("create user");
         let (_, secret) = self
             .store
-            .create_token(user.id, "test", None, &SystemRandom::new())
+            .create_token(user.id, "test", Scopes::all(), None, &SystemRandom::new())
             .await
             .expect("create token");
         (user.id, secret.expose().clone())

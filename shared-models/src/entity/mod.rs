@@ -7,12 +7,18 @@ pub mod alert_rule;
 pub mod api_token;
 pub mod notification;
 pub mod notification_channel;
+pub mod oauth_client;
+pub mod oauth_code;
+pub mod oauth_grant;
+pub mod oauth_refresh_token;
+pub mod oauth_signing_key;
 pub mod point;
 pub mod rule_state;
 pub mod rule_status;
 pub mod shard_lease;
 pub mod silence;
 pub mod user;
+pub mod web_session;
 pub mod worker;
 
 use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
@@ -96,5 +102,11 @@ impl TenantScoped for notification_channel::Entity {
 impl TenantScoped for silence::Entity {
     fn owner_column() -> Self::Column {
         silence::Column::OwnerId
+    }
+}
+
+impl TenantScoped for oauth_grant::Entity {
+    fn owner_column() -> Self::Column {
+        oauth_grant::Column::UserId
     }
 }

@@ -8,6 +8,9 @@ pub struct Model {
     #[sea_orm(unique)]
     pub email: String,
     pub created_at: i64,
+    /// PBKDF2 (see the gateway's `oauth::password`); none for a user who
+    /// signs in only with API tokens.
+    pub password_hash: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -130,7 +130,7 @@ Returns the alert.",
     ) -> Result<CallToolResult, ErrorData> {
         let principal = principal(&parts)?;
         let args: AlertIdArgs = parse(args)?;
-        let by = format!("token:{}", principal.token_id);
+        let by = principal.credential.to_string();
         tool_result(
             self.store
                 .acknowledge_alert(principal.user_id, &args.id, &by)

@@ -73,7 +73,7 @@ in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \
         let input: SilenceInput = parse(args)?;
         tool_result(
             self.store
-                .create_silence(principal.user_id, principal.token_id, input)
+                .create_silence(principal.user_id, principal.credential, input)
                 .await,
         )
     }

@@ -1,0 +1,5 @@
+//! The gateway as its own OAuth 2.1 authorization server, and the checks
+//! it makes as the MCP resource server.
+
+pub mod access_token;
+pub mod signing;
