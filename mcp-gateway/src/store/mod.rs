@@ -6,12 +6,16 @@ mod channels;
 mod cursor;
 mod deliveries;
 mod health;
+mod oauth_clients;
+mod oauth_grants;
+mod oauth_keys;
 mod points;
 mod rule_summaries;
 mod rules;
 mod silences;
 mod tokens;
 mod users;
+mod web_sessions;
 
 use std::sync::Arc;
 
@@ -25,12 +29,15 @@ pub use channels::{ChannelRecord, CreatedChannel, OpenedChannel};
 pub use cursor::Page;
 pub use deliveries::DeliveryRecord;
 pub use health::{RuleHealth, SeriesHealth};
+pub use oauth_clients::ClientRecord;
+pub use oauth_grants::{GrantRecord, GrantRejection, NewCode, RedeemedCode};
 pub use points::NewPoint;
 pub use rule_summaries::{RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
 pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
+pub use web_sessions::WebSession;
 
 #[derive(Debug, Clone)]
 pub struct Store {

@@ -82,6 +82,41 @@ impl Store {
             .ok_or_else(|| Error::not_found("user", email.as_str()))
     }
 
+    /// The user with `email` and their password hash, for signing in.
+    pub async fn find_sign_in(&self, email: &Email) -> Result<Option<(UserRecord, Option<String>)>> {
+        let Some(row) = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let hash = row.password_hash.clone();
+        Ok(Some((row.try_into()?, hash)))
+    }
+
+    pub async fn user_by_id(&self, id: UserId) -> Result<UserRecord> {
+        user::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(UserRecord::try_from)
+            .transpose()?
+            .ok_or_else(|| Error::not_found("user", id.to_string()))
+    }
+
+    /// Stores a password hash (made by `oauth::password`).
+    pub async fn set_password_hash(&self, id: UserId, hash: String) -> Result<()> {
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+            .filter(user::Column::Id.eq(id.to_string()))
+            .exec(&self.db)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(Error::not_found("user", id.to_string()));
+        }
+        Ok(())
+    }
+
     pub async fn count_users(&self) -> Result<u64> {
         Ok(user::Entity::find().count(&self.db).await?)
     }

@@ -1,0 +1,280 @@
+//! OAuth grants (a user's connection of a client) and what is issued under
+//! them: single-use authorization codes and rotating refresh tokens, both
+//! kept only as digests. Any replay revokes the whole grant.
+
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait, sea_query::Expr,
+};
+use shared_models::{
+    entity::{TenantScoped, oauth_code, oauth_grant, oauth_refresh_token},
+    ids::{GrantId, UserId},
+    time::format_millis,
+};
+
+use super::Store;
+use crate::{
+    auth::token::TokenDigest,
+    error::{Error, Result},
+};
+
+#[derive(Debug, Clone)]
+pub struct GrantRecord {
+    pub id: GrantId,
+    pub user_id: UserId,
+    pub client_id: String,
+    pub client_name: String,
+    pub scope: String,
+    pub created_at: String,
+    pub last_used_at: String,
+    pub revoked: bool,
+}
+
+impl TryFrom<oauth_grant::Model> for GrantRecord {
+    type Error = Error;
+
+    fn try_from(row: oauth_grant::Model) -> Result<Self> {
+        Ok(Self {
+            id: GrantId::parse_field(&row.id, "oauth_grants.id")?,
+            user_id: UserId::parse_field(&row.user_id, "oauth_grants.user_id")?,
+            client_id: row.client_id,
+            client_name: row.client_name,
+            scope: row.scope,
+            created_at: format_millis(row.created_at),
+            last_used_at: format_millis(row.last_used_at),
+            revoked: row.revoked_at.is_some(),
+        })
+    }
+}
+
+/// A code as the token endpoint redeems it.
+#[derive(Debug, Clone)]
+pub struct RedeemedCode {
+    pub grant: GrantRecord,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub scope: String,
+}
+
+/// Why a code or refresh token was refused. Each is `invalid_grant` to
+/// the client; the difference is for the log and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GrantRejection {
+    #[error("unknown")]
+    Unknown,
+    #[error("expired")]
+    Expired,
+    #[error("already used: the connection is revoked")]
+    Replayed,
+    #[error("the connection was revoked")]
+    Revoked,
+}
+
+/// What a new code or refresh token needs stored.
+pub struct NewCode<'a> {
+    pub digest: &'a TokenDigest,
+    pub grant: GrantId,
+    pub redirect_uri: &'a str,
+    pub code_challenge: &'a str,
+    pub scope: &'a str,
+    pub expires_at: i64,
+}
+
+impl Store {
+    /// A new connection of `client_id` for `user`, with the code that
+    /// completes it, in one transaction.
+    pub async fn create_grant_with_code(
+        &self,
+        user: UserId,
+        client_id: &str,
+        client_name: &str,
+        code: NewCode<'_>,
+    ) -> Result<()> {
+        let now = self.clock.now_millis();
+        let txn = self.db.begin().await?;
+        oauth_grant::ActiveModel {
+            id: Set(code.grant.to_string()),
+            user_id: Set(user.to_string()),
+            client_id: Set(client_id.to_owned()),
+            client_name: Set(client_name.to_owned()),
+            scope: Set(code.scope.to_owned()),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        oauth_code::ActiveModel {
+            digest: Set(code.digest.as_hex().to_owned()),
+            grant_id: Set(code.grant.to_string()),
+            redirect_uri: Set(code.redirect_uri.to_owned()),
+            code_challenge: Set(code.code_challenge.to_owned()),
+            scope: Set(code.scope.to_owned()),
+            expires_at: Set(code.expires_at),
+            used_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a code used, once. A second redemption revokes the grant it
+    /// belongs to, and so every token issued from it (RFC 6749 §4.1.2).
+    pub async fn redeem_code(&self, digest: &TokenDigest) -> Result<Result<RedeemedCode, GrantRejection>> {
+        let now = self.clock.now_millis();
+        let Some(code) = oauth_code::Entity::find_by_id(digest.as_hex().to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Err(GrantRejection::Unknown));
+        };
+        let taken = oauth_code::Entity::update_many()
+            .col_expr(oauth_code::Column::UsedAt, Expr::value(now))
+            .filter(oauth_code::Column::Digest.eq(digest.as_hex()))
+            .filter(oauth_code::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if taken.rows_affected == 0 {
+            self.revoke_grant_family(&code.grant_id).await?;
+            return Ok(Err(GrantRejection::Replayed));
+        }
+        if code.expires_at <= now {
+            return Ok(Err(GrantRejection::Expired));
+        }
+        let Some(grant) = self.live_grant(&code.grant_id).await? else {
+            return Ok(Err(GrantRejection::Revoked));
+        };
+        Ok(Ok(RedeemedCode {
+            grant,
+            redirect_uri: code.redirect_uri,
+            code_challenge: code.code_challenge,
+            scope: code.scope,
+        }))
+    }
+
+    pub async fn store_refresh_token(&self, digest: &TokenDigest, grant: GrantId, expires_at: i64) -> Result<()> {
+        oauth_refresh_token::ActiveModel {
+            digest: Set(digest.as_hex().to_owned()),
+            grant_id: Set(grant.to_string()),
+            created_at: Set(self.clock.now_millis()),
+            expires_at: Set(expires_at),
+            used_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a refresh token up. Presenting one already used means it was
+    /// copied: the whole grant is revoked (refresh token rotation with
+    /// reuse detection, OAuth 2.1 §4.3.1).
+    pub async fn use_refresh_token(&self, digest: &TokenDigest) -> Result<Result<GrantRecord, GrantRejection>> {
+        let now = self.clock.now_millis();
+        let Some(token) = oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(Err(GrantRejection::Unknown));
+        };
+        let taken = oauth_refresh_token::Entity::update_many()
+            .col_expr(oauth_refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(oauth_refresh_token::Column::Digest.eq(digest.as_hex()))
+            .filter(oauth_refresh_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        if taken.rows_affected == 0 {
+            self.revoke_grant_family(&token.grant_id).await?;
+            return Ok(Err(GrantRejection::Replayed));
+        }
+        if token.expires_at <= now {
+            return Ok(Err(GrantRejection::Expired));
+        }
+        let Some(grant) = self.live_grant(&token.grant_id).await? else {
+            return Ok(Err(GrantRejection::Revoked));
+        };
+        oauth_grant::Entity::update_many()
+            .col_expr(oauth_grant::Column::LastUsedAt, Expr::value(now))
+            .filter(oauth_grant::Column::Id.eq(token.grant_id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(Ok(grant))
+    }
+
+    /// The grant a refresh token belongs to, without using it (for
+    /// revocation by the client, RFC 7009).
+    pub async fn grant_of_refresh_token(&self, digest: &TokenDigest) -> Result<Option<String>> {
+        Ok(oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
+            .one(&self.db)
+            .await?
+            .map(|row| row.grant_id))
+    }
+
+    async fn live_grant(&self, id: &str) -> Result<Option<GrantRecord>> {
+        oauth_grant::Entity::find_by_id(id.to_owned())
+            .filter(oauth_grant::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+            .map(GrantRecord::try_from)
+            .transpose()
+    }
+
+    /// Revokes a grant and with it every token issued under it. Idempotent.
+    pub async fn revoke_grant_family(&self, id: &str) -> Result<()> {
+        let now = self.clock.now_millis();
+        oauth_grant::Entity::update_many()
+            .col_expr(oauth_grant::Column::RevokedAt, Expr::value(now))
+            .filter(oauth_grant::Column::Id.eq(id))
+            .filter(oauth_grant::Column::RevokedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        // Spent: nothing under the grant can be exchanged any more.
+        oauth_refresh_token::Entity::update_many()
+            .col_expr(oauth_refresh_token::Column::UsedAt, Expr::value(now))
+            .filter(oauth_refresh_token::Column::GrantId.eq(id))
+            .filter(oauth_refresh_token::Column::UsedAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The user's live connections, newest first.
+    pub async fn list_grants(&self, user: UserId) -> Result<Vec<GrantRecord>> {
+        oauth_grant::Entity::find_owned(user)
+            .filter(oauth_grant::Column::RevokedAt.is_null())
+            .order_by_desc(oauth_grant::Column::CreatedAt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(GrantRecord::try_from)
+            .collect()
+    }
+
+    /// Revokes one of the user's connections; another user's is not found.
+    pub async fn revoke_grant(&self, user: UserId, id: &str) -> Result<GrantRecord> {
+        let grant_id = GrantId::parse_field(id, "id")?;
+        let Some(row) = oauth_grant::Entity::find_owned_by_id(user, &grant_id.to_string())
+            .filter(oauth_grant::Column::RevokedAt.is_null())
+            .one(&self.db)
+            .await?
+        else {
+            return Err(Error::not_found("connection", id));
+        };
+        self.revoke_grant_family(&row.id).await?;
+        let mut record = GrantRecord::try_from(row)?;
+        record.revoked = true;
+        Ok(record)
+    }
+
+    /// Grants revoked after `since`: what every replica refuses access
+    /// tokens for.
+    pub async fn grants_revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>> {
+        Ok(oauth_grant::Entity::find()
+            .filter(oauth_grant::Column::RevokedAt.gt(since))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .filter_map(|row| Some((row.id, row.revoked_at?)))
+            .collect())
+    }
+}

@@ -1,0 +1,67 @@
+//! Access-token signing keys as stored: made on first start, rotated by the
+//! operator, published until the tokens they signed have expired.
+
+use ring::rand::SystemRandom;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
+use shared_models::entity::oauth_signing_key;
+
+use super::Store;
+use crate::{error::Result, oauth::signing};
+
+impl Store {
+    /// The keys to sign and check with at `now`: every unretired key, and
+    /// retired ones for `overlap_ms` after their retirement.
+    pub async fn signing_keys(&self, now: i64, overlap_ms: i64) -> Result<Vec<oauth_signing_key::Model>> {
+        Ok(oauth_signing_key::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(oauth_signing_key::Column::RetiredAt.is_null())
+                    .add(oauth_signing_key::Column::RetiredAt.gt(now - overlap_ms)),
+            )
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Makes a signing key unless one is current. Two replicas starting at
+    /// once may both make one; both are then published, and the newer signs.
+    pub async fn ensure_signing_key(&self, rng: &SystemRandom) -> Result<bool> {
+        let current = oauth_signing_key::Entity::find()
+            .filter(oauth_signing_key::Column::RetiredAt.is_null())
+            .one(&self.db)
+            .await?;
+        if current.is_some() {
+            return Ok(false);
+        }
+        self.insert_signing_key(rng).await?;
+        Ok(true)
+    }
+
+    /// A new key signs from now on; the ones before it are retired (and
+    /// still published for the overlap).
+    pub async fn rotate_signing_key(&self, rng: &SystemRandom) -> Result<String> {
+        let now = self.clock.now_millis();
+        oauth_signing_key::Entity::update_many()
+            .col_expr(oauth_signing_key::Column::RetiredAt, Expr::value(now))
+            .filter(oauth_signing_key::Column::RetiredAt.is_null())
+            .exec(&self.db)
+            .await?;
+        self.insert_signing_key(rng).await
+    }
+
+    async fn insert_signing_key(&self, rng: &SystemRandom) -> Result<String> {
+        let new = signing::generate(&self.keyring, rng)?;
+        oauth_signing_key::ActiveModel {
+            kid: Set(new.kid.clone()),
+            sealed: Set(new.sealed),
+            key_id: Set(new.key_id),
+            public_jwk: Set(new.public_jwk.to_string()),
+            created_at: Set(self.clock.now_millis()),
+            retired_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok(new.kid)
+    }
+}
