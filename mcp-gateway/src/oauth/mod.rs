@@ -1,0 +1,3 @@
+pub mod pages;
+pub mod password;
+pub mod throttle;
