@@ -2,4 +2,7 @@
 //! it makes as the MCP resource server.
 
 pub mod access_token;
+pub mod pages;
+pub mod password;
 pub mod signing;
+pub mod throttle;

@@ -11,4 +11,5 @@ mod keys;
 mod protocol;
 mod rules;
 mod silences;
+mod webdriver;
 mod write;
