@@ -2,7 +2,7 @@
 //! the database and binds (or takes) a listener, `run_until_stopped` serves
 //! until the cancellation token fires and in-flight requests finish.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{collections::HashSet, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{Router, middleware, routing::get};
 use rmcp::transport::streamable_http_server::{
@@ -30,7 +30,8 @@ use alert_worker::{
 };
 
 use crate::{
-    auth::require_principal,
+    auth::{AuthError, Challenge, require_principal},
+    oauth::authority::Authority,
     bootstrap::{self, FirstStart},
     config::Config,
     db,
@@ -49,6 +50,24 @@ pub struct AppState {
     /// Checks channel destinations at creation and sends test messages,
     /// under the same egress policy as the dispatcher.
     pub sender: Arc<Sender>,
+    /// Issues and checks OAuth tokens.
+    pub authority: Arc<Authority>,
+    /// Tools whose calls need `alerts:write`.
+    pub write_tools: Arc<HashSet<String>>,
+}
+
+impl AppState {
+    /// An authentication failure with the challenge pointing OAuth clients
+    /// to this resource's metadata.
+    pub fn challenge(&self, error: AuthError) -> Challenge {
+        Challenge {
+            error,
+            resource_metadata: format!(
+                "{}/.well-known/oauth-protected-resource/mcp",
+                self.config.public_url
+            ),
+        }
+    }
 }
 
 pub struct App {
@@ -118,11 +137,14 @@ impl App {
             .with_outbox_signal(dispatcher.wake_signal());
             (engine, dispatcher)
         });
+        let authority = Authority::start(store.clone(), &config).await?;
         let state = AppState {
             store,
             config: Arc::new(config),
             source,
             sender,
+            authority,
+            write_tools: Arc::new(MonitorsMcp::write_tool_names()),
         };
         Ok(Self {
             listener,
@@ -148,6 +170,7 @@ impl App {
             self.state.config.points_retention.as_duration(),
             stop_sweeping.clone(),
         ));
+        let authority = tokio::spawn(self.state.authority.clone().run(stop_sweeping.clone()));
         let worker = self.worker.map(|(engine, dispatcher)| {
             (
                 tokio::spawn(engine.run(stop_sweeping.clone())),
@@ -163,6 +186,9 @@ impl App {
         stop_sweeping.cancel();
         if let Err(error) = sweeper.await {
             tracing::error!(error = %chain(&error), "points retention task failed");
+        }
+        if let Err(error) = authority.await {
+            tracing::error!(error = %chain(&error), "OAuth refresh task failed");
         }
         // The engine finishes the evaluation in flight, and the dispatcher
         // the deliveries in flight, before they return.

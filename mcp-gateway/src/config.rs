@@ -47,6 +47,12 @@ pub struct Config {
     /// Evaluate rules in this process (the one-command setup); a fleet of
     /// `alert-worker` processes does it otherwise.
     pub embedded_worker: bool,
+    /// Whether anyone may create an account on the sign-in page.
+    pub signup: Signup,
+    /// Lifetime of the OAuth access tokens this server issues.
+    pub access_token_ttl: HumanDuration,
+    /// Lifetime of a refresh token (each use replaces it).
+    pub refresh_token_ttl: HumanDuration,
     /// Where rule values come from; shared with `alert-worker`.
     #[serde(flatten)]
     pub sources: SourceSettings,
@@ -77,6 +83,16 @@ struct Defaults {
     db_max_connections: u32,
     points_retention: &'static str,
     embedded_worker: bool,
+    signup: Signup,
+    access_token_ttl: &'static str,
+    refresh_token_ttl: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    Open,
+    Closed,
 }
 
 impl Default for Defaults {
@@ -97,6 +113,9 @@ impl Default for Defaults {
             db_max_connections: 16,
             points_retention: "7d",
             embedded_worker: true,
+            signup: Signup::Closed,
+            access_token_ttl: "1h",
+            refresh_token_ttl: "30d",
         }
     }
 }
@@ -202,6 +221,17 @@ impl Config {
         if self.points_retention < HumanDuration::from_secs(3600) {
             return Err(invalid("points_retention", "must be at least 1h"));
         }
+        if self.access_token_ttl < HumanDuration::from_secs(60)
+            || self.access_token_ttl > HumanDuration::from_secs(24 * 3600)
+        {
+            return Err(invalid("access_token_ttl", "must be between 1m and 24h"));
+        }
+        if self.refresh_token_ttl < self.access_token_ttl {
+            return Err(invalid(
+                "refresh_token_ttl",
+                "must be at least the access token's lifetime",
+            ));
+        }
         Ok(self)
     }
 
@@ -236,6 +266,12 @@ impl Config {
 
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.public_url)
+    }
+
+    /// Cookies are `Secure` unless the public URL is plain http (loopback
+    /// development), where a browser would not send them back.
+    pub fn is_https(&self) -> bool {
+        self.public_url.starts_with("https://")
     }
 }
 

@@ -39,10 +39,16 @@ impl TokenDigest {
     }
 }
 
-pub fn generate(rng: &SystemRandom) -> Result<NewToken, ring::error::Unspecified> {
+/// `prefix` and 256 random bits, base64url: an API token, an OAuth code
+/// or refresh token, a session cookie.
+pub fn random_secret(rng: &SystemRandom, prefix: &str) -> Result<String, ring::error::Unspecified> {
     let mut bytes = [0u8; TOKEN_BYTES];
     rng.fill(&mut bytes)?;
-    let token = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes)))
+}
+
+pub fn generate(rng: &SystemRandom) -> Result<NewToken, ring::error::Unspecified> {
+    let token = random_secret(rng, TOKEN_PREFIX)?;
     Ok(NewToken {
         digest: TokenDigest::of(&token),
         prefix: token[..SHOWN_PREFIX_CHARS].to_owned(),

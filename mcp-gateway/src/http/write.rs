@@ -22,7 +22,7 @@ use shared_models::series::series_key;
 
 use crate::{
     app::AppState,
-    auth::{AuthError, Principal, authenticate},
+    auth::{AuthError, Challenge, Principal, authenticate, scope::Scope},
     error::{Error, chain},
     http::body_limit::refuse_declared_oversize,
     store::NewPoint,
@@ -137,28 +137,44 @@ async fn write(
 struct WriteAuth(Principal);
 
 impl FromRequestParts<AppState> for WriteAuth {
-    type Rejection = AuthError;
+    type Rejection = Challenge;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(password) = basic_password(parts) {
-            return authenticate(state, &password).await.map(Self);
-        }
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            return Principal::from_request_parts(parts, state).await.map(Self);
-        }
-        #[derive(Deserialize)]
-        struct Password {
-            p: Option<String>,
-        }
-        let password = Query::<Password>::try_from_uri(&parts.uri)
-            .ok()
-            .and_then(|Query(q)| q.p)
-            .filter(|p| !p.is_empty())
-            .ok_or(AuthError::Missing)?;
-        authenticate(state, &password).await.map(Self)
+        let principal = if let Some(password) = basic_password(parts) {
+            authenticate(state, &password).await
+        } else if parts.headers.contains_key(header::AUTHORIZATION) {
+            return Principal::from_request_parts(parts, state)
+                .await
+                .and_then(|principal| writer(state, principal));
+        } else {
+            #[derive(Deserialize)]
+            struct Password {
+                p: Option<String>,
+            }
+            match Query::<Password>::try_from_uri(&parts.uri)
+                .ok()
+                .and_then(|Query(q)| q.p)
+                .filter(|p| !p.is_empty())
+            {
+                Some(password) => authenticate(state, &password).await,
+                None => Err(AuthError::Missing),
+            }
+        };
+        principal
+            .map_err(|error| state.challenge(error))
+            .and_then(|principal| writer(state, principal))
+    }
+}
+
+/// Writing points is writing: it needs `alerts:write`.
+fn writer(state: &AppState, principal: Principal) -> Result<WriteAuth, Challenge> {
+    if principal.scopes.contains(Scope::AlertsWrite) {
+        Ok(WriteAuth(principal))
+    } else {
+        Err(state.challenge(AuthError::InsufficientScope(Scope::AlertsWrite)))
     }
 }
 

@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 
 use alert_worker::{notify::send::Sender, source::MetricSource};
 use rmcp::{
@@ -40,12 +40,33 @@ impl MonitorsMcp {
             store,
             source,
             sender,
-            tool_router: Self::rule_tools()
-                + Self::alert_tools()
-                + Self::metric_tools()
-                + Self::channel_tools()
-                + Self::silence_tools(),
+            tool_router: Self::tools(),
         }
+    }
+
+    fn tools() -> ToolRouter<Self> {
+        Self::rule_tools()
+            + Self::alert_tools()
+            + Self::metric_tools()
+            + Self::channel_tools()
+            + Self::silence_tools()
+    }
+
+    /// The tools that change something (not annotated read-only): calling
+    /// one needs the `alerts:write` scope. The annotations clients see are
+    /// the one source of truth.
+    pub fn write_tool_names() -> HashSet<String> {
+        Self::tools()
+            .list_all()
+            .into_iter()
+            .filter(|tool| {
+                tool.annotations
+                    .as_ref()
+                    .and_then(|a| a.read_only_hint)
+                    != Some(true)
+            })
+            .map(|tool| tool.name.to_string())
+            .collect()
     }
 }
 

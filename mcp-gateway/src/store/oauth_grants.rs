@@ -201,13 +201,19 @@ impl Store {
         Ok(Ok(grant))
     }
 
-    /// The grant a refresh token belongs to, without using it (for
-    /// revocation by the client, RFC 7009).
-    pub async fn grant_of_refresh_token(&self, digest: &TokenDigest) -> Result<Option<String>> {
-        Ok(oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
+    /// The grant a refresh token belongs to and that grant's client,
+    /// without using the token (for revocation by the client, RFC 7009).
+    pub async fn grant_of_refresh_token(&self, digest: &TokenDigest) -> Result<Option<(String, String)>> {
+        let Some(token) = oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
             .await?
-            .map(|row| row.grant_id))
+        else {
+            return Ok(None);
+        };
+        Ok(oauth_grant::Entity::find_by_id(token.grant_id.clone())
+            .one(&self.db)
+            .await?
+            .map(|grant| (token.grant_id, grant.client_id)))
     }
 
     async fn live_grant(&self, id: &str) -> Result<Option<GrantRecord>> {

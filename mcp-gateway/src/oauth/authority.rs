@@ -1,0 +1,215 @@
+//! What every replica knows to check and issue OAuth tokens: the signing
+//! keys, the connections revoked lately, and the lifetimes. An access token
+//! is checked from memory; revocations reach every replica within
+//! `REFRESH_EVERY` (and the replica that revoked at once).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, PoisonError, RwLock},
+    time::Duration,
+};
+
+use ring::rand::SystemRandom;
+use shared_models::ids::{GrantId, UserId};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    access_token::{self, AccessClaims},
+    signing::KeySet,
+};
+use crate::{
+    auth::{
+        scope::Scopes,
+        token::{self, TokenDigest},
+    },
+    config::Config,
+    error::{Error, Result, chain},
+    store::{Credential, GrantRecord, Principal, Store, TokenRejection},
+};
+
+/// How often keys and revocations are re-read.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
+const REFRESH_TOKEN_PREFIX: &str = "mcpr_";
+/// A key is re-read at most this often: rotations are rare.
+const KEYS_EVERY_MS: i64 = 60_000;
+
+pub struct Authority {
+    pub issuer: String,
+    /// The MCP endpoint's URL: the audience of every access token.
+    pub resource: String,
+    access_ttl_ms: i64,
+    refresh_ttl_ms: i64,
+    store: Store,
+    rng: SystemRandom,
+    keys: RwLock<Arc<KeySet>>,
+    keys_loaded_at: RwLock<i64>,
+    /// Revoked grant → when. Entries older than an access token's lifetime
+    /// are dropped: tokens issued under them have expired anyway.
+    revoked: RwLock<HashMap<String, i64>>,
+    revocations_read_at: RwLock<i64>,
+}
+
+/// A token endpoint answer (RFC 6749 §5.1).
+#[derive(Debug, serde::Serialize)]
+pub struct Tokens {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+impl Authority {
+    /// Makes the first signing key if there is none, and loads the keys and
+    /// recent revocations.
+    pub async fn start(store: Store, config: &Config) -> Result<Arc<Self>> {
+        let rng = SystemRandom::new();
+        if store.ensure_signing_key(&rng).await? {
+            tracing::info!("made the first access-token signing key");
+        }
+        let access_ttl_ms = millis(config.access_token_ttl.as_duration());
+        let now = store.now_millis();
+        let keys = KeySet::from_rows(
+            &store.signing_keys(now, access_ttl_ms).await?,
+            &store.keyring(),
+        )?;
+        let authority = Self {
+            issuer: config.public_url.clone(),
+            resource: config.mcp_url(),
+            access_ttl_ms,
+            refresh_ttl_ms: millis(config.refresh_token_ttl.as_duration()),
+            store,
+            rng,
+            keys: RwLock::new(Arc::new(keys)),
+            keys_loaded_at: RwLock::new(now),
+            revoked: RwLock::default(),
+            revocations_read_at: RwLock::new(now - access_ttl_ms),
+        };
+        authority.refresh().await?;
+        Ok(Arc::new(authority))
+    }
+
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn access_ttl_ms(&self) -> i64 {
+        self.access_ttl_ms
+    }
+
+    /// Checks an access token this server issued for its MCP resource.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, TokenRejection> {
+        let now_secs = self.store.now_millis() / 1000;
+        let claims = access_token::verify(&self.keys(), token, &self.issuer, &self.resource, now_secs)?;
+        if self
+            .revoked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&claims.sid)
+        {
+            return Err(TokenRejection::Revoked);
+        }
+        let user_id = claims.sub.parse::<UserId>().map_err(|_| TokenRejection::Unknown)?;
+        let grant = claims.sid.parse::<GrantId>().map_err(|_| TokenRejection::Unknown)?;
+        let scopes = Scopes::parse(&claims.scope, "scope").map_err(|_| TokenRejection::Unknown)?;
+        Ok(Principal {
+            user_id,
+            credential: Credential::Connection(grant),
+            scopes,
+        })
+    }
+
+    /// An access token and a new refresh token under `grant`.
+    pub async fn issue(&self, grant: &GrantRecord, scope: Scopes) -> Result<Tokens> {
+        let now = self.store.now_millis();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.resource.clone(),
+            sub: grant.user_id.to_string(),
+            scope: scope.to_string(),
+            client_id: grant.client_id.clone(),
+            sid: grant.id.to_string(),
+            jti: uuid::Uuid::now_v7().to_string(),
+            iat: now / 1000,
+            exp: (now + self.access_ttl_ms) / 1000,
+        };
+        let access_token = access_token::sign(&self.keys(), &claims)?;
+        let refresh = self.random_token(REFRESH_TOKEN_PREFIX)?;
+        self.store
+            .store_refresh_token(&TokenDigest::of(&refresh), grant.id, now + self.refresh_ttl_ms)
+            .await?;
+        Ok(Tokens {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.access_ttl_ms / 1000,
+            refresh_token: refresh,
+            scope: scope.to_string(),
+        })
+    }
+
+    /// A random opaque secret (a code, a refresh token, a session).
+    pub fn random_token(&self, prefix: &str) -> Result<String> {
+        token::random_secret(&self.rng, prefix).map_err(|_| Error::Random)
+    }
+
+    /// Revokes a grant everywhere: in the database, and in this replica's
+    /// memory at once.
+    pub async fn revoke(&self, grant_id: &str) -> Result<()> {
+        self.store.revoke_grant_family(grant_id).await?;
+        self.note_revoked(grant_id);
+        Ok(())
+    }
+
+    pub fn note_revoked(&self, grant_id: &str) {
+        self.revoked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(grant_id.to_owned(), self.store.now_millis());
+    }
+
+    /// Re-reads revocations since the last read (with a margin for commits
+    /// that landed late), and the keys now and then.
+    pub async fn refresh(&self) -> Result<()> {
+        let now = self.store.now_millis();
+        let since = *self.revocations_read_at.read().unwrap_or_else(PoisonError::into_inner);
+        let revoked = self.store.grants_revoked_since(since - 10_000).await?;
+        {
+            let mut known = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
+            known.extend(revoked);
+            known.retain(|_, at| *at > now - self.access_ttl_ms - 60_000);
+        }
+        *self.revocations_read_at.write().unwrap_or_else(PoisonError::into_inner) = now;
+        let loaded_at = *self.keys_loaded_at.read().unwrap_or_else(PoisonError::into_inner);
+        if now - loaded_at >= KEYS_EVERY_MS {
+            let keys = KeySet::from_rows(
+                &self.store.signing_keys(now, self.access_ttl_ms).await?,
+                &self.store.keyring(),
+            )?;
+            *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+            *self.keys_loaded_at.write().unwrap_or_else(PoisonError::into_inner) = now;
+        }
+        Ok(())
+    }
+
+    /// Refreshes every [`REFRESH_EVERY`] until `shutdown`.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(REFRESH_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            if let Err(error) = self.refresh().await {
+                tracing::warn!(error = %chain(&error), "reading OAuth revocations and keys failed");
+            }
+        }
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
