@@ -10,4 +10,5 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mcp;
+pub mod oauth;
 pub mod store;
