@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use ::http::{
     HeaderMap, HeaderName, HeaderValue,
-    header::{AUTHORIZATION, InvalidHeaderValue},
+    header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, InvalidHeaderValue},
 };
 use rustls::pki_types::CertificateDer;
 use shared_models::channel::{ChannelConfig, EmailConfig, Endpoint, SmtpSecurity, redact_url};
 
-pub use self::redact::redact_secrets;
 use self::{
     classify::classify,
     email::{Smtp, send_smtp, sendgrid_body},
-    http::{Failure, HttpClient},
+    http::{BodyLimit, Failure, HttpClient},
 };
+pub use self::{http::Failure as HttpFailure, redact::redact_secrets};
 use super::{
     Attempt, Delivery,
     egress::{EgressError, EgressPolicy},
@@ -41,6 +41,31 @@ pub enum SendError {
     Tls(#[source] rustls::Error),
     #[error("the user agent is not a valid header value")]
     UserAgent(#[source] InvalidHeaderValue),
+}
+
+/// A document fetched with [`Sender::fetch`]: whatever the status, since
+/// the caller decides what a redirect or an error means (nothing is
+/// followed).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub cache_control: Option<String>,
+    /// The whole body, at most the `max_bytes` asked for.
+    pub body: Vec<u8>,
+}
+
+/// Why [`Sender::fetch`] has no answer. Messages name the host (and the
+/// address), never the URL's path or query.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("destination refused")]
+    Egress(#[from] EgressError),
+    /// Includes [`HttpFailure::TooLarge`]: a body over the limit.
+    #[error("the request failed")]
+    Http(#[from] HttpFailure),
+    #[error("{host} gave no answer within {} ms", timeout.as_millis())]
+    Timeout { host: String, timeout: Duration },
 }
 
 /// Sends notifications; one per process, shared by the dispatcher and the
@@ -102,6 +127,49 @@ impl Sender {
 
     pub fn policy(&self) -> &EgressPolicy {
         &self.policy
+    }
+
+    /// GETs a small JSON document, such as an OAuth client's metadata,
+    /// under the same guard as notifications: the egress policy checks every
+    /// address the host resolves to (https only, unless the host is
+    /// allowlisted) and the connection goes to a checked address, within
+    /// the attempt timeout. A redirect comes back as the answer it is. At
+    /// most `max_bytes` of the body are read: a longer one, whether its
+    /// `Content-Length` says so or it just keeps coming, is
+    /// [`HttpFailure::TooLarge`].
+    pub async fn fetch(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
+        let attempt = async {
+            let target = self.policy.resolve_url(url).await?;
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+            let response = self
+                .http
+                .get(&target, headers, BodyLimit::Whole(max_bytes))
+                .await?;
+            let header = |name| {
+                response
+                    .headers
+                    .get(name)
+                    .and_then(|v: &HeaderValue| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            Ok(Fetched {
+                status: response.status.as_u16(),
+                content_type: header(CONTENT_TYPE),
+                cache_control: header(CACHE_CONTROL),
+                body: response.body,
+            })
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(fetched) => fetched,
+            Err(_) => Err(FetchError::Timeout {
+                host: url::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                timeout: self.timeout,
+            }),
+        }
     }
 
     /// Whether the channel's destination may be reached, as when a client

@@ -10,7 +10,7 @@ use std::{
 use axum::serve::Listener;
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::State,
     http::{HeaderMap, Method, StatusCode, Uri},
     response::{IntoResponse, Response},
@@ -53,6 +53,9 @@ pub struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
+    /// Send the body this many times over, chunked, with no
+    /// `Content-Length`: a body that only its length gives away.
+    repeat: Option<usize>,
     /// Never answer: for timeouts.
     hang: bool,
 }
@@ -63,6 +66,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: String::new(),
+            repeat: None,
             hang: false,
         }
     }
@@ -81,6 +85,14 @@ impl Reply {
 
     pub fn body(mut self, body: &str) -> Self {
         self.body = body.to_owned();
+        self
+    }
+
+    /// Streams `chunk` `times` times as the body, chunked, without a
+    /// `Content-Length`.
+    pub fn streamed(mut self, chunk: &str, times: usize) -> Self {
+        self.body = chunk.to_owned();
+        self.repeat = Some(times);
         self
     }
 }
@@ -177,6 +189,12 @@ impl Receiver {
         }
     }
 
+    /// Adds `reply` to the end of the script: for answers that name the
+    /// receiver's own URL, known only once it listens.
+    pub fn then_reply(&self, reply: Reply) {
+        self.shared.script.lock().unwrap().push_back(reply);
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.recorded.lock().unwrap().clone()
     }
@@ -241,7 +259,19 @@ async fn record(
     if reply.hang {
         std::future::pending::<()>().await;
     }
-    let mut response = (StatusCode::from_u16(reply.status).unwrap(), reply.body).into_response();
+    let status = StatusCode::from_u16(reply.status).unwrap();
+    let mut response = match reply.repeat {
+        None => (status, reply.body).into_response(),
+        Some(times) => {
+            let chunk = Bytes::from(reply.body);
+            let chunks = (0..times).map(move |_| Ok::<_, std::convert::Infallible>(chunk.clone()));
+            (
+                status,
+                Body::from_stream(futures_util::stream::iter(chunks)),
+            )
+                .into_response()
+        }
+    };
     for (name, value) in reply.headers {
         response.headers_mut().insert(
             axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),

@@ -2,13 +2,14 @@
 //! it makes as the MCP resource server.
 
 pub mod access_token;
+pub mod authority;
+pub mod authorize;
+pub mod clients;
+pub mod metadata;
 pub mod pages;
 pub mod password;
+pub mod refusal;
 pub mod signing;
 pub mod throttle;
-pub mod authority;
-pub mod metadata;
-pub mod refusal;
 pub mod token_endpoint;
 pub mod web;
-pub mod authorize;

@@ -1,12 +1,13 @@
-//! One HTTP/1.1 POST to a checked destination. The connection goes to an
-//! address the egress guard resolved and judged, never through a proxy, and
-//! a redirect is an answer like any other: nothing is followed.
+//! One HTTP/1.1 exchange with a checked destination: a notification's POST,
+//! or the GET of a small document. The connection goes to an address the
+//! egress guard resolved and judged, never through a proxy, and a redirect
+//! is an answer like any other: nothing is followed.
 
 use std::{io, net::SocketAddr, sync::Arc};
 
 use http::{
     HeaderMap, HeaderValue, Method, Request, StatusCode,
-    header::{CONNECTION, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT},
+    header::{CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST, RETRY_AFTER, USER_AGENT},
 };
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -26,7 +27,7 @@ use crate::notify::egress::UrlTarget;
 /// and a bound on what a hostile one can make the worker hold.
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
-/// What the receiver said.
+/// What the receiver of a POST said.
 #[derive(Debug)]
 pub(super) struct Answer {
     pub status: StatusCode,
@@ -35,9 +36,33 @@ pub(super) struct Answer {
     pub body: String,
 }
 
-/// Why no answer came. Messages name the host and address, never the URL.
+/// What a server answered: its status, headers and as much of the body as
+/// the [`BodyLimit`] let through.
+#[derive(Debug)]
+pub(super) struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+/// How much of an answer's body is read.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum BodyLimit {
+    /// The start of it, at most this many bytes, however long it is: what a
+    /// receiver said about a notification. A body cut short still leaves
+    /// the status, which is what decides the outcome, so read errors end
+    /// the read.
+    Prefix(usize),
+    /// All of it, which must be at most this many bytes: a longer body
+    /// (declared or sent) is [`Failure::TooLarge`] and no more of it is
+    /// read, and a body cut short is a failure.
+    Whole(usize),
+}
+
+/// Why no usable answer came. Messages name the host and address, never
+/// the URL.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum Failure {
+pub enum Failure {
     #[error("could not connect to {host} ({addr})")]
     Connect {
         host: String,
@@ -61,6 +86,8 @@ pub(super) enum Failure {
     },
     #[error("the request could not be built")]
     Request(#[source] http::Error),
+    #[error("{host} sent a body larger than {limit} bytes")]
+    TooLarge { host: String, limit: usize },
 }
 
 #[derive(Clone)]
@@ -82,13 +109,47 @@ impl HttpClient {
     pub async fn post_json(
         &self,
         target: &UrlTarget,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         body: Vec<u8>,
     ) -> Result<Answer, Failure> {
-        let request = self.request(target, headers, body)?;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let request = self.request(target, Method::POST, headers, Bytes::from(body))?;
+        let response = self
+            .exchange(target, request, BodyLimit::Prefix(MAX_ANSWER_BYTES))
+            .await?;
+        Ok(Answer {
+            status: response.status,
+            retry_after: response
+                .headers
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            body: String::from_utf8_lossy(&response.body).into_owned(),
+        })
+    }
+
+    /// GETs the checked `target`, reading at most `limit` of its body.
+    pub async fn get(
+        &self,
+        target: &UrlTarget,
+        headers: HeaderMap,
+        limit: BodyLimit,
+    ) -> Result<Response, Failure> {
+        let request = self.request(target, Method::GET, headers, Bytes::new())?;
+        self.exchange(target, request, limit).await
+    }
+
+    /// Connects to the first of the target's addresses that accepts, over
+    /// TLS for https, and makes the one exchange.
+    async fn exchange(
+        &self,
+        target: &UrlTarget,
+        request: Request<Full<Bytes>>,
+        limit: BodyLimit,
+    ) -> Result<Response, Failure> {
         let tcp = connect(target).await?;
         if !target.https {
-            return exchange(&target.host, tcp, request).await;
+            return exchange_on(&target.host, tcp, request, limit).await;
         }
         let name = ServerName::try_from(target.host.clone()).map_err(|_| Failure::ServerName {
             host: target.host.clone(),
@@ -101,14 +162,15 @@ impl HttpClient {
                 host: target.host.clone(),
                 source,
             })?;
-        exchange(&target.host, tls, request).await
+        exchange_on(&target.host, tls, request, limit).await
     }
 
     fn request(
         &self,
         target: &UrlTarget,
+        method: Method,
         headers: HeaderMap,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<Request<Full<Bytes>>, Failure> {
         let url = &target.url;
         // Origin form: the path and query only; the host goes in `Host`.
@@ -118,20 +180,17 @@ impl HttpClient {
             None => url.host_str().unwrap_or_default().to_owned(),
         };
         let mut builder = Request::builder()
-            .method(Method::POST)
+            .method(method)
             .uri(if path.is_empty() { "/" } else { path })
             .header(HOST, authority)
             .header(USER_AGENT, self.user_agent.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             // One request per connection: nothing is pooled across
             // destinations, so nothing can be reused for the wrong one.
             .header(CONNECTION, HeaderValue::from_static("close"));
         for (name, value) in &headers {
             builder = builder.header(name, value);
         }
-        builder
-            .body(Full::new(Bytes::from(body)))
-            .map_err(Failure::Request)
+        builder.body(Full::new(body)).map_err(Failure::Request)
     }
 }
 
@@ -168,7 +227,12 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn exchange<S>(host: &str, io: S, request: Request<Full<Bytes>>) -> Result<Answer, Failure>
+async fn exchange_on<S>(
+    host: &str,
+    io: S,
+    request: Request<Full<Bytes>>,
+    limit: BodyLimit,
+) -> Result<Response, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -183,35 +247,63 @@ where
         // Its errors surface through `send_request` below.
         let _ = connection.await;
     }));
-    let response = sender.send_request(request).await.map_err(http)?;
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = read_prefix(response.into_body()).await;
-    Ok(Answer {
-        status,
-        retry_after,
-        body: String::from_utf8_lossy(&body).into_owned(),
+    let (parts, body) = sender
+        .send_request(request)
+        .await
+        .map_err(http)?
+        .into_parts();
+    let too_large = |limit| Failure::TooLarge {
+        host: host.to_owned(),
+        limit,
+    };
+    let body = match limit {
+        BodyLimit::Prefix(max) => read_prefix(body, max).await.0,
+        BodyLimit::Whole(max) => {
+            // Refused on its word, before any of it is read.
+            if declared_length(&parts.headers).is_some_and(|declared| declared > max as u64) {
+                return Err(too_large(max));
+            }
+            // One byte more than allowed is enough to know it is too long.
+            match read_prefix(body, max.saturating_add(1)).await {
+                (_, Some(source)) => return Err(http(source)),
+                (bytes, None) if bytes.len() > max => return Err(too_large(max)),
+                (bytes, None) => bytes,
+            }
+        }
+    };
+    Ok(Response {
+        status: parts.status,
+        headers: parts.headers,
+        body,
     })
 }
 
-/// Up to [`MAX_ANSWER_BYTES`] of the body. A body cut short still leaves the
-/// status, which is what decides the outcome, so read errors end the read.
-async fn read_prefix(mut body: Incoming) -> Vec<u8> {
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Up to `max` bytes of the body, and the error that ended the read early,
+/// if one did. Never holds more than `max` bytes: the rest of a frame that
+/// would overflow is dropped and the read ends.
+async fn read_prefix(mut body: Incoming, max: usize) -> (Vec<u8>, Option<hyper::Error>) {
     let mut collected = Vec::new();
-    while collected.len() < MAX_ANSWER_BYTES {
+    while collected.len() < max {
         match body.frame().await {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
-                    let room = MAX_ANSWER_BYTES - collected.len();
+                    let room = max - collected.len();
                     collected.extend_from_slice(&data[..data.len().min(room)]);
                 }
             }
-            Some(Err(_)) | None => break,
+            Some(Err(error)) => return (collected, Some(error)),
+            None => break,
         }
     }
-    collected
+    (collected, None)
 }
