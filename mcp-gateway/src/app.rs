@@ -31,13 +31,13 @@ use alert_worker::{
 
 use crate::{
     auth::{AuthError, Challenge, require_principal},
-    oauth::authority::Authority,
     bootstrap::{self, FirstStart},
     config::Config,
     db,
     error::{Error, Result, chain},
     http::{body_limit::refuse_declared_oversize, health, write},
     mcp::MonitorsMcp,
+    oauth::{self, authority::Authority, clients::metadata_document::MetadataDocuments},
     store::Store,
 };
 
@@ -54,6 +54,9 @@ pub struct AppState {
     pub authority: Arc<Authority>,
     /// Tools whose calls need `alerts:write`.
     pub write_tools: Arc<HashSet<String>>,
+    /// OAuth clients identified by the URL of their metadata document,
+    /// fetched through the same egress guard as notifications.
+    pub client_documents: Arc<MetadataDocuments>,
 }
 
 impl AppState {
@@ -138,6 +141,7 @@ impl App {
             (engine, dispatcher)
         });
         let authority = Authority::start(store.clone(), &config).await?;
+        let client_documents = Arc::new(MetadataDocuments::new(sender.clone(), store.clock()));
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -145,6 +149,7 @@ impl App {
             sender,
             authority,
             write_tools: Arc::new(MonitorsMcp::write_tool_names()),
+            client_documents,
         };
         Ok(Self {
             listener,
@@ -177,10 +182,15 @@ impl App {
                 tokio::spawn(dispatcher.run(stop_sweeping.clone())),
             )
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .map_err(Error::io("serving HTTP"));
+        // The peer address feeds the sign-in and registration throttles.
+        let served = axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .map_err(Error::io("serving HTTP"));
         // Serving may also end on an error: stop the sweeper either way, and
         // wait for it, so that nothing outlives this call.
         stop_sweeping.cancel();
@@ -249,7 +259,8 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         state.source.clone(),
         state.sender.clone(),
-    );
+    )
+    .with_authority(state.authority.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),
@@ -271,6 +282,7 @@ pub fn router(state: AppState) -> Router {
     let http_api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(oauth::router())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .with_state(state.clone())
         .merge(write::router(state.clone()));

@@ -33,7 +33,13 @@ pub async fn first_start(store: &Store) -> Result<Option<FirstStart>> {
         Err(error) => return Err(error),
     };
     let (_, token) = store
-        .create_token(user.id, "first start", Scopes::all(), None, &SystemRandom::new())
+        .create_token(
+            user.id,
+            "first start",
+            Scopes::all(),
+            None,
+            &SystemRandom::new(),
+        )
         .await?;
     Ok(Some(FirstStart {
         email: user.email,

@@ -11,8 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::scope::Scopes,
     app::App,
+    auth::scope::Scopes,
     bootstrap,
     config::{Config, ConfigSource},
     db,

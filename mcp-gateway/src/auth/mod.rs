@@ -13,12 +13,7 @@ use axum::{
 use serde_json::json;
 
 pub use crate::store::Principal;
-use crate::{
-    app::AppState,
-    error::chain,
-    oauth::access_token,
-    store::TokenRejection,
-};
+use crate::{app::AppState, error::chain, oauth::access_token, store::TokenRejection};
 use scope::{Scope, Scopes};
 
 /// Why a request was refused before reaching a tool.
@@ -98,7 +93,10 @@ fn bearer(parts: &Parts) -> Option<&str> {
 /// refused, never passed on anywhere.
 pub async fn authenticate(state: &AppState, presented: &str) -> Result<Principal, AuthError> {
     if access_token::looks_like_jwt(presented) {
-        return state.authority.authenticate(presented).map_err(AuthError::Rejected);
+        return state
+            .authority
+            .authenticate(presented)
+            .map_err(AuthError::Rejected);
     }
     match state.store.authenticate(presented).await {
         Ok(Ok(principal)) => Ok(principal),

@@ -11,7 +11,10 @@ use rmcp::{
     tool_handler,
 };
 
-use crate::store::{Principal, Store};
+use crate::{
+    oauth::authority::Authority,
+    store::{Principal, Store},
+};
 
 const INSTRUCTIONS: &str = "monitors-mcp watches time-series metrics and raises alerts. \
 Create a rule with create_alert_rule (metric + condition + interval); the service evaluates it \
@@ -31,6 +34,8 @@ pub struct MonitorsMcp {
     pub(super) source: Arc<dyn MetricSource>,
     /// Checks channel destinations and sends test messages.
     pub(super) sender: Arc<Sender>,
+    /// Told of revocations so this replica refuses their tokens at once.
+    pub(super) authority: Option<Arc<Authority>>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -40,8 +45,14 @@ impl MonitorsMcp {
             store,
             source,
             sender,
+            authority: None,
             tool_router: Self::tools(),
         }
+    }
+
+    pub fn with_authority(mut self, authority: Arc<Authority>) -> Self {
+        self.authority = Some(authority);
+        self
     }
 
     fn tools() -> ToolRouter<Self> {
@@ -50,6 +61,7 @@ impl MonitorsMcp {
             + Self::metric_tools()
             + Self::channel_tools()
             + Self::silence_tools()
+            + Self::connection_tools()
     }
 
     /// The tools that change something (not annotated read-only): calling
@@ -59,12 +71,7 @@ impl MonitorsMcp {
         Self::tools()
             .list_all()
             .into_iter()
-            .filter(|tool| {
-                tool.annotations
-                    .as_ref()
-                    .and_then(|a| a.read_only_hint)
-                    != Some(true)
-            })
+            .filter(|tool| tool.annotations.as_ref().and_then(|a| a.read_only_hint) != Some(true))
             .map(|tool| tool.name.to_string())
             .collect()
     }

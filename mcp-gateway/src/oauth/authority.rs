@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     access_token::{self, AccessClaims},
     signing::KeySet,
+    throttle::{Throttle, ThrottleSettings},
 };
 use crate::{
     auth::{
@@ -30,6 +31,8 @@ use crate::{
 /// How often keys and revocations are re-read.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 const REFRESH_TOKEN_PREFIX: &str = "mcpr_";
+/// Dynamic client registrations one address may make in an hour.
+pub const REGISTRATIONS_PER_HOUR: u32 = 20;
 /// A key is re-read at most this often: rotations are rare.
 const KEYS_EVERY_MS: i64 = 60_000;
 
@@ -47,6 +50,11 @@ pub struct Authority {
     /// are dropped: tokens issued under them have expired anyway.
     revoked: RwLock<HashMap<String, i64>>,
     revocations_read_at: RwLock<i64>,
+    /// Sign-in failures, per account and per address (this replica's).
+    pub throttle: Throttle,
+    /// Dynamic registrations per address (this replica's): each counts as
+    /// a "failure" of that address, so the throttle's window bounds them.
+    pub registrations: Throttle,
 }
 
 /// A token endpoint answer (RFC 6749 §5.1).
@@ -73,6 +81,7 @@ impl Authority {
             &store.signing_keys(now, access_ttl_ms).await?,
             &store.keyring(),
         )?;
+        let clock = store.clock();
         let authority = Self {
             issuer: config.public_url.clone(),
             resource: config.mcp_url(),
@@ -84,6 +93,15 @@ impl Authority {
             keys_loaded_at: RwLock::new(now),
             revoked: RwLock::default(),
             revocations_read_at: RwLock::new(now - access_ttl_ms),
+            throttle: Throttle::new(ThrottleSettings::default(), clock.clone()),
+            registrations: Throttle::new(
+                ThrottleSettings {
+                    max_failures_per_account: u32::MAX,
+                    max_failures_per_address: REGISTRATIONS_PER_HOUR,
+                    window: Duration::from_secs(3600),
+                },
+                clock,
+            ),
         };
         authority.refresh().await?;
         Ok(Arc::new(authority))
@@ -103,7 +121,8 @@ impl Authority {
     /// Checks an access token this server issued for its MCP resource.
     pub fn authenticate(&self, token: &str) -> Result<Principal, TokenRejection> {
         let now_secs = self.store.now_millis() / 1000;
-        let claims = access_token::verify(&self.keys(), token, &self.issuer, &self.resource, now_secs)?;
+        let claims =
+            access_token::verify(&self.keys(), token, &self.issuer, &self.resource, now_secs)?;
         if self
             .revoked
             .read()
@@ -112,8 +131,14 @@ impl Authority {
         {
             return Err(TokenRejection::Revoked);
         }
-        let user_id = claims.sub.parse::<UserId>().map_err(|_| TokenRejection::Unknown)?;
-        let grant = claims.sid.parse::<GrantId>().map_err(|_| TokenRejection::Unknown)?;
+        let user_id = claims
+            .sub
+            .parse::<UserId>()
+            .map_err(|_| TokenRejection::Unknown)?;
+        let grant = claims
+            .sid
+            .parse::<GrantId>()
+            .map_err(|_| TokenRejection::Unknown)?;
         let scopes = Scopes::parse(&claims.scope, "scope").map_err(|_| TokenRejection::Unknown)?;
         Ok(Principal {
             user_id,
@@ -139,7 +164,11 @@ impl Authority {
         let access_token = access_token::sign(&self.keys(), &claims)?;
         let refresh = self.random_token(REFRESH_TOKEN_PREFIX)?;
         self.store
-            .store_refresh_token(&TokenDigest::of(&refresh), grant.id, now + self.refresh_ttl_ms)
+            .store_refresh_token(
+                &TokenDigest::of(&refresh),
+                grant.id,
+                now + self.refresh_ttl_ms,
+            )
             .await?;
         Ok(Tokens {
             access_token,
@@ -174,22 +203,34 @@ impl Authority {
     /// that landed late), and the keys now and then.
     pub async fn refresh(&self) -> Result<()> {
         let now = self.store.now_millis();
-        let since = *self.revocations_read_at.read().unwrap_or_else(PoisonError::into_inner);
+        let since = *self
+            .revocations_read_at
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         let revoked = self.store.grants_revoked_since(since - 10_000).await?;
         {
             let mut known = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
             known.extend(revoked);
             known.retain(|_, at| *at > now - self.access_ttl_ms - 60_000);
         }
-        *self.revocations_read_at.write().unwrap_or_else(PoisonError::into_inner) = now;
-        let loaded_at = *self.keys_loaded_at.read().unwrap_or_else(PoisonError::into_inner);
+        *self
+            .revocations_read_at
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = now;
+        let loaded_at = *self
+            .keys_loaded_at
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         if now - loaded_at >= KEYS_EVERY_MS {
             let keys = KeySet::from_rows(
                 &self.store.signing_keys(now, self.access_ttl_ms).await?,
                 &self.store.keyring(),
             )?;
             *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
-            *self.keys_loaded_at.write().unwrap_or_else(PoisonError::into_inner) = now;
+            *self
+                .keys_loaded_at
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = now;
         }
         Ok(())
     }

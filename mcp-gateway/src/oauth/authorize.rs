@@ -3,11 +3,9 @@
 //! The authorization request rides along in the forms' action URLs and is
 //! checked again in full at every step.
 
-use std::net::SocketAddr;
-
 use axum::{
     Form, Router,
-    extract::{ConnectInfo, RawQuery, State},
+    extract::{RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -91,12 +89,18 @@ impl IntoResponse for Stop {
     }
 }
 
-pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Option<ResolvedClient>, Error> {
+pub async fn resolve_client(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<ResolvedClient>, Error> {
     if is_metadata_client_id(client_id) {
         return match state.client_documents.get(client_id).await {
             Ok(document) => Ok(Some(ResolvedClient {
                 id: client_id.to_owned(),
-                name: document.client_name.clone().unwrap_or_else(|| document.host.clone()),
+                name: document
+                    .client_name
+                    .clone()
+                    .unwrap_or_else(|| document.host.clone()),
                 redirect_uris: document.redirect_uris.clone(),
                 verified: client_id.starts_with("https://"),
             })),
@@ -124,9 +128,18 @@ pub async fn resolve_client(state: &AppState, client_id: &str) -> Result<Option<
 
 /// Appends the OAuth response parameters to the client's redirect URI,
 /// with `iss` (RFC 9207) so the client knows who answered.
-fn redirect_back(state: &AppState, redirect_uri: &str, params: &[(&str, &str)], client_state: Option<&str>) -> Response {
+fn redirect_back(
+    state: &AppState,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+    client_state: Option<&str>,
+) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
-        return web::error_page(StatusCode::BAD_REQUEST, "Cannot return to the app", "The app's redirect address is not valid.");
+        return web::error_page(
+            StatusCode::BAD_REQUEST,
+            "Cannot return to the app",
+            "The app's redirect address is not valid.",
+        );
     };
     {
         let mut query = url.query_pairs_mut();
@@ -145,14 +158,24 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
     let raw = raw.unwrap_or_default();
     let query: AuthorizeQuery = serde_urlencoded::from_str(&raw).unwrap_or_default();
     let bad_page = |message: &str| {
-        Stop::Page(web::error_page(StatusCode::BAD_REQUEST, "This sign-in link is not valid", message))
+        Stop::Page(web::error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link is not valid",
+            message,
+        ))
     };
     let Some(client_id) = query.client_id.as_deref().filter(|c| !c.is_empty()) else {
-        return Err(bad_page("The request names no client (client_id is missing)."));
+        return Err(bad_page(
+            "The request names no client (client_id is missing).",
+        ));
     };
     let client = match resolve_client(state, client_id).await {
         Ok(Some(client)) => client,
-        Ok(None) => return Err(bad_page("The app asking to connect is not registered with this server.")),
+        Ok(None) => {
+            return Err(bad_page(
+                "The app asking to connect is not registered with this server.",
+            ));
+        }
         Err(error) => {
             tracing::error!(error = %chain(&error), "resolving an OAuth client failed");
             return Err(Stop::Page(web::error_page(
@@ -163,10 +186,20 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
         }
     };
     let redirect_uri = match query.redirect_uri.as_deref() {
-        Some(presented) if client.redirect_uris.iter().any(|r| r.matches(presented)) => presented.to_owned(),
-        Some(_) => return Err(bad_page("The app's redirect address is not one it registered.")),
+        Some(presented) if client.redirect_uris.iter().any(|r| r.matches(presented)) => {
+            presented.to_owned()
+        }
+        Some(_) => {
+            return Err(bad_page(
+                "The app's redirect address is not one it registered.",
+            ));
+        }
         None if client.redirect_uris.len() == 1 => client.redirect_uris[0].as_str().to_owned(),
-        None => return Err(bad_page("The request names no redirect address (redirect_uri).")),
+        None => {
+            return Err(bad_page(
+                "The request names no redirect address (redirect_uri).",
+            ));
+        }
     };
     let client_state = query.state.clone();
     let back = |error: &str, description: &str| {
@@ -178,24 +211,45 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
         ))
     };
     if query.response_type.as_deref() != Some("code") {
-        return Err(back("unsupported_response_type", "response_type must be code"));
+        return Err(back(
+            "unsupported_response_type",
+            "response_type must be code",
+        ));
     }
-    let Some(code_challenge) = query.code_challenge.clone().filter(|c| (43..=128).contains(&c.len())) else {
-        return Err(back("invalid_request", "PKCE is required: send code_challenge with code_challenge_method=S256"));
+    let Some(code_challenge) = query
+        .code_challenge
+        .clone()
+        .filter(|c| (43..=128).contains(&c.len()))
+    else {
+        return Err(back(
+            "invalid_request",
+            "PKCE is required: send code_challenge with code_challenge_method=S256",
+        ));
     };
     if query.code_challenge_method.as_deref() != Some("S256") {
-        return Err(back("invalid_request", "code_challenge_method must be S256"));
+        return Err(back(
+            "invalid_request",
+            "code_challenge_method must be S256",
+        ));
     }
     if let Some(resource) = query.resource.as_deref()
         && resource.trim_end_matches('/') != state.authority.resource
     {
-        return Err(back("invalid_target", "resource must be this server's MCP endpoint"));
+        return Err(back(
+            "invalid_target",
+            "resource must be this server's MCP endpoint",
+        ));
     }
     let scope = match query.scope.as_deref() {
         None | Some("") => Scopes::all(),
         Some(asked) => match Scopes::parse(asked, "scope") {
             Ok(scopes) if !scopes.is_empty() => scopes,
-            _ => return Err(back("invalid_scope", "the scopes are alerts:read and alerts:write")),
+            _ => {
+                return Err(back(
+                    "invalid_scope",
+                    "the scopes are alerts:read and alerts:write",
+                ));
+            }
         },
     };
     Ok(Checked {
@@ -208,7 +262,11 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
     })
 }
 
-async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(raw): RawQuery) -> Response {
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
     let checked = match check(&state, raw).await {
         Ok(checked) => checked,
         Err(stop) => return stop.into_response(),
@@ -230,7 +288,11 @@ async fn authorize(State(state): State<AppState>, headers: HeaderMap, RawQuery(r
 
 fn unavailable(error: Error) -> Response {
     tracing::error!(error = %chain(&error), "OAuth page failed");
-    web::error_page(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly", "The server could not complete the request.")
+    web::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The server could not complete the request.",
+    )
 }
 
 /// The sign-in page, returning to `return_to` (a path on this server).
@@ -243,7 +305,9 @@ pub fn sign_in_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let existing = web::cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32).map(str::to_owned);
+    let existing = web::cookie(headers, CSRF_COOKIE)
+        .filter(|c| c.len() >= 32)
+        .map(str::to_owned);
     let csrf = match existing {
         Some(csrf) => csrf,
         None => match state.authority.random_token("") {
@@ -265,10 +329,21 @@ pub fn sign_in_page(
         client_name,
         signup_open: state.config.signup == Signup::Open,
     });
-    web::page(status, html, &[(header::SET_COOKIE, web::set_cookie(state, CSRF_COOKIE, &csrf, 3600))])
+    web::page(
+        status,
+        html,
+        &[(
+            header::SET_COOKIE,
+            web::set_cookie(state, CSRF_COOKIE, &csrf, 3600),
+        )],
+    )
 }
 
-async fn consent_page(state: &AppState, checked: &Checked, session: &crate::store::WebSession) -> Response {
+async fn consent_page(
+    state: &AppState,
+    checked: &Checked,
+    session: &crate::store::WebSession,
+) -> Response {
     let user = match state.store.user_by_id(session.user_id).await {
         Ok(user) => user,
         Err(error) => return unavailable(error),
@@ -321,7 +396,7 @@ fn safe_return(raw: Option<String>) -> String {
 
 async fn sign_in(
     State(state): State<AppState>,
-    connect: Option<ConnectInfo<SocketAddr>>,
+    web::ClientAddress(address): web::ClientAddress,
     headers: HeaderMap,
     axum::extract::Query(ReturnTo { return_to }): axum::extract::Query<ReturnTo>,
     Form(form): Form<SignInForm>,
@@ -337,17 +412,30 @@ async fn sign_in(
     }
     let email_raw = form.email.unwrap_or_default();
     let again = |error: &str, status| {
-        sign_in_page(&state, &headers, &return_to, None, Some(email_raw.trim()), Some(error), status)
+        sign_in_page(
+            &state,
+            &headers,
+            &return_to,
+            None,
+            Some(email_raw.trim()),
+            Some(error),
+            status,
+        )
     };
     let Ok(email) = Email::parse(&email_raw) else {
-        return again("Enter your email address, like name@example.com.", StatusCode::BAD_REQUEST);
+        return again(
+            "Enter your email address, like name@example.com.",
+            StatusCode::BAD_REQUEST,
+        );
     };
     let presented = form.password.unwrap_or_default();
-    let address = web::client_address(connect);
     if let Err(wait) = state.authority.throttle.check(email.as_str(), address) {
         let minutes = wait.0.as_secs().div_ceil(60).max(1);
         let mut response = again(
-            &format!("Too many attempts. Try again in {minutes} minute{}.", if minutes == 1 { "" } else { "s" }),
+            &format!(
+                "Too many attempts. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            ),
             StatusCode::TOO_MANY_REQUESTS,
         );
         if let Ok(value) = HeaderValue::from_str(&wait.0.as_secs().max(1).to_string()) {
@@ -369,7 +457,8 @@ async fn sign_in(
         }
         Some((_, None)) => {
             let checking = presented.clone();
-            let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&checking)).await;
+            let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&checking))
+                .await;
             None
         }
         None if state.config.signup == Signup::Open => {
@@ -380,13 +469,20 @@ async fn sign_in(
         }
         None => {
             let checking = presented.clone();
-            let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&checking)).await;
+            let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&checking))
+                .await;
             None
         }
     };
     let Some(user) = user else {
-        state.authority.throttle.record_failure(email.as_str(), address);
-        return again("That email and password do not match an account.", StatusCode::UNAUTHORIZED);
+        state
+            .authority
+            .throttle
+            .record_failure(email.as_str(), address);
+        return again(
+            "That email and password do not match an account.",
+            StatusCode::UNAUTHORIZED,
+        );
     };
     state.authority.throttle.record_success(email.as_str());
     match web::start_session(&state, user.id).await {
@@ -401,12 +497,18 @@ async fn sign_in(
 
 /// Open sign-up: an unknown email with an acceptable password becomes an
 /// account. The message is for the form.
-async fn sign_up(state: &AppState, email: &Email, presented: String) -> Result<crate::store::UserRecord, String> {
+async fn sign_up(
+    state: &AppState,
+    email: &Email,
+    presented: String,
+) -> Result<crate::store::UserRecord, String> {
     let chosen = password::Password::parse(presented).map_err(|e| e.to_string())?;
-    let hash = tokio::task::spawn_blocking(move || password::hash(&chosen, &ring::rand::SystemRandom::new()))
-        .await
-        .map_err(|_| "Try again shortly.".to_owned())?
-        .map_err(|e| e.to_string())?;
+    let hash = tokio::task::spawn_blocking(move || {
+        password::hash(&chosen, &ring::rand::SystemRandom::new())
+    })
+    .await
+    .map_err(|_| "Try again shortly.".to_owned())?
+    .map_err(|e| e.to_string())?;
     let user = state.store.create_user(email).await.map_err(|e| {
         tracing::warn!(error = %chain(&e), "sign-up failed");
         "That account could not be created.".to_owned()
@@ -454,7 +556,10 @@ async fn consent(
         return redirect_back(
             &state,
             &checked.redirect_uri,
-            &[("error", "access_denied"), ("error_description", "the user declined")],
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the user declined"),
+            ],
             checked.state.as_deref(),
         );
     }
@@ -483,5 +588,10 @@ async fn consent(
         return unavailable(error);
     }
     tracing::info!(user = %session.user_id, client = %checked.client.id, scope, "connection consented");
-    redirect_back(&state, &checked.redirect_uri, &[("code", &code)], checked.state.as_deref())
+    redirect_back(
+        &state,
+        &checked.redirect_uri,
+        &[("code", &code)],
+        checked.state.as_deref(),
+    )
 }

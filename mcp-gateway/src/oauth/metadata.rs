@@ -15,10 +15,22 @@ use crate::{app::AppState, auth::scope::Scope};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/.well-known/oauth-protected-resource", get(protected_resource))
-        .route("/.well-known/oauth-protected-resource/mcp", get(protected_resource))
-        .route("/.well-known/oauth-authorization-server", get(authorization_server))
-        .route("/.well-known/openid-configuration", get(authorization_server))
+        .route(
+            "/.well-known/oauth-protected-resource",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-protected-resource/mcp",
+            get(protected_resource),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(authorization_server),
+        )
         .route("/oauth/jwks", get(jwks))
 }
 
@@ -28,11 +40,7 @@ fn scopes() -> Vec<&'static str> {
 
 /// Cacheable for a while: it changes only with the configuration.
 fn cached(body: Value) -> Response {
-    (
-        [(header::CACHE_CONTROL, "public, max-age=300")],
-        Json(body),
-    )
-        .into_response()
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
 }
 
 async fn protected_resource(State(state): State<AppState>) -> Response {

@@ -2,6 +2,7 @@
 //! it makes as the MCP resource server.
 
 pub mod access_token;
+pub mod account;
 pub mod authority;
 pub mod authorize;
 pub mod clients;
@@ -9,7 +10,22 @@ pub mod metadata;
 pub mod pages;
 pub mod password;
 pub mod refusal;
+pub mod register;
 pub mod signing;
 pub mod throttle;
 pub mod token_endpoint;
 pub mod web;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+/// Every OAuth route: discovery, the authorization server's endpoints and
+/// its pages.
+pub fn router() -> Router<AppState> {
+    metadata::router()
+        .merge(authorize::router())
+        .merge(token_endpoint::router())
+        .merge(register::router())
+        .merge(account::router())
+}

@@ -89,7 +89,10 @@ impl KeySet {
             let jwk: Value = serde_json::from_str(&row.public_jwk)
                 .map_err(|e| Error::SigningKey(format!("stored JWK {}: {e}", row.kid)))?;
             let (Some(x), Some(y)) = (jwk["x"].as_str(), jwk["y"].as_str()) else {
-                return Err(Error::SigningKey(format!("stored JWK {} has no point", row.kid)));
+                return Err(Error::SigningKey(format!(
+                    "stored JWK {} has no point",
+                    row.kid
+                )));
             };
             let key = DecodingKey::from_ec_components(x, y)
                 .map_err(|e| Error::SigningKey(format!("stored JWK {}: {e}", row.kid)))?;
@@ -128,7 +131,10 @@ mod tests {
         assert_eq!(new.kid.len(), 16);
         assert_eq!(new.public_jwk["kty"], "EC");
         assert_eq!(new.public_jwk["kid"], new.kid.as_str());
-        assert!(new.public_jwk.get("d").is_none(), "no private part published");
+        assert!(
+            new.public_jwk.get("d").is_none(),
+            "no private part published"
+        );
         let row = oauth_signing_key::Model {
             kid: new.kid.clone(),
             sealed: new.sealed.clone(),

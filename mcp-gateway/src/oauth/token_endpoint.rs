@@ -38,19 +38,28 @@ struct TokenForm {
     client_secret: Option<String>,
 }
 
-async fn token(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<TokenForm>) -> Response {
+async fn token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
     let answer = match form.grant_type.as_deref() {
         Some("authorization_code") => exchange_code(&state, &headers, &form).await,
         Some("refresh_token") => refresh(&state, &headers, &form).await,
         Some(other) => Err(Refusal::bad_request(
             "unsupported_grant_type",
-            format!("grant_type {other:?} is not supported; use authorization_code or refresh_token"),
+            format!(
+                "grant_type {other:?} is not supported; use authorization_code or refresh_token"
+            ),
         )),
         None => Err(Refusal::invalid_request("grant_type is required")),
     };
     match answer {
         Ok(tokens) => (
-            [(header::CACHE_CONTROL, "no-store"), (header::PRAGMA, "no-cache")],
+            [
+                (header::CACHE_CONTROL, "no-store"),
+                (header::PRAGMA, "no-cache"),
+            ],
             Json(tokens),
         )
             .into_response(),
@@ -73,18 +82,28 @@ fn check_resource(state: &AppState, resource: &Option<String>) -> Result<(), Ref
         Some(r) if r.trim_end_matches('/') == state.authority.resource => Ok(()),
         Some(r) => Err(Refusal::bad_request(
             "invalid_target",
-            format!("resource {r:?} is not served here; the resource is {}", state.authority.resource),
+            format!(
+                "resource {r:?} is not served here; the resource is {}",
+                state.authority.resource
+            ),
         )),
     }
 }
 
 /// Who is asking: a public client by its id, or a confidential one by id
 /// and secret (in the form or HTTP Basic).
-async fn client(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<String, Refusal> {
+async fn client(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<String, Refusal> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
         .and_then(|b64| STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok())
         .and_then(|pair| {
@@ -93,13 +112,25 @@ async fn client(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Resu
         });
     let (client_id, secret) = match basic {
         Some((id, secret)) => (id, Some(secret)),
-        None => (required(&form.client_id, "client_id")?.to_owned(), form.client_secret.clone()),
+        None => (
+            required(&form.client_id, "client_id")?.to_owned(),
+            form.client_secret.clone(),
+        ),
     };
-    if let Some(record) = state.store.find_client(&client_id).await.map_err(Refusal::from)? {
+    if let Some(record) = state
+        .store
+        .find_client(&client_id)
+        .await
+        .map_err(Refusal::from)?
+    {
         match (&record.secret_hash, secret) {
             (None, None) => {}
             (Some(stored), Some(presented)) if TokenDigest::of(&presented).matches(stored) => {}
-            (None, Some(_)) => return Err(Refusal::invalid_client("this client has no secret; send only client_id")),
+            (None, Some(_)) => {
+                return Err(Refusal::invalid_client(
+                    "this client has no secret; send only client_id",
+                ));
+            }
             _ => return Err(Refusal::invalid_client("client authentication failed")),
         }
     } else if secret.is_some() {
@@ -116,7 +147,11 @@ fn decode_form_component(raw: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn exchange_code(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<super::authority::Tokens, Refusal> {
+async fn exchange_code(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<super::authority::Tokens, Refusal> {
     let client_id = client(state, headers, form).await?;
     let code = required(&form.code, "code")?;
     let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
@@ -129,15 +164,22 @@ async fn exchange_code(state: &AppState, headers: &HeaderMap, form: &TokenForm) 
         .map_err(Refusal::from)?
         .map_err(|why| Refusal::invalid_grant(format!("the authorization code is {why}")))?;
     if redeemed.grant.client_id != client_id {
-        return Err(Refusal::invalid_grant("the code was issued to another client"));
+        return Err(Refusal::invalid_grant(
+            "the code was issued to another client",
+        ));
     }
     if redeemed.redirect_uri != redirect_uri {
-        return Err(Refusal::invalid_grant("redirect_uri differs from the one in the authorization request"));
+        return Err(Refusal::invalid_grant(
+            "redirect_uri differs from the one in the authorization request",
+        ));
     }
     if !pkce_matches(verifier, &redeemed.code_challenge) {
-        return Err(Refusal::invalid_grant("code_verifier does not match the code_challenge"));
+        return Err(Refusal::invalid_grant(
+            "code_verifier does not match the code_challenge",
+        ));
     }
-    let scope = Scopes::parse(&redeemed.scope, "scope").map_err(|e| Refusal::from(crate::error::Error::from(e)))?;
+    let scope = Scopes::parse(&redeemed.scope, "scope")
+        .map_err(|e| Refusal::from(crate::error::Error::from(e)))?;
     Ok(state.authority.issue(&redeemed.grant, scope).await?)
 }
 
@@ -151,7 +193,11 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
-async fn refresh(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Result<super::authority::Tokens, Refusal> {
+async fn refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<super::authority::Tokens, Refusal> {
     let client_id = client(state, headers, form).await?;
     let presented = required(&form.refresh_token, "refresh_token")?;
     check_resource(state, &form.resource)?;
@@ -162,15 +208,22 @@ async fn refresh(state: &AppState, headers: &HeaderMap, form: &TokenForm) -> Res
         .map_err(Refusal::from)?
         .map_err(|why| Refusal::invalid_grant(format!("the refresh token is {why}")))?;
     if grant.client_id != client_id {
-        return Err(Refusal::invalid_grant("the refresh token was issued to another client"));
+        return Err(Refusal::invalid_grant(
+            "the refresh token was issued to another client",
+        ));
     }
-    let granted = Scopes::parse(&grant.scope, "scope").map_err(|e| Refusal::from(crate::error::Error::from(e)))?;
+    let granted = Scopes::parse(&grant.scope, "scope")
+        .map_err(|e| Refusal::from(crate::error::Error::from(e)))?;
     let scope = match form.scope.as_deref() {
         None | Some("") => granted,
         Some(asked) => {
-            let asked = Scopes::parse(asked, "scope").map_err(|e| Refusal::bad_request("invalid_scope", e.to_string()))?;
+            let asked = Scopes::parse(asked, "scope")
+                .map_err(|e| Refusal::bad_request("invalid_scope", e.to_string()))?;
             if !granted.covers(asked) {
-                return Err(Refusal::bad_request("invalid_scope", "a refresh cannot widen the scopes the user consented to"));
+                return Err(Refusal::bad_request(
+                    "invalid_scope",
+                    "a refresh cannot widen the scopes the user consented to",
+                ));
             }
             asked
         }
@@ -188,7 +241,11 @@ struct RevokeForm {
 /// RFC 7009: revoking a refresh or access token revokes the connection it
 /// belongs to, and with it every token issued under it. An unknown or
 /// foreign token is answered 200 all the same (§2.2).
-async fn revoke(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<RevokeForm>) -> Response {
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
     let as_token_form = TokenForm {
         grant_type: None,
         code: None,
@@ -206,12 +263,22 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, Form(form): F
         let grant = if access_token::looks_like_jwt(token) {
             let now_secs = state.store.now_millis() / 1000;
             // An expired token may still be revoked: check it as of its issue.
-            access_token::verify(&state.authority.keys(), token, &state.authority.issuer, &state.authority.resource, 0)
-                .ok()
-                .filter(|claims| claims.client_id == client_id && claims.iat <= now_secs)
-                .map(|claims| claims.sid)
+            access_token::verify(
+                &state.authority.keys(),
+                token,
+                &state.authority.issuer,
+                &state.authority.resource,
+                0,
+            )
+            .ok()
+            .filter(|claims| claims.client_id == client_id && claims.iat <= now_secs)
+            .map(|claims| claims.sid)
         } else {
-            match state.store.grant_of_refresh_token(&TokenDigest::of(token)).await? {
+            match state
+                .store
+                .grant_of_refresh_token(&TokenDigest::of(token))
+                .await?
+            {
                 Some((grant, owner)) if owner == client_id => Some(grant),
                 _ => None,
             }
@@ -237,7 +304,10 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuJGT3W9cFE";
         assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX", challenge));
+        assert!(!pkce_matches(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX",
+            challenge
+        ));
         assert!(!pkce_matches("short", challenge));
     }
 }

@@ -4,19 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    extract::ConnectInfo,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    extract::{ConnectInfo, FromRequestParts},
+    http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Response},
 };
 use subtle::ConstantTimeEq;
 
 use super::pages;
-use crate::{
-    app::AppState,
-    auth::token::TokenDigest,
-    error::Result,
-    store::WebSession,
-};
+use crate::{app::AppState, auth::token::TokenDigest, error::Result, store::WebSession};
 
 pub const SESSION_COOKIE: &str = "mcp_session";
 /// Before sign-in there is no session to hold a CSRF token: the sign-in
@@ -40,7 +35,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// reached by a top-level navigation from the client), Secure unless the
 /// public URL is plain http, scoped to the OAuth pages.
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.config.is_https() { "; Secure" } else { "" };
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
     ))
@@ -56,7 +55,10 @@ pub async fn session(state: &AppState, headers: &HeaderMap) -> Result<Option<Web
 }
 
 /// Starts a session for `user`; returns the cookie to set.
-pub async fn start_session(state: &AppState, user: shared_models::ids::UserId) -> Result<HeaderValue> {
+pub async fn start_session(
+    state: &AppState,
+    user: shared_models::ids::UserId,
+) -> Result<HeaderValue> {
     let token = state.authority.random_token("")?;
     let csrf = state.authority.random_token("")?;
     let expires_at = state.store.now_millis() + SESSION_TTL_MS;
@@ -64,7 +66,12 @@ pub async fn start_session(state: &AppState, user: shared_models::ids::UserId) -
         .store
         .create_web_session(&TokenDigest::of(&token), user, &csrf, expires_at)
         .await?;
-    Ok(set_cookie(state, SESSION_COOKIE, &token, SESSION_TTL_MS / 1000))
+    Ok(set_cookie(
+        state,
+        SESSION_COOKIE,
+        &token,
+        SESSION_TTL_MS / 1000,
+    ))
 }
 
 pub fn same_secret(a: &str, b: &str) -> bool {
@@ -74,16 +81,29 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 /// The peer's address. Behind an ingress that is the ingress's: the
 /// per-address throttle then counts the ingress as one address, and the
 /// per-account one still holds.
-pub fn client_address(connect: Option<ConnectInfo<SocketAddr>>) -> IpAddr {
-    connect
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+pub struct ClientAddress(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([0, 0, 0, 0]), |ConnectInfo(addr)| addr.ip()),
+        ))
+    }
 }
 
 /// A page, with headers that keep it out of frames and caches and let it
 /// load nothing but our stylesheet. No `form-action`: browsers apply it to
 /// the redirect after the consent form, which goes to the client.
-pub fn page(status: StatusCode, html: String, extra: &[(header::HeaderName, HeaderValue)]) -> Response {
+pub fn page(
+    status: StatusCode,
+    html: String,
+    extra: &[(header::HeaderName, HeaderValue)],
+) -> Response {
     let mut response = (status, Html(html)).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -93,7 +113,10 @@ pub fn page(status: StatusCode, html: String, extra: &[(header::HeaderName, Head
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     for (name, value) in extra {
         headers.append(name.clone(), value.clone());
@@ -102,7 +125,11 @@ pub fn page(status: StatusCode, html: String, extra: &[(header::HeaderName, Head
 }
 
 pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
-    page(status, pages::error(&pages::ErrorPage { title, message }), &[])
+    page(
+        status,
+        pages::error(&pages::ErrorPage { title, message }),
+        &[],
+    )
 }
 
 /// The stylesheet the pages link to.

@@ -3,8 +3,8 @@
 //! kept only as digests. Any replay revokes the whole grant.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    sea_query::Expr,
 };
 use shared_models::{
     entity::{TenantScoped, oauth_code, oauth_grant, oauth_refresh_token},
@@ -121,7 +121,10 @@ impl Store {
 
     /// Marks a code used, once. A second redemption revokes the grant it
     /// belongs to, and so every token issued from it (RFC 6749 §4.1.2).
-    pub async fn redeem_code(&self, digest: &TokenDigest) -> Result<Result<RedeemedCode, GrantRejection>> {
+    pub async fn redeem_code(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Result<RedeemedCode, GrantRejection>> {
         let now = self.clock.now_millis();
         let Some(code) = oauth_code::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
@@ -153,7 +156,12 @@ impl Store {
         }))
     }
 
-    pub async fn store_refresh_token(&self, digest: &TokenDigest, grant: GrantId, expires_at: i64) -> Result<()> {
+    pub async fn store_refresh_token(
+        &self,
+        digest: &TokenDigest,
+        grant: GrantId,
+        expires_at: i64,
+    ) -> Result<()> {
         oauth_refresh_token::ActiveModel {
             digest: Set(digest.as_hex().to_owned()),
             grant_id: Set(grant.to_string()),
@@ -169,7 +177,10 @@ impl Store {
     /// Uses a refresh token up. Presenting one already used means it was
     /// copied: the whole grant is revoked (refresh token rotation with
     /// reuse detection, OAuth 2.1 §4.3.1).
-    pub async fn use_refresh_token(&self, digest: &TokenDigest) -> Result<Result<GrantRecord, GrantRejection>> {
+    pub async fn use_refresh_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Result<GrantRecord, GrantRejection>> {
         let now = self.clock.now_millis();
         let Some(token) = oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
@@ -203,7 +214,10 @@ impl Store {
 
     /// The grant a refresh token belongs to and that grant's client,
     /// without using the token (for revocation by the client, RFC 7009).
-    pub async fn grant_of_refresh_token(&self, digest: &TokenDigest) -> Result<Option<(String, String)>> {
+    pub async fn grant_of_refresh_token(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(String, String)>> {
         let Some(token) = oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
             .await?

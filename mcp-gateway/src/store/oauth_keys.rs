@@ -13,7 +13,11 @@ use crate::{error::Result, oauth::signing};
 impl Store {
     /// The keys to sign and check with at `now`: every unretired key, and
     /// retired ones for `overlap_ms` after their retirement.
-    pub async fn signing_keys(&self, now: i64, overlap_ms: i64) -> Result<Vec<oauth_signing_key::Model>> {
+    pub async fn signing_keys(
+        &self,
+        now: i64,
+        overlap_ms: i64,
+    ) -> Result<Vec<oauth_signing_key::Model>> {
         Ok(oauth_signing_key::Entity::find()
             .filter(
                 Condition::any()

@@ -83,7 +83,10 @@ impl Store {
     }
 
     /// The user with `email` and their password hash, for signing in.
-    pub async fn find_sign_in(&self, email: &Email) -> Result<Option<(UserRecord, Option<String>)>> {
+    pub async fn find_sign_in(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(UserRecord, Option<String>)>> {
         let Some(row) = user::Entity::find()
             .filter(user::Column::Email.eq(email.as_str()))
             .one(&self.db)
@@ -107,7 +110,10 @@ impl Store {
     /// Stores a password hash (made by `oauth::password`).
     pub async fn set_password_hash(&self, id: UserId, hash: String) -> Result<()> {
         let updated = user::Entity::update_many()
-            .col_expr(user::Column::PasswordHash, sea_orm::sea_query::Expr::value(hash))
+            .col_expr(
+                user::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(hash),
+            )
             .filter(user::Column::Id.eq(id.to_string()))
             .exec(&self.db)
             .await?;

@@ -1,5 +1,6 @@
 mod alerts;
 mod channels;
+mod connections;
 mod metrics;
 mod rules;
 mod silences;

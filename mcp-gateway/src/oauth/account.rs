@@ -1,0 +1,111 @@
+//! The account page: the clients connected to a user's account, each
+//! revocable.
+
+use axum::{
+    Form, Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+
+use super::{authorize::sign_in_page, pages, web};
+use crate::{app::AppState, error::chain};
+
+const ACCOUNT_PATH: &str = "/oauth/account";
+const REVOKE_PATH: &str = "/oauth/account/revoke";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(ACCOUNT_PATH, get(account))
+        .route(REVOKE_PATH, post(revoke))
+}
+
+fn failed(error: crate::error::Error) -> Response {
+    tracing::error!(error = %chain(&error), "account page failed");
+    web::error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The server could not complete the request.",
+    )
+}
+
+async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match web::session(&state, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            return sign_in_page(
+                &state,
+                &headers,
+                ACCOUNT_PATH,
+                None,
+                None,
+                None,
+                StatusCode::OK,
+            );
+        }
+        Err(error) => return failed(error),
+    };
+    let (user, grants) = match tokio::try_join!(
+        state.store.user_by_id(session.user_id),
+        state.store.list_grants(session.user_id)
+    ) {
+        Ok(found) => found,
+        Err(error) => return failed(error),
+    };
+    let ids: Vec<String> = grants.iter().map(|g| g.id.to_string()).collect();
+    let lines: Vec<pages::ConnectionLine<'_>> = grants
+        .iter()
+        .zip(&ids)
+        .map(|(grant, id)| pages::ConnectionLine {
+            id,
+            client_name: &grant.client_name,
+            scopes: &grant.scope,
+            connected_at: &grant.created_at,
+            last_used: Some(&grant.last_used_at),
+        })
+        .collect();
+    web::page(
+        StatusCode::OK,
+        pages::account(&pages::Account {
+            csrf: &session.csrf,
+            email: &user.email,
+            connections: &lines,
+            revoke_action: REVOKE_PATH,
+        }),
+        &[],
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct RevokeForm {
+    csrf: Option<String>,
+    connection_id: Option<String>,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let session = match web::session(&state, &headers).await {
+        Ok(Some(session)) => session,
+        Ok(None) => return Redirect::to(ACCOUNT_PATH).into_response(),
+        Err(error) => return failed(error),
+    };
+    if !web::same_secret(form.csrf.as_deref().unwrap_or_default(), &session.csrf) {
+        return web::error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            "The form expired. Reload the account page.",
+        );
+    }
+    let id = form.connection_id.unwrap_or_default();
+    match state.store.revoke_grant(session.user_id, &id).await {
+        Ok(grant) => state.authority.note_revoked(&grant.id.to_string()),
+        Err(error) if error.is_client_error() => {}
+        Err(error) => return failed(error),
+    }
+    Redirect::to(ACCOUNT_PATH).into_response()
+}
