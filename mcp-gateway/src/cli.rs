@@ -12,11 +12,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     app::App,
-    auth::scope::Scopes,
+    auth::{
+        scope::Scopes,
+        token::{self, TokenDigest},
+    },
     bootstrap,
     config::{Config, ConfigSource},
     db,
     error::{Error, Result},
+    oauth::{clients::RedirectUri, password},
     store::{Email, Store},
 };
 
@@ -51,6 +55,35 @@ pub enum Command {
     /// Manage the keys that encrypt notification channel secrets.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage OAuth clients registered by the operator.
+    #[command(subcommand, name = "oauth-client")]
+    OauthClient(OauthClientCommand),
+    /// Manage the keys that sign OAuth access tokens.
+    #[command(subcommand, name = "oauth-keys")]
+    OauthKeys(OauthKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthClientCommand {
+    /// Register a client; prints its id (and, with --confidential, its
+    /// secret, shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Where the client receives codes (repeatable): https, or http on loopback.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Give the client a secret to authenticate with at the token endpoint.
+        #[arg(long)]
+        confidential: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OauthKeysCommand {
+    /// Sign with a new key from now on; tokens signed by the old one stay
+    /// valid until they expire (every replica re-reads keys within a minute).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -66,6 +99,14 @@ pub enum KeysCommand {
 pub enum UserCommand {
     /// Create a user.
     Create {
+        #[arg(long)]
+        email: String,
+        /// Read a password for the sign-in page from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set (or replace) a user's password, read from standard input.
+    SetPassword {
         #[arg(long)]
         email: String,
     },
@@ -105,10 +146,75 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             Ok(())
         }
         Command::Healthcheck => healthcheck(&config).await,
-        Command::User(UserCommand::Create { email }) => {
+        Command::User(UserCommand::Create {
+            email,
+            password_stdin,
+        }) => {
             let store = admin_store(&config).await?;
+            // Read first: a bad password leaves no half-made user behind.
+            let hash = if password_stdin {
+                Some(password_from_stdin().await?)
+            } else {
+                None
+            };
             let user = store.create_user(&Email::parse(&email)?).await?;
+            if let Some(hash) = hash {
+                store.set_password_hash(user.id, hash).await?;
+            }
             println!("created user {} ({})", user.email, user.id);
+            Ok(())
+        }
+        Command::User(UserCommand::SetPassword { email }) => {
+            let store = admin_store(&config).await?;
+            let user = store.require_user(&Email::parse(&email)?).await?;
+            let hash = password_from_stdin().await?;
+            store.set_password_hash(user.id, hash).await?;
+            println!("password set for {}", user.email);
+            Ok(())
+        }
+        Command::OauthClient(OauthClientCommand::Create {
+            name,
+            redirect_uris,
+            confidential,
+        }) => {
+            let store = admin_store(&config).await?;
+            for (n, uri) in redirect_uris.iter().enumerate() {
+                RedirectUri::parse(uri).map_err(|e| {
+                    shared_models::FieldError::new(
+                        format!("redirect_uri[{n}]"),
+                        e.reason().to_owned(),
+                    )
+                })?;
+            }
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return Err(
+                    shared_models::FieldError::new("name", "must be 1 to 100 characters").into(),
+                );
+            }
+            let secret = if confidential {
+                Some(
+                    token::random_secret(&SystemRandom::new(), "mcps_")
+                        .map_err(|_| Error::Random)?,
+                )
+            } else {
+                None
+            };
+            let digest = secret.as_deref().map(TokenDigest::of);
+            let client = store
+                .create_client(name, &redirect_uris, "operator", digest.as_ref())
+                .await?;
+            println!("client_id: {}", client.id);
+            if let Some(secret) = secret {
+                println!("client_secret: {secret}");
+                eprintln!("the secret is shown only this once");
+            }
+            Ok(())
+        }
+        Command::OauthKeys(OauthKeysCommand::Rotate) => {
+            let store = admin_store(&config).await?;
+            let kid = store.rotate_signing_key(&SystemRandom::new()).await?;
+            println!("access tokens are now signed with key {kid}");
             Ok(())
         }
         Command::Token(command) => token(command, &config).await,
@@ -119,6 +225,23 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             Ok(())
         }
     }
+}
+
+/// A password from standard input (one line, or all of it), hashed.
+async fn password_from_stdin() -> Result<String> {
+    let mut raw = String::new();
+    tokio::io::stdin()
+        .read_to_string(&mut raw)
+        .await
+        .map_err(Error::io("reading the password from standard input"))?;
+    let line = raw.strip_suffix('\n').unwrap_or(&raw);
+    let line = line.strip_suffix('\r').unwrap_or(line).to_owned();
+    let chosen = password::Password::parse(line)
+        .map_err(|e| shared_models::FieldError::new("password", e.to_string()))?;
+    tokio::task::spawn_blocking(move || password::hash(&chosen, &SystemRandom::new()))
+        .await
+        .map_err(|_| Error::Random)?
+        .map_err(|_| Error::Random)
 }
 
 async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
