@@ -8,6 +8,7 @@ mod channels;
 mod evaluation;
 mod first_start;
 mod keys;
+mod oauth;
 mod protocol;
 mod rules;
 mod silences;

@@ -121,6 +121,12 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bo
     if live {
         extra.push(("MONITORS_EMBEDDED_WORKER", "true"));
     }
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    // The public URL is where the app really is: OAuth issues tokens for it.
+    let public_url = format!("http://{}", listener.local_addr().expect("bound address"));
+    if !extra.iter().any(|(k, _)| *k == "MONITORS_PUBLIC_URL") {
+        extra.push(("MONITORS_PUBLIC_URL", &public_url));
+    }
     let config = test_config(&url, &extra);
     let encryption_key = config
         .notify
@@ -134,7 +140,6 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bo
         Some(clock) => clock.clone(),
         None => Arc::new(SystemClock),
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let app = App::build(config, Some(listener), clock)
         .await
         .expect("gateway builds");
