@@ -221,7 +221,10 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
         Command::Keys(KeysCommand::Rotate) => {
             let store = admin_store(&config).await?;
             let resealed = store.reseal_stale_channels().await?;
-            println!("re-encrypted {resealed} notification channel(s) under the current key");
+            let keys = store.reseal_stale_signing_keys().await?;
+            println!(
+                "re-encrypted {resealed} notification channel(s) and {keys} access-token signing key(s) under the current key"
+            );
             Ok(())
         }
     }

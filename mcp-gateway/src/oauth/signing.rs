@@ -45,6 +45,13 @@ pub fn generate(keyring: &Keyring, rng: &SystemRandom) -> Result<NewSigningKey> 
     })
 }
 
+/// The private key of `row` sealed again under the keyring's current key.
+pub fn reseal(keyring: &Keyring, row: &oauth_signing_key::Model) -> Result<String> {
+    let context = seal_context(&row.kid);
+    let pkcs8 = keyring.open(&row.sealed, &context)?;
+    Ok(keyring.seal(&pkcs8, &context)?)
+}
+
 /// The JWK of an uncompressed P-256 point (0x04 ‖ x ‖ y).
 fn jwk(kid: &str, point: &[u8]) -> Result<Value> {
     if point.len() != 65 || point[0] != 4 {

@@ -54,6 +54,32 @@ impl Store {
         self.insert_signing_key(rng).await
     }
 
+    /// Re-seals signing keys sealed under an older encryption key, as
+    /// `keys rotate` does for channels; returns how many.
+    pub async fn reseal_stale_signing_keys(&self) -> Result<u64> {
+        let current = self.keyring.current_key_id().to_owned();
+        let mut resealed = 0;
+        for row in oauth_signing_key::Entity::find()
+            .filter(oauth_signing_key::Column::KeyId.ne(current.as_str()))
+            .all(&self.db)
+            .await?
+        {
+            let sealed = signing::reseal(&self.keyring, &row)?;
+            let result = oauth_signing_key::Entity::update_many()
+                .col_expr(oauth_signing_key::Column::Sealed, Expr::value(sealed))
+                .col_expr(
+                    oauth_signing_key::Column::KeyId,
+                    Expr::value(current.as_str()),
+                )
+                .filter(oauth_signing_key::Column::Kid.eq(row.kid.as_str()))
+                .filter(oauth_signing_key::Column::KeyId.eq(row.key_id.as_str()))
+                .exec(&self.db)
+                .await?;
+            resealed += result.rows_affected;
+        }
+        Ok(resealed)
+    }
+
     async fn insert_signing_key(&self, rng: &SystemRandom) -> Result<String> {
         let new = signing::generate(&self.keyring, rng)?;
         oauth_signing_key::ActiveModel {

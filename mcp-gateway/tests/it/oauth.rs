@@ -17,7 +17,9 @@ use ring::{
     digest::{SHA256, digest},
     rand::SystemRandom,
 };
-use rmcp::transport::auth::{AuthorizationCallback, AuthorizationManager, AuthorizationRequest, AuthorizationSession};
+use rmcp::transport::auth::{
+    AuthorizationCallback, AuthorizationManager, AuthorizationRequest, AuthorizationSession,
+};
 use serde_json::{Value, json};
 
 use crate::support::{Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app};
@@ -69,7 +71,11 @@ impl Browser {
         self.answer(response).await
     }
 
-    async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> (StatusCode, String, Option<String>) {
+    async fn post(
+        &mut self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
         let response = self
             .http
             .post(url)
@@ -81,7 +87,10 @@ impl Browser {
         self.answer(response).await
     }
 
-    async fn answer(&mut self, response: reqwest::Response) -> (StatusCode, String, Option<String>) {
+    async fn answer(
+        &mut self,
+        response: reqwest::Response,
+    ) -> (StatusCode, String, Option<String>) {
         self.keep_cookies(&response);
         let status = response.status();
         let location = response
@@ -102,12 +111,17 @@ fn unescape(html: &str) -> String {
 
 /// The value of attribute `attr` on the first tag containing `marker`.
 fn attribute(html: &str, marker: &str, attr: &str) -> String {
-    let at = html.find(marker).unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} not in page:\n{html}"));
     let tag_start = html[..at].rfind('<').unwrap();
     let tag_end = at + html[at..].find('>').unwrap();
     let tag = &html[tag_start..tag_end];
     let key = format!("{attr}=\"");
-    let start = tag.find(&key).unwrap_or_else(|| panic!("{attr} not in {tag}")) + key.len();
+    let start = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("{attr} not in {tag}"))
+        + key.len();
     let end = start + tag[start..].find('"').unwrap();
     unescape(&tag[start..end])
 }
@@ -117,29 +131,56 @@ fn absolute(app: &TestApp, path: &str) -> String {
 }
 
 async fn user_with_password(app: &TestApp, email: &str) {
-    let user = app.store.create_user(&Email::parse(email).unwrap()).await.unwrap();
-    let hash = password::hash(&Password::parse(PASSWORD.to_owned()).unwrap(), &SystemRandom::new()).unwrap();
+    let user = app
+        .store
+        .create_user(&Email::parse(email).unwrap())
+        .await
+        .unwrap();
+    let hash = password::hash(
+        &Password::parse(PASSWORD.to_owned()).unwrap(),
+        &SystemRandom::new(),
+    )
+    .unwrap();
     app.store.set_password_hash(user.id, hash).await.unwrap();
 }
 
 /// Signs in and consents on the pages; returns the redirect to the client.
-async fn sign_in_and_consent(app: &TestApp, browser: &mut Browser, authorize_url: &str, email: &str) -> String {
+async fn sign_in_and_consent(
+    app: &TestApp,
+    browser: &mut Browser,
+    authorize_url: &str,
+    email: &str,
+) -> String {
     let (status, page, _) = browser.get(authorize_url).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    let action = attribute(&page, "name=\"csrf\"", "value");
-    let csrf = action;
-    let form_action = attribute(&page, "<form", "action");
-    let (status, body, location) = browser
-        .post(&absolute(app, &form_action), &[("email", email), ("password", PASSWORD), ("csrf", &csrf)])
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let (status, consent, _) = browser.get(&absolute(app, &location.unwrap())).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(consent.contains("alerts:read"), "the consent page lists the scopes");
+    // Signed in already, the browser goes straight to consent.
+    let consent = if page.contains("name=\"decision\"") {
+        page
+    } else {
+        let csrf = attribute(&page, "name=\"csrf\"", "value");
+        let form_action = attribute(&page, "<form", "action");
+        let (status, body, location) = browser
+            .post(
+                &absolute(app, &form_action),
+                &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let (status, consent, _) = browser.get(&absolute(app, &location.unwrap())).await;
+        assert_eq!(status, StatusCode::OK);
+        consent
+    };
+    assert!(
+        consent.contains("alerts:read"),
+        "the consent page lists the scopes"
+    );
     let csrf = attribute(&consent, "name=\"csrf\"", "value");
     let form_action = attribute(&consent, "<form", "action");
     let (status, _, location) = browser
-        .post(&absolute(app, &form_action), &[("csrf", &csrf), ("decision", "allow")])
+        .post(
+            &absolute(app, &form_action),
+            &[("csrf", &csrf), ("decision", "allow")],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     location.expect("redirected to the client")
@@ -150,16 +191,27 @@ async fn the_whole_flow_with_rmcps_oauth_client(backend: Backend) {
     user_with_password(&app, "ada@example.com").await;
 
     // The 401 names the resource metadata.
-    let unauthorized = app.post_raw(None, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).await;
+    let unauthorized = app
+        .post_raw(None, r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
     assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
-    let challenge = unauthorized.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
+    let challenge = unauthorized.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        challenge.contains(&format!("resource_metadata=\"http://{}/.well-known/oauth-protected-resource/mcp\"", app.addr)),
+        challenge.contains(&format!(
+            "resource_metadata=\"http://{}/.well-known/oauth-protected-resource/mcp\"",
+            app.addr
+        )),
         "{challenge}"
     );
 
     let mut manager = AuthorizationManager::new(app.mcp_url()).await.unwrap();
-    let resolution = manager.resolve_metadata_from_challenge(Some(&challenge)).await.unwrap();
+    let resolution = manager
+        .resolve_metadata_from_challenge(Some(&challenge))
+        .await
+        .unwrap();
     manager.set_metadata(resolution.metadata);
     let redirect_uri = "http://127.0.0.1:49152/callback";
     let session = AuthorizationSession::new(
@@ -173,30 +225,51 @@ async fn the_whole_flow_with_rmcps_oauth_client(backend: Backend) {
     .expect("dynamic registration and the authorization URL");
 
     let mut browser = Browser::new();
-    let back = sign_in_and_consent(&app, &mut browser, session.get_authorization_url(), "ada@example.com").await;
+    let back = sign_in_and_consent(
+        &app,
+        &mut browser,
+        session.get_authorization_url(),
+        "ada@example.com",
+    )
+    .await;
     assert!(back.starts_with(redirect_uri), "{back}");
     let callback = AuthorizationCallback::from_redirect_url(&back).unwrap();
-    assert_eq!(callback.issuer.as_deref(), Some(format!("http://{}", app.addr).as_str()));
+    assert_eq!(
+        callback.issuer.as_deref(),
+        Some(format!("http://{}", app.addr).as_str())
+    );
     session
-        .handle_callback_with_issuer(&callback.code, &callback.csrf_token, callback.issuer.as_deref())
+        .handle_callback_with_issuer(
+            &callback.code,
+            &callback.csrf_token,
+            callback.issuer.as_deref(),
+        )
         .await
         .expect("the code is exchanged");
     let access = session.auth_manager.get_access_token().await.unwrap();
 
     let client = McpClient::connect(&app.mcp_url(), &access).await;
-    let created = client.ok("create_alert_rule", minimal_rule("via oauth")).await;
+    let created = client
+        .ok("create_alert_rule", minimal_rule("via oauth"))
+        .await;
     assert_eq!(created["name"], "via oauth");
     let connections = client.ok("list_connections", json!({})).await;
-    assert_eq!(connections["connections"][0]["client_name"], "Test connector");
+    assert_eq!(
+        connections["connections"][0]["client_name"],
+        "Test connector"
+    );
 
     // The code is single-use: a replay fails and revokes the connection.
-    let replay = token_request(&app, &[
-        ("grant_type", "authorization_code"),
-        ("code", &callback.code),
-        ("redirect_uri", redirect_uri),
-        ("client_id", &session.get_credentials().await.unwrap().0),
-        ("code_verifier", &"x".repeat(43)),
-    ])
+    let replay = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &callback.code),
+            ("redirect_uri", redirect_uri),
+            ("client_id", &session.get_credentials().await.unwrap().0),
+            ("code_verifier", &"x".repeat(43)),
+        ],
+    )
     .await;
     assert_eq!(replay.0, StatusCode::BAD_REQUEST);
     assert_eq!(replay.1["error"], "invalid_grant");
@@ -233,7 +306,522 @@ async fn refused_within(app: &TestApp, access: &str, limit: Duration) {
 on_both_backends!(the_whole_flow_with_rmcps_oauth_client);
 
 fn pkce() -> (String, String) {
-    let verifier = URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes()).repeat(2);
+    let verifier = URL_SAFE_NO_PAD
+        .encode(uuid::Uuid::now_v7().as_bytes())
+        .repeat(2);
     let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
     (verifier, challenge)
+}
+
+const REDIRECT: &str = "http://127.0.0.1:49153/cb";
+
+/// A client registered dynamically, and a PKCE pair for one authorization.
+struct Flow {
+    client_id: String,
+    verifier: String,
+    challenge: String,
+}
+
+async fn register(app: &TestApp) -> Flow {
+    let response = reqwest::Client::new()
+        .post(absolute(app, "/oauth/register"))
+        .json(&json!({"client_name": "Refusals", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.unwrap();
+    let (verifier, challenge) = pkce();
+    Flow {
+        client_id: body["client_id"].as_str().unwrap().to_owned(),
+        verifier,
+        challenge,
+    }
+}
+
+fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    challenge: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let mut url = url::Url::parse(&absolute(app, "/oauth/authorize")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", client_id)
+        .append_pair("redirect_uri", REDIRECT)
+        .append_pair("state", "s1")
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", &app.mcp_url())
+        .extend_pairs(extra);
+    url.to_string()
+}
+
+fn query_of(location: &str) -> BTreeMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+async fn code(app: &TestApp, browser: &mut Browser, flow: &Flow) -> String {
+    let back = sign_in_and_consent(
+        app,
+        browser,
+        &authorize_url(app, &flow.client_id, &flow.challenge, &[]),
+        "ada@example.com",
+    )
+    .await;
+    let query = query_of(&back);
+    assert_eq!(query["state"], "s1");
+    query["code"].clone()
+}
+
+async fn exchange(
+    app: &TestApp,
+    flow: &Flow,
+    code: &str,
+    verifier: &str,
+    resource: &str,
+) -> (StatusCode, Value) {
+    token_request(
+        app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &flow.client_id),
+            ("code_verifier", verifier),
+            ("resource", resource),
+        ],
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, flow: &Flow, refresh_token: &str) -> (StatusCode, Value) {
+    token_request(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", &flow.client_id),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_need_their_verifier_their_resource_and_are_single_use() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let mcp = app.mcp_url();
+
+    // A wrong verifier: refused, and the code is spent.
+    let first = code(&app, &mut browser, &flow).await;
+    let (verifier2, _) = pkce();
+    let (status, body) = exchange(&app, &flow, &first, &verifier2, &mcp).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
+    let (_, body) = exchange(&app, &flow, &first, &flow.verifier, &mcp).await;
+    assert_eq!(body["error"], "invalid_grant", "a spent code stays spent");
+
+    // No verifier at all.
+    let second = code(&app, &mut browser, &flow).await;
+    let (status, body) = token_request(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &second),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &flow.client_id),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request"))
+    );
+
+    // Another resource.
+    let third = code(&app, &mut browser, &flow).await;
+    let (_, body) = exchange(
+        &app,
+        &flow,
+        &third,
+        &flow.verifier,
+        "https://elsewhere.example.com/mcp",
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_target");
+
+    // The right one works once.
+    let fourth = code(&app, &mut browser, &flow).await;
+    let (status, tokens) = exchange(&app, &flow, &fourth, &flow.verifier, &mcp).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["scope"], "alerts:read alerts:write");
+    let (_, again) = exchange(&app, &flow, &fourth, &flow.verifier, &mcp).await;
+    assert_eq!(again["error"], "invalid_grant");
+    // ...and the replay revoked what the code gave.
+    refused_within(
+        &app,
+        tokens["access_token"].as_str().unwrap(),
+        Duration::from_secs(5),
+    )
+    .await;
+    let (_, body) = refresh(&app, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(body["error"], "invalid_grant");
+
+    // Codes last 60 s.
+    let late = code(&app, &mut browser, &flow).await;
+    app.clock().advance(chrono::Duration::seconds(61));
+    let (_, body) = exchange(&app, &flow, &late, &flow.verifier, &mcp).await;
+    assert_eq!(body["error"], "invalid_grant");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_authorize_endpoint_refuses_what_it_cannot_trust() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+
+    // An unregistered redirect URI: a page, never a redirect to it.
+    let evil = authorize_url(&app, &flow.client_id, &flow.challenge, &[]).replace(
+        &url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>(),
+        &url::form_urlencoded::byte_serialize(b"https://evil.example.com/cb").collect::<String>(),
+    );
+    let (status, page, location) = browser.get(&evil).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        location.is_none() && page.contains("redirect address"),
+        "{page}"
+    );
+
+    // An unknown client: a page too.
+    let (status, _, location) = browser
+        .get(&authorize_url(
+            &app,
+            "0190f0f0-0000-7000-8000-000000000000",
+            &flow.challenge,
+            &[],
+        ))
+        .await;
+    assert_eq!((status, location), (StatusCode::BAD_REQUEST, None));
+
+    // Once the redirect URI is trusted, errors go back to the client.
+    for (extra, error) in [
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("scope", "admin")], "invalid_scope"),
+    ] {
+        let url = authorize_url(&app, &flow.client_id, &flow.challenge, &[]);
+        let mut parsed = url::Url::parse(&url).unwrap();
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        parsed
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(pairs)
+            .extend_pairs(&extra);
+        let (status, _, location) = browser.get(parsed.as_str()).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let query = query_of(&location.unwrap());
+        assert_eq!(query["error"], error);
+        assert_eq!(query["state"], "s1");
+        assert_eq!(query["iss"], format!("http://{}", app.addr));
+    }
+    let wrong_resource = authorize_url(&app, &flow.client_id, &flow.challenge, &[]).replace(
+        &url::form_urlencoded::byte_serialize(app.mcp_url().as_bytes()).collect::<String>(),
+        "https%3A%2F%2Fother.example%2Fmcp",
+    );
+    let (_, _, location) = browser.get(&wrong_resource).await;
+    assert_eq!(query_of(&location.unwrap())["error"], "invalid_target");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_connection() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let first = code(&app, &mut browser, &flow).await;
+    let (_, tokens) = exchange(&app, &flow, &first, &flow.verifier, &app.mcp_url()).await;
+    let old_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = refresh(&app, &flow, &old_refresh).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_ne!(rotated["refresh_token"], tokens["refresh_token"]);
+    let access = rotated["access_token"].as_str().unwrap();
+    McpClient::connect(&app.mcp_url(), access)
+        .await
+        .ok("list_alert_rules", json!({}))
+        .await;
+
+    // The old one again: someone copied it. The whole family goes.
+    let (status, body) = refresh(&app, &flow, &old_refresh).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
+    let (_, body) = refresh(&app, &flow, rotated["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        body["error"], "invalid_grant",
+        "the newest refresh token is revoked too"
+    );
+    refused_within(&app, access, Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_expire_and_are_only_for_this_resource() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let first = code(&app, &mut browser, &flow).await;
+    let (_, tokens) = exchange(&app, &flow, &first, &flow.verifier, &app.mcp_url()).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    // A replica on the same database and keys, serving another resource:
+    // the token's audience is not it.
+    let other = crate::support::spawn_replica_with(
+        &app,
+        &[("MONITORS_PUBLIC_URL", "https://other.example.com")],
+    )
+    .await;
+    let response = other
+        .post_raw(Some(access), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    // Valid here until its hour is up.
+    let ok = app
+        .post_raw(Some(access), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
+    assert_eq!(ok.status(), StatusCode::OK);
+    app.clock().advance(chrono::Duration::seconds(3600));
+    let expired = app
+        .post_raw(Some(access), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
+    assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
+    let challenge = expired.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("invalid_token") && challenge.contains("expired"),
+        "{challenge}"
+    );
+
+    // A token of another kind entirely is refused, not passed anywhere.
+    let forged = format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#));
+    let refused = app
+        .post_raw(Some(&forged), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_write_scope_gets_403_insufficient_scope() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let user = app
+        .store
+        .create_user(&Email::parse("reader@example.com").unwrap())
+        .await
+        .unwrap();
+    let (_, token) = app
+        .store
+        .create_token(
+            user.id,
+            "read only",
+            mcp_gateway::auth::scope::Scopes::parse("alerts:read", "scopes").unwrap(),
+            None,
+            &SystemRandom::new(),
+        )
+        .await
+        .unwrap();
+    let reader = McpClient::connect(&app.mcp_url(), token.expose()).await;
+    reader.ok("list_alert_rules", json!({})).await;
+    let call = serde_json::to_string(&json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "create_alert_rule", "arguments": minimal_rule("nope")}
+    }))
+    .unwrap();
+    let response = app.post_raw(Some(token.expose()), call).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"alerts:write\""),
+        "{challenge}"
+    );
+    assert_eq!(
+        reader.ok("list_alert_rules", json!({})).await["rules"],
+        json!([]),
+        "nothing was written"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_without_their_csrf_token_and_password_guessing_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let url = authorize_url(&app, &flow.client_id, &flow.challenge, &[]);
+    let (_, page, _) = browser.get(&url).await;
+    let action = absolute(&app, &attribute(&page, "<form", "action"));
+
+    let (status, _, _) = browser
+        .post(
+            &action,
+            &[("email", "ada@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    let (status, _, _) = browser
+        .post(
+            &action,
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf", "forged-forged-forged-forged-forged-1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "a CSRF token that is not the cookie's"
+    );
+
+    let csrf = attribute(&page, "name=\"csrf\"", "value");
+    for _ in 0..5 {
+        let (status, page, _) = browser
+            .post(
+                &action,
+                &[
+                    ("email", "ada@example.com"),
+                    ("password", "wrong password!"),
+                    ("csrf", &csrf),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+    }
+    let (status, page, _) = browser
+        .post(
+            &action,
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the sixth attempt waits, even with the right password"
+    );
+    assert!(page.contains("Too many attempts"));
+    app.clock().advance(chrono::Duration::minutes(16));
+    let (status, _, _) = browser
+        .post(
+            &action,
+            &[
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "signed in once the window has passed"
+    );
+
+    // The consent form checks the session's token.
+    let (_, consent, _) = browser.get(&url).await;
+    let consent_action = absolute(&app, &attribute(&consent, "<form", "action"));
+    let (status, _, _) = browser
+        .post(&consent_action, &[("decision", "allow")])
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_metadata_document_is_a_client_id() {
+    use alert_worker::testing::receiver::{Receiver, Reply};
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let documents = Receiver::start().await;
+    let client_id = documents.url("/client.json");
+    documents.then_reply(
+        Reply::status(200)
+            .header("content-type", "application/json")
+            .header("cache-control", "max-age=3600")
+            .body(&json!({"client_id": client_id, "client_name": "Documented client", "redirect_uris": [REDIRECT]}).to_string()),
+    );
+    let (verifier, challenge) = pkce();
+    let flow = Flow {
+        client_id: client_id.clone(),
+        verifier,
+        challenge,
+    };
+    let mut browser = Browser::new();
+    let url = authorize_url(&app, &client_id, &flow.challenge, &[]);
+    let (_, page, _) = browser.get(&url).await;
+    assert!(page.contains("Documented client"), "{page}");
+    let code = code(&app, &mut browser, &flow).await;
+    let (status, tokens) = exchange(&app, &flow, &code, &flow.verifier, &app.mcp_url()).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let client = McpClient::connect(&app.mcp_url(), tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(
+        client.ok("list_connections", json!({})).await["connections"][0]["client_id"],
+        client_id.as_str()
+    );
+    assert_eq!(
+        documents.requests().len(),
+        1,
+        "the document was fetched once and cached"
+    );
+
+    // Revoked through the revocation endpoint: refresh and access both stop.
+    let response = reqwest::Client::new()
+        .post(absolute(&app, "/oauth/revoke"))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (_, body) = refresh(&app, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(body["error"], "invalid_grant");
+    refused_within(
+        &app,
+        tokens["access_token"].as_str().unwrap(),
+        Duration::from_secs(1),
+    )
+    .await;
 }

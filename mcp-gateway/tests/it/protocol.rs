@@ -14,7 +14,7 @@ use crate::support::{
 
 on_both_backends!(any_replica_serves_any_request);
 
-const TOOLS: [(&str, bool, bool, bool); 18] = [
+const TOOLS: [(&str, bool, bool, bool); 20] = [
     // name, read-only, destructive, idempotent
     ("create_alert_rule", false, false, false),
     ("list_alert_rules", true, false, true),
@@ -34,6 +34,8 @@ const TOOLS: [(&str, bool, bool, bool); 18] = [
     ("create_silence", false, false, false),
     ("list_silences", true, false, true),
     ("delete_silence", false, true, true),
+    ("list_connections", true, false, true),
+    ("revoke_connection", false, true, false),
 ];
 
 #[tokio::test]
