@@ -23,7 +23,9 @@ impl MigrationTrait for Migration {
             .alter_table(
                 Table::alter()
                     .table(ApiTokens::Table)
-                    .add_column(string_len(ApiTokens::Scopes, 255).default("alerts:read alerts:write"))
+                    .add_column(
+                        string_len(ApiTokens::Scopes, 255).default("alerts:read alerts:write"),
+                    )
                     .to_owned(),
             )
             .await?;

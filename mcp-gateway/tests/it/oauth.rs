@@ -259,7 +259,26 @@ async fn the_whole_flow_with_rmcps_oauth_client(backend: Backend) {
         "Test connector"
     );
 
-    // The code is single-use: a replay fails and revokes the connection.
+    // The client refreshes: a new access token that works, from a rotated
+    // refresh token.
+    session.auth_manager.refresh_token().await.expect("refresh");
+    let renewed = session.auth_manager.get_access_token().await.unwrap();
+    assert_ne!(renewed, access, "a new access token");
+    let client = McpClient::connect(&app.mcp_url(), &renewed).await;
+    client.ok("list_alert_rules", json!({})).await;
+
+    // The user disconnects it: its tokens stop working, refresh included.
+    let id = connections["connections"][0]["id"].as_str().unwrap().to_owned();
+    let revoked = client.ok("revoke_connection", json!({"id": id})).await;
+    assert_eq!(revoked["revoked"], true);
+    refused_within(&app, &renewed, Duration::from_secs(1)).await;
+    refused_within(&app, &access, Duration::from_secs(1)).await;
+    assert!(
+        session.auth_manager.refresh_token().await.is_err(),
+        "refresh refused after revocation"
+    );
+
+    // The code stays spent.
     let replay = token_request(
         &app,
         &[
@@ -273,7 +292,6 @@ async fn the_whole_flow_with_rmcps_oauth_client(backend: Backend) {
     .await;
     assert_eq!(replay.0, StatusCode::BAD_REQUEST);
     assert_eq!(replay.1["error"], "invalid_grant");
-    refused_within(&app, &access, Duration::from_secs(5)).await;
 }
 
 /// A POST to the token endpoint; its status and JSON.
