@@ -3,6 +3,7 @@ mod support;
 mod alerts;
 mod auth;
 mod bad_input;
+mod browser;
 mod changes;
 mod channels;
 mod evaluation;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use crate::support::{Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app};
 use alert_worker::testing::within;
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser without JavaScript: follows nothing by itself, keeps cookies.
 struct Browser {
@@ -130,7 +130,7 @@ fn absolute(app: &TestApp, path: &str) -> String {
     format!("http://{}{path}", app.addr)
 }
 
-async fn user_with_password(app: &TestApp, email: &str) {
+pub(crate) async fn user_with_password(app: &TestApp, email: &str) {
     let user = app
         .store
         .create_user(&Email::parse(email).unwrap())
@@ -268,7 +268,10 @@ async fn the_whole_flow_with_rmcps_oauth_client(backend: Backend) {
     client.ok("list_alert_rules", json!({})).await;
 
     // The user disconnects it: its tokens stop working, refresh included.
-    let id = connections["connections"][0]["id"].as_str().unwrap().to_owned();
+    let id = connections["connections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let revoked = client.ok("revoke_connection", json!({"id": id})).await;
     assert_eq!(revoked["revoked"], true);
     refused_within(&app, &renewed, Duration::from_secs(1)).await;
@@ -331,16 +334,16 @@ fn pkce() -> (String, String) {
     (verifier, challenge)
 }
 
-const REDIRECT: &str = "http://127.0.0.1:49153/cb";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:49153/cb";
 
 /// A client registered dynamically, and a PKCE pair for one authorization.
-struct Flow {
-    client_id: String,
-    verifier: String,
-    challenge: String,
+pub(crate) struct Flow {
+    pub client_id: String,
+    pub verifier: String,
+    pub challenge: String,
 }
 
-async fn register(app: &TestApp) -> Flow {
+pub(crate) async fn register(app: &TestApp) -> Flow {
     let response = reqwest::Client::new()
         .post(absolute(app, "/oauth/register"))
         .json(&json!({"client_name": "Refusals", "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none"}))
@@ -357,7 +360,7 @@ async fn register(app: &TestApp) -> Flow {
     }
 }
 
-fn authorize_url(
+pub(crate) fn authorize_url(
     app: &TestApp,
     client_id: &str,
     challenge: &str,
@@ -376,7 +379,7 @@ fn authorize_url(
     url.to_string()
 }
 
-fn query_of(location: &str) -> BTreeMap<String, String> {
+pub(crate) fn query_of(location: &str) -> BTreeMap<String, String> {
     url::Url::parse(location)
         .unwrap()
         .query_pairs()
@@ -397,7 +400,7 @@ async fn code(app: &TestApp, browser: &mut Browser, flow: &Flow) -> String {
     query["code"].clone()
 }
 
-async fn exchange(
+pub(crate) async fn exchange(
     app: &TestApp,
     flow: &Flow,
     code: &str,

@@ -349,7 +349,7 @@ fn read_log(logs: &TempDir) -> String {
 
 /// `target/screenshots/<name>.png` (or under `$CARGO_TARGET_DIR`), after
 /// checking that the bytes are a PNG.
-fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
+pub fn save_screenshot(name: &str, png: &[u8]) -> PathBuf {
     assert!(
         png.starts_with(PNG_SIGNATURE),
         "{name}: not a PNG ({} bytes)",
