@@ -846,3 +846,125 @@ async fn a_client_metadata_document_is_a_client_id() {
     )
     .await;
 }
+
+fn kid_of(jwt: &str) -> String {
+    let header = jwt.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn jwks_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = reqwest::get(absolute(app, "/oauth/jwks"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_signing_key_signs_new_tokens_while_old_ones_stay_valid() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let first = code(&app, &mut browser, &flow).await;
+    let (_, tokens) = exchange(&app, &flow, &first, &flow.verifier, &app.mcp_url()).await;
+    let old_access = tokens["access_token"].as_str().unwrap().to_owned();
+    let old_kid = kid_of(&old_access);
+    assert_eq!(jwks_kids(&app).await, vec![old_kid.clone()]);
+
+    let new_kid = app
+        .store
+        .rotate_signing_key(&SystemRandom::new())
+        .await
+        .unwrap();
+    // Replicas re-read keys once a minute.
+    app.clock().advance(chrono::Duration::seconds(61));
+    within(
+        "the new key is published",
+        Duration::from_secs(10),
+        async || {
+            let kids = jwks_kids(&app).await;
+            if kids.contains(&new_kid) && kids.contains(&old_kid) {
+                Ok(())
+            } else {
+                Err(format!("{kids:?}"))
+            }
+        },
+    )
+    .await;
+    let (status, rotated) = refresh(&app, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let new_access = rotated["access_token"].as_str().unwrap();
+    assert_eq!(kid_of(new_access), new_kid);
+    for access in [old_access.as_str(), new_access] {
+        let response = app
+            .post_raw(Some(access), r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "old and new keys both verify"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_sign_up_creates_an_account_with_an_acceptable_password() {
+    let app = crate::support::spawn_app_with(Backend::Sqlite, &[("MONITORS_SIGNUP", "open")]).await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let (_, page, _) = browser
+        .get(&authorize_url(&app, &flow.client_id, &flow.challenge, &[]))
+        .await;
+    let action = absolute(&app, &attribute(&page, "<form", "action"));
+    let csrf = attribute(&page, "name=\"csrf\"", "value");
+
+    let (status, page, _) = browser
+        .post(
+            &action,
+            &[
+                ("email", "new@example.com"),
+                ("password", "short"),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("at least 10 characters"), "{page}");
+    assert!(
+        app.store
+            .find_user(&Email::parse("new@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written"
+    );
+
+    let (status, _, location) = browser
+        .post(
+            &action,
+            &[
+                ("email", "new@example.com"),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location.unwrap().starts_with("/oauth/authorize?"));
+    assert!(
+        app.store
+            .find_user(&Email::parse("new@example.com").unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
