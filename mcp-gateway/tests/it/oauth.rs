@@ -968,3 +968,117 @@ async fn open_sign_up_creates_an_account_with_an_acceptable_password() {
             .is_some()
     );
 }
+
+/// Runs the real `mcp-gateway` binary against the app's database, feeding
+/// `stdin`; returns what it printed.
+fn operator(app: &TestApp, args: &[&str], stdin: &str) -> String {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(args)
+        .env_clear()
+        .env("MONITORS_DATABASE_URL", &app.database_url)
+        .env("MONITORS_ENCRYPTION_KEY", &app.encryption_key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mcp-gateway runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_registered_confidential_client_authenticates_with_its_secret() {
+    let app = spawn_app(Backend::Sqlite).await;
+    operator(
+        &app,
+        &[
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let printed = operator(
+        &app,
+        &[
+            "oauth-client",
+            "create",
+            "--name",
+            "Ops console",
+            "--redirect-uri",
+            REDIRECT,
+            "--confidential",
+        ],
+        "",
+    );
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("{name} in {printed}"))
+            .to_owned()
+    };
+    let (client_id, secret) = (field("client_id"), field("client_secret"));
+    let (verifier, challenge) = pkce();
+    let flow = Flow {
+        client_id: client_id.clone(),
+        verifier,
+        challenge,
+    };
+    let mut browser = Browser::new();
+    let (_, consent_or_sign_in, _) = browser
+        .get(&authorize_url(&app, &client_id, &flow.challenge, &[]))
+        .await;
+    assert!(consent_or_sign_in.contains("Ops console"));
+    let code = code(&app, &mut browser, &flow).await;
+    let form = |secret: &str| {
+        vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.clone()),
+            ("redirect_uri".to_owned(), REDIRECT.to_owned()),
+            ("client_id".to_owned(), client_id.clone()),
+            ("client_secret".to_owned(), secret.to_owned()),
+            ("code_verifier".to_owned(), flow.verifier.clone()),
+        ]
+    };
+    let wrong = reqwest::Client::new()
+        .post(absolute(&app, "/oauth/token"))
+        .form(&form("mcps_wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    let right = reqwest::Client::new()
+        .post(absolute(&app, "/oauth/token"))
+        .form(&form(&secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        right.status(),
+        StatusCode::OK,
+        "the code survived the failed client authentication"
+    );
+}
