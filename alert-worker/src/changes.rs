@@ -18,6 +18,9 @@ use crate::error::{Error, Result, chain};
 
 /// The pub/sub channel rule changes are announced on.
 pub const CHANNEL: &str = "monitors:rule-changes";
+/// The channel revoked OAuth connections are announced on, so that every
+/// gateway replica refuses their tokens at once.
+pub const REVOCATIONS: &str = "monitors:revocations";
 
 /// The gateway's side: announces that a rule changed.
 #[derive(Clone)]
@@ -45,17 +48,19 @@ impl ChangePublisher {
     /// Announces a change to `rule` (in `shard`). Best effort: the
     /// workers' periodic resync picks up whatever a lost message missed.
     pub async fn rule_changed(&self, rule: &str, shard: i32) {
-        let message = format!("{shard}:{rule}");
-        let published = async {
-            let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
-            connection
-                .publish::<_, _, i64>(CHANNEL, message)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        if let Err(error) = published.await {
+        if let Err(error) = self.publish(CHANNEL, format!("{shard}:{rule}")).await {
             tracing::warn!(%error, "announcing a rule change failed; workers see it at their next resync");
         }
+    }
+
+    /// Publishes `message` on `channel`.
+    pub async fn publish(&self, channel: &str, message: String) -> std::result::Result<(), String> {
+        let mut connection = self.pool.get().await.map_err(|e| e.to_string())?;
+        connection
+            .publish::<_, _, i64>(channel, message)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -64,12 +69,25 @@ impl ChangePublisher {
 /// after reconnecting it wakes `refresh` once, since changes made while it
 /// was away were not heard.
 pub async fn listen(redis_url: String, refresh: Arc<Notify>, shutdown: CancellationToken) {
+    subscribe(redis_url, CHANNEL, move |_| refresh.notify_one(), shutdown).await;
+}
+
+/// Calls `heard` with each message on `channel` until `shutdown`, and with
+/// `None` each time the subscription is (re)made, since messages sent
+/// while it was away were not heard. A lost connection is retried with
+/// backoff.
+pub async fn subscribe(
+    redis_url: String,
+    channel: &'static str,
+    mut heard: impl FnMut(Option<String>),
+    shutdown: CancellationToken,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let session = async {
             let client = redis::Client::open(redis_url.as_str())?;
             let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
+            pubsub.subscribe(channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };
         let pubsub = tokio::select! {
@@ -79,21 +97,21 @@ pub async fn listen(redis_url: String, refresh: Arc<Notify>, shutdown: Cancellat
         match pubsub {
             Ok(pubsub) => {
                 backoff = Duration::from_millis(100);
-                refresh.notify_one();
+                heard(None);
                 let mut messages = pubsub.into_on_message();
                 loop {
                     tokio::select! {
                         () = shutdown.cancelled() => return,
                         message = messages.next() => match message {
-                            Some(_) => refresh.notify_one(),
+                            Some(message) => heard(Some(message.get_payload().unwrap_or_default())),
                             None => break,
                         },
                     }
                 }
-                tracing::warn!("rule-change subscription ended; reconnecting");
+                tracing::warn!(channel, "Redis subscription ended; reconnecting");
             }
             Err(error) => {
-                tracing::warn!(error = %chain(&error), "subscribing to rule changes failed; retrying");
+                tracing::warn!(channel, error = %chain(&error), "subscribing through Redis failed; retrying");
             }
         }
         tokio::select! {

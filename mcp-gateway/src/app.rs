@@ -176,6 +176,17 @@ impl App {
             stop_sweeping.clone(),
         ));
         let authority = tokio::spawn(self.state.authority.clone().run(stop_sweeping.clone()));
+        let revocations = tokio::spawn(
+            self.state.authority.clone().listen(
+                self.state
+                    .config
+                    .changes
+                    .redis_url
+                    .as_ref()
+                    .map(|u| u.expose().clone()),
+                stop_sweeping.clone(),
+            ),
+        );
         let worker = self.worker.map(|(engine, dispatcher)| {
             (
                 tokio::spawn(engine.run(stop_sweeping.clone())),
@@ -197,8 +208,13 @@ impl App {
         if let Err(error) = sweeper.await {
             tracing::error!(error = %chain(&error), "points retention task failed");
         }
-        if let Err(error) = authority.await {
-            tracing::error!(error = %chain(&error), "OAuth refresh task failed");
+        for (task, what) in [
+            (authority, "OAuth refresh"),
+            (revocations, "revocation listener"),
+        ] {
+            if let Err(error) = task.await {
+                tracing::error!(error = %chain(&error), task = what, "background task failed");
+            }
         }
         // The engine finishes the evaluation in flight, and the dispatcher
         // the deliveries in flight, before they return.

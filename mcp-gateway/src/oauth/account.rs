@@ -103,7 +103,7 @@ async fn revoke(
     }
     let id = form.connection_id.unwrap_or_default();
     match state.store.revoke_grant(session.user_id, &id).await {
-        Ok(grant) => state.authority.note_revoked(&grant.id.to_string()),
+        Ok(grant) => state.authority.revoked(&grant.id.to_string()).await,
         Err(error) if error.is_client_error() => {}
         Err(error) => return failed(error),
     }

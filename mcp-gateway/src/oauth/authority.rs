@@ -9,6 +9,7 @@ use std::{
     time::Duration,
 };
 
+use alert_worker::changes::{ChangePublisher, REVOCATIONS, subscribe};
 use ring::rand::SystemRandom;
 use shared_models::ids::{GrantId, UserId};
 use tokio_util::sync::CancellationToken;
@@ -55,6 +56,8 @@ pub struct Authority {
     /// Dynamic registrations per address (this replica's): each counts as
     /// a "failure" of that address, so the throttle's window bounds them.
     pub registrations: Throttle,
+    /// Announces revocations to the other replicas, when Redis is set up.
+    announcer: Option<ChangePublisher>,
 }
 
 /// A token endpoint answer (RFC 6749 §5.1).
@@ -102,6 +105,10 @@ impl Authority {
                 },
                 clock,
             ),
+            announcer: match &config.changes.redis_url {
+                Some(url) => Some(ChangePublisher::new(url.expose())?),
+                None => None,
+            },
         };
         authority.refresh().await?;
         Ok(Arc::new(authority))
@@ -184,15 +191,46 @@ impl Authority {
         token::random_secret(&self.rng, prefix).map_err(|_| Error::Random)
     }
 
-    /// Revokes a grant everywhere: in the database, and in this replica's
-    /// memory at once.
+    /// Revokes a grant everywhere: in the database, then in every replica's
+    /// memory (see [`Self::revoked`]).
     pub async fn revoke(&self, grant_id: &str) -> Result<()> {
         self.store.revoke_grant_family(grant_id).await?;
-        self.note_revoked(grant_id);
+        self.revoked(grant_id).await;
         Ok(())
     }
 
-    pub fn note_revoked(&self, grant_id: &str) {
+    /// After a grant's revocation was committed: this replica refuses its
+    /// tokens at once, the others as soon as they hear it through Redis
+    /// (when configured) or at their next read of the database (within
+    /// [`REFRESH_EVERY`]).
+    pub async fn revoked(&self, grant_id: &str) {
+        self.note_revoked(grant_id);
+        if let Some(announcer) = &self.announcer
+            && let Err(error) = announcer.publish(REVOCATIONS, grant_id.to_owned()).await
+        {
+            tracing::warn!(%error, "announcing a revocation failed; other replicas read it within seconds");
+        }
+    }
+
+    /// Listens for revocations announced by other replicas, until
+    /// `shutdown`; without Redis there is nothing to listen to.
+    pub async fn listen(self: Arc<Self>, redis_url: Option<String>, shutdown: CancellationToken) {
+        let Some(url) = redis_url else { return };
+        let authority = self.clone();
+        subscribe(
+            url,
+            REVOCATIONS,
+            move |heard| {
+                if let Some(grant) = heard {
+                    authority.note_revoked(&grant);
+                }
+            },
+            shutdown,
+        )
+        .await;
+    }
+
+    fn note_revoked(&self, grant_id: &str) {
         self.revoked
             .write()
             .unwrap_or_else(PoisonError::into_inner)

@@ -1082,3 +1082,44 @@ async fn an_operator_registered_confidential_client_authenticates_with_its_secre
         "the code survived the failed client authentication"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_another_replica_through_redis_at_once() {
+    let redis_url = std::env::var("MONITORS_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379/".into());
+    let app =
+        crate::support::spawn_app_with(Backend::Sqlite, &[("MONITORS_REDIS_URL", &redis_url)])
+            .await;
+    // Another replica of the same installation: same public URL, so the
+    // same issuer and audience.
+    let public = format!("http://{}", app.addr);
+    let replica = crate::support::spawn_replica_with(
+        &app,
+        &[
+            ("MONITORS_REDIS_URL", &redis_url),
+            ("MONITORS_PUBLIC_URL", &public),
+        ],
+    )
+    .await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let first = code(&app, &mut browser, &flow).await;
+    let (_, tokens) = exchange(&app, &flow, &first, &flow.verifier, &app.mcp_url()).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    assert_eq!(
+        replica.post_raw(Some(access), ping).await.status(),
+        StatusCode::OK
+    );
+
+    let client = McpClient::connect(&app.mcp_url(), access).await;
+    let id = client.ok("list_connections", json!({})).await["connections"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.ok("revoke_connection", json!({"id": id})).await;
+    // Well inside the replica's 2 s database read: only the announcement
+    // is this quick (though a read may coincide).
+    refused_within(&replica, access, Duration::from_millis(500)).await;
+}

@@ -110,7 +110,7 @@ its own access.",
         let args: ConnectionIdArgs = parse(args)?;
         let revoked = self.store.revoke_grant(owner, &args.id).await;
         if let (Ok(grant), Some(authority)) = (&revoked, &self.authority) {
-            authority.note_revoked(&grant.id.to_string());
+            authority.revoked(&grant.id.to_string()).await;
         }
         tool_result(revoked.map(Connection::from))
     }
