@@ -17,7 +17,7 @@ use shared_models::{
     time::format_millis,
 };
 
-use super::{Page, RuleHealth, Store, cursor, rule_summaries::RuleListItem};
+use super::{Page, RuleHealth, Store, all_limited, cursor, rule_summaries::RuleListItem};
 
 /// (id, version, state, last evaluated at, last error) of a listed rule.
 type HealthRow = (String, i64, Option<String>, Option<i64>, Option<String>);
@@ -139,18 +139,15 @@ impl Store {
         // Ids are UUIDv7, so id order is creation order: newest first.
         // Summaries come from the cache where the stored version matches;
         // health, which changes on every evaluation, comes with the ids.
-        let rows: Vec<HealthRow> = query
+        let query = query
             .select_only()
             .columns([alert_rule::Column::Id, alert_rule::Column::Version])
             .left_join(rule_status::Entity)
             .column(rule_status::Column::State)
             .column(rule_status::Column::LastEvaluatedAt)
             .column(rule_status::Column::LastError)
-            .order_by_desc(alert_rule::Column::Id)
-            .limit(size + 1)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+            .order_by_desc(alert_rule::Column::Id);
+        let rows: Vec<HealthRow> = all_limited(&self.db, query, size + 1).await?;
         let versions: Vec<(String, i64)> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
         let summaries = self.summaries_of(owner, &versions).await?;
         let health: HashMap<&str, &HealthRow> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
