@@ -8,6 +8,7 @@ use rmcp::{
     model::{CallToolResult, ContentBlock},
 };
 use serde::Serialize;
+use serde_json::Value;
 
 use super::args::invalid_params;
 use crate::error::{Error, chain};
@@ -29,4 +30,13 @@ pub fn tool_result<T: Serialize>(outcome: Result<T, Error>) -> Result<CallToolRe
             Err(ErrorData::internal_error("internal error", None))
         }
     }
+}
+
+/// A successful result whose JSON text was made beside its value, for tools
+/// that assemble both from cached parts: `text` must be `value` serialised
+/// (what [`CallToolResult::structured`] would write, up to key order).
+pub fn structured_with_text(value: Value, text: String) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    result
 }

@@ -32,7 +32,7 @@ pub use health::{RuleHealth, SeriesHealth};
 pub use oauth_clients::ClientRecord;
 pub use oauth_grants::{GrantRecord, GrantRejection, NewCode, RedeemedCode};
 pub use points::NewPoint;
-pub use rule_summaries::{RuleListItem, RuleSummary};
+pub use rule_summaries::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
 pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};

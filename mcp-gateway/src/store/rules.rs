@@ -17,7 +17,10 @@ use shared_models::{
     time::format_millis,
 };
 
-use super::{Page, RuleHealth, Store, all_limited, cursor, rule_summaries::RuleListItem};
+use super::{
+    Page, RuleHealth, Store, all_limited, cursor,
+    rule_summaries::{ListedHealth, RuleListItem},
+};
 
 /// (id, version, state, last evaluated at, last error) of a listed rule.
 type HealthRow = (String, i64, Option<String>, Option<i64>, Option<String>);
@@ -154,17 +157,19 @@ impl Store {
         let items = summaries
             .into_iter()
             .map(|summary| {
-                let row = health.get(summary.id.as_str());
+                let row = health.get(summary.summary.id.as_str());
                 RuleListItem {
-                    state: row.and_then(|r| r.2.clone()),
-                    last_evaluated_at: row.and_then(|r| r.3).map(format_millis),
-                    last_error: row.and_then(|r| r.4.clone()),
+                    health: ListedHealth {
+                        state: row.and_then(|r| r.2.clone()),
+                        last_evaluated_at: row.and_then(|r| r.3).map(format_millis),
+                        last_error: row.and_then(|r| r.4.clone()),
+                    },
                     summary,
                 }
             })
             .collect();
         Ok(cursor::paginate(items, size, |r| {
-            cursor::encode(&[&r.summary.id])
+            cursor::encode(&[&r.summary.summary.id])
         }))
     }
 

@@ -10,12 +10,13 @@ use rmcp::{
     tool, tool_router,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use shared_models::rule::{RuleInput, RulePatch, RuleSpec, Severity};
 
 use crate::{
     mcp::{
         args::{invalid_params, parse},
-        result::tool_result,
+        result::{structured_with_text, tool_result},
         server::{MonitorsMcp, principal},
     },
     store::{RuleFilter, RuleListItem, RuleRecord},
@@ -69,6 +70,33 @@ pub struct RuleList {
     pub next_cursor: Option<String>,
 }
 
+impl RuleList {
+    /// The tool result: the same structured content and text as
+    /// `tool_result` makes from this list, assembled from each summary's
+    /// cached JSON rather than serialised afresh (twice) on every call.
+    fn into_result(self) -> serde_json::Result<CallToolResult> {
+        let mut text = String::with_capacity(32 + 384 * self.rules.len());
+        text.push_str(r#"{"rules":["#);
+        let mut rules = Vec::with_capacity(self.rules.len());
+        for (i, item) in self.rules.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            rules.push(item.render(&mut text)?);
+        }
+        text.push(']');
+        let mut object = Map::new();
+        object.insert("rules".to_owned(), Value::Array(rules));
+        if let Some(cursor) = self.next_cursor {
+            text.push_str(r#","next_cursor":"#);
+            text.push_str(&serde_json::to_string(&cursor)?);
+            object.insert("next_cursor".to_owned(), Value::String(cursor));
+        }
+        text.push('}');
+        Ok(structured_with_text(Value::Object(object), text))
+    }
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Deleted {
     pub id: String,
@@ -120,15 +148,17 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
             limit: args.limit,
             cursor: args.cursor,
         };
-        tool_result(
-            self.store
-                .list_rules(owner, filter)
-                .await
-                .map(|page| RuleList {
-                    rules: page.items,
-                    next_cursor: page.next_cursor,
-                }),
-        )
+        let list = match self.store.list_rules(owner, filter).await {
+            Ok(page) => RuleList {
+                rules: page.items,
+                next_cursor: page.next_cursor,
+            },
+            Err(error) => return tool_result::<RuleList>(Err(error)),
+        };
+        list.into_result().map_err(|e| {
+            tracing::error!(error = %e, "tool output could not be serialized");
+            ErrorData::internal_error("internal error", None)
+        })
     }
 
     #[tool(
@@ -203,5 +233,83 @@ To stop a rule temporarily, use update_alert_rule with enabled=false instead.",
                     deleted: true,
                 }),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::BTreeMap, sync::Arc};
+
+    use serde_json::Value;
+    use shared_models::rule::Severity;
+
+    use super::RuleList;
+    use crate::store::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
+
+    fn item(id: &str, labels: &[(&str, &str)], health: ListedHealth) -> RuleListItem {
+        let summary = RuleSummary {
+            id: id.to_owned(),
+            name: format!("rule \"{id}\" \u{e9}"),
+            enabled: true,
+            severity: Severity::Critical,
+            interval: "90s".parse().unwrap(),
+            condition: r#"last(crypto.price{symbol="BTC"}) over 5m > 70000"#.to_owned(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+            updated_at: "2026-11-23T05:06:51.451Z".to_owned(),
+        };
+        RuleListItem {
+            summary: Arc::new(CachedSummary::new(summary).unwrap()),
+            health,
+        }
+    }
+
+    /// The assembled result says exactly what serialising the list says:
+    /// the text byte for byte, the structured content value for value.
+    #[test]
+    fn assembled_result_is_the_serialised_list() {
+        let lists = [
+            RuleList {
+                rules: vec![],
+                next_cursor: None,
+            },
+            RuleList {
+                rules: vec![
+                    item("a", &[], ListedHealth::default()),
+                    item(
+                        "b",
+                        &[("team", "db"), ("tier", "1")],
+                        ListedHealth {
+                            state: Some("error".to_owned()),
+                            last_evaluated_at: Some("2026-11-23T05:07:00.000Z".to_owned()),
+                            last_error: Some("source said \"no\"\n".to_owned()),
+                        },
+                    ),
+                    item(
+                        "c",
+                        &[],
+                        ListedHealth {
+                            state: Some("normal".to_owned()),
+                            last_evaluated_at: Some("2026-11-23T05:07:01.000Z".to_owned()),
+                            last_error: None,
+                        },
+                    ),
+                ],
+                next_cursor: Some("djF8Yw".to_owned()),
+            },
+        ];
+        for list in lists {
+            let text = serde_json::to_string(&list).unwrap();
+            let value = serde_json::to_value(&list).unwrap();
+            let result = list.into_result().unwrap();
+            assert_eq!(result.is_error, Some(false));
+            assert_eq!(result.structured_content.as_ref(), Some(&value));
+            assert_eq!(result.content.len(), 1);
+            let assembled = &result.content[0].as_text().unwrap().text;
+            assert_eq!(assembled, &text);
+            assert_eq!(serde_json::from_str::<Value>(assembled).unwrap(), value);
+        }
     }
 }
