@@ -101,21 +101,26 @@ fn object_of(value: &impl Serialize) -> serde_json::Result<Map<String, Value>> {
 impl RuleListItem {
     /// Appends the item's JSON text to `text` and returns it as an object:
     /// the same JSON as serialising the item, from the summary's cached
-    /// JSON and the health serialised now.
+    /// JSON and the health fields (in `ListedHealth`'s order) added now.
     pub fn render(&self, text: &mut String) -> serde_json::Result<Value> {
         let mut object = self.summary.object.clone();
-        let summary = &self.summary.text;
-        let health = object_of(&self.health)?;
-        if health.is_empty() {
-            text.push_str(summary);
-        } else {
-            // `{"id":…}` and `{"state":…}` make `{"id":…,"state":…}`.
-            let health_text = serde_json::to_string(&self.health)?;
-            text.push_str(&summary[..summary.len() - 1]);
-            text.push(',');
-            text.push_str(&health_text[1..]);
-            object.extend(health);
+        // `{"id":…}` becomes `{"id":…,"state":…}`.
+        text.push_str(&self.summary.text[..self.summary.text.len() - 1]);
+        let health = &self.health;
+        for (key, value) in [
+            ("state", &health.state),
+            ("last_evaluated_at", &health.last_evaluated_at),
+            ("last_error", &health.last_error),
+        ] {
+            if let Some(value) = value {
+                text.push_str(",\"");
+                text.push_str(key);
+                text.push_str("\":");
+                text.push_str(&serde_json::to_string(value)?);
+                object.insert(key.to_owned(), Value::String(value.clone()));
+            }
         }
+        text.push('}');
         Ok(Value::Object(object))
     }
 }
@@ -163,49 +168,50 @@ impl SummaryCache {
 
 impl Store {
     /// Summaries for `(id, version)` rows already filtered to `owner`, in
-    /// the same order; misses are read in one query and cached.
+    /// the same order; misses are read in one query and cached. `None` for
+    /// a rule deleted between the two reads.
     pub(super) async fn summaries_of(
         &self,
         owner: UserId,
-        rows: &[(String, i64)],
-    ) -> Result<Vec<Arc<CachedSummary>>> {
-        let cached: Vec<Option<Arc<CachedSummary>>> = rows
+        rows: &[(&str, i64)],
+    ) -> Result<Vec<Option<Arc<CachedSummary>>>> {
+        let mut summaries: Vec<Option<Arc<CachedSummary>>> = rows
             .iter()
             .map(|(id, version)| self.summaries.get(id, *version))
             .collect();
         let missing: Vec<&str> = rows
             .iter()
-            .zip(&cached)
+            .zip(&summaries)
             .filter(|(_, hit)| hit.is_none())
-            .map(|((id, _), _)| id.as_str())
+            .map(|((id, _), _)| *id)
             .collect();
+        if missing.is_empty() {
+            return Ok(summaries);
+        }
+        let specs: Vec<(String, String, i64, i64)> = alert_rule::Entity::find_owned(owner)
+            .select_only()
+            .columns([
+                alert_rule::Column::Id,
+                alert_rule::Column::Spec,
+                alert_rule::Column::UpdatedAt,
+                alert_rule::Column::Version,
+            ])
+            .filter(alert_rule::Column::Id.is_in(missing))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
         let mut loaded: HashMap<String, Arc<CachedSummary>> = HashMap::new();
-        if !missing.is_empty() {
-            let specs: Vec<(String, String, i64, i64)> = alert_rule::Entity::find_owned(owner)
-                .select_only()
-                .columns([
-                    alert_rule::Column::Id,
-                    alert_rule::Column::Spec,
-                    alert_rule::Column::UpdatedAt,
-                    alert_rule::Column::Version,
-                ])
-                .filter(alert_rule::Column::Id.is_in(missing))
-                .into_tuple()
-                .all(&self.db)
-                .await?;
-            for (id, spec, updated_at, version) in specs {
-                let summary = RuleSummary::from_stored(id.clone(), &spec, updated_at)?;
-                let summary =
-                    Arc::new(CachedSummary::new(summary).map_err(ModelError::CorruptSpec)?);
-                self.summaries.put(version, summary.clone());
-                loaded.insert(id, summary);
+        for (id, spec, updated_at, version) in specs {
+            let summary = RuleSummary::from_stored(id.clone(), &spec, updated_at)?;
+            let summary = Arc::new(CachedSummary::new(summary).map_err(ModelError::CorruptSpec)?);
+            self.summaries.put(version, summary.clone());
+            loaded.insert(id, summary);
+        }
+        for ((id, _), summary) in rows.iter().zip(&mut summaries) {
+            if summary.is_none() {
+                *summary = loaded.get(*id).cloned();
             }
         }
-        // A rule deleted between the two reads is left out of the page.
-        Ok(rows
-            .iter()
-            .zip(cached)
-            .filter_map(|((id, _), hit)| hit.or_else(|| loaded.get(id).cloned()))
-            .collect())
+        Ok(summaries)
     }
 }

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use alert_worker::engine::{LoadedRule, queue_resolutions_of_removed_rule};
 use schemars::JsonSchema;
 use sea_orm::{
@@ -151,21 +149,26 @@ impl Store {
             .column(rule_status::Column::LastError)
             .order_by_desc(alert_rule::Column::Id);
         let rows: Vec<HealthRow> = all_limited(&self.db, query, size + 1).await?;
-        let versions: Vec<(String, i64)> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
-        let summaries = self.summaries_of(owner, &versions).await?;
-        let health: HashMap<&str, &HealthRow> = rows.iter().map(|r| (r.0.as_str(), r)).collect();
-        let items = summaries
+        let keys: Vec<(&str, i64)> = rows.iter().map(|r| (r.0.as_str(), r.1)).collect();
+        let summaries = self.summaries_of(owner, &keys).await?;
+        // The rules evaluated in one tick share their time: format it once.
+        let mut evaluated: Option<(i64, String)> = None;
+        let items = rows
             .into_iter()
-            .map(|summary| {
-                let row = health.get(summary.summary.id.as_str());
-                RuleListItem {
+            .zip(summaries)
+            .filter_map(|((_, _, state, at, last_error), summary)| {
+                let last_evaluated_at = at.map(|at| match &evaluated {
+                    Some((millis, text)) if *millis == at => text.clone(),
+                    _ => evaluated.insert((at, format_millis(at))).1.clone(),
+                });
+                Some(RuleListItem {
+                    summary: summary?,
                     health: ListedHealth {
-                        state: row.and_then(|r| r.2.clone()),
-                        last_evaluated_at: row.and_then(|r| r.3).map(format_millis),
-                        last_error: row.and_then(|r| r.4.clone()),
+                        state,
+                        last_evaluated_at,
+                        last_error,
                     },
-                    summary,
-                }
+                })
             })
             .collect();
         Ok(cursor::paginate(items, size, |r| {
