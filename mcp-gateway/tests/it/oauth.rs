@@ -1123,3 +1123,55 @@ async fn a_revocation_reaches_another_replica_through_redis_at_once() {
     // is this quick (though a read may coincide).
     refused_within(&replica, access, Duration::from_millis(500)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_checks_redirect_uris_and_is_rate_limited_per_address() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let post = async |body: Value| {
+        let response = reqwest::Client::new()
+            .post(absolute(&app, "/oauth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let (status, body) = post(json!({"redirect_uris": ["http://evil.example.com/cb"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_redirect_uri", "{body}");
+    let (status, body) = post(
+        json!({"redirect_uris": [REDIRECT], "token_endpoint_auth_method": "client_secret_basic"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_client_metadata"))
+    );
+
+    // A loopback redirect URI matches on any port (RFC 8252).
+    let (status, client) =
+        post(json!({"client_name": "Loopback", "redirect_uris": [REDIRECT]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, challenge) = pkce();
+    let other_port = authorize_url(&app, client["client_id"].as_str().unwrap(), &challenge, &[])
+        .replace("49153", "51234");
+    let (status, page, _) = Browser::new().get(&other_port).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+
+    // Twenty an hour from one address; refused ones do not count.
+    for n in 1..20 {
+        let (status, _) = post(json!({"redirect_uris": [REDIRECT]})).await;
+        assert_eq!(status, StatusCode::CREATED, "registration {}", n + 1);
+    }
+    let (status, body) = post(json!({"redirect_uris": [REDIRECT]})).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    app.clock().advance(chrono::Duration::minutes(61));
+    assert_eq!(
+        post(json!({"redirect_uris": [REDIRECT]})).await.0,
+        StatusCode::CREATED
+    );
+}
