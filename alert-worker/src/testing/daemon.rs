@@ -111,14 +111,9 @@ impl Daemon {
         fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
     }
 
-    /// Sends `signal` (`STOP`, `CONT`, `TERM`, …) with kill(1).
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`, …).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{signal} {}: {status}", self.name);
+        send_signal(self.pid(), signal, &self.name);
     }
 
     /// kill -9, then the same command again on the same directory (and so
@@ -163,6 +158,17 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Sends `signal` to process `pid` (named `what` in the failure) with
+/// kill(1), failing the test if it cannot be delivered.
+pub fn send_signal(pid: u32, signal: &str, what: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {what}: {status}");
 }
 
 fn spawn(name: &str, dir: &Path, program: &str, args: &[String]) -> Result<Child, String> {

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::testing::within;
+use alert_worker::testing::{daemon::send_signal, within};
 
 /// What every worker of one fleet is started with.
 #[derive(Debug, Clone)]
@@ -42,14 +42,9 @@ impl Worker {
         self.child.id()
     }
 
-    /// Sends `signal` (`STOP`, `CONT`, `TERM`) with kill(1).
+    /// Sends `signal` (`STOP`, `CONT`, `TERM`).
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{signal} {}: {status}", self.id);
+        send_signal(self.pid(), signal, &self.id);
     }
 
     /// kill -9, and waits for the process to be gone.

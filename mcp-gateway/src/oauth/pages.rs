@@ -238,22 +238,9 @@ pub fn error(page: &ErrorPage<'_>) -> String {
     layout(page.title, false, &body)
 }
 
-/// Makes `value` safe as HTML text and as a double- or single-quoted
-/// attribute value.
-pub(crate) fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Makes a value safe as HTML text and as a double- or single-quoted
+/// attribute value: the same escaping notification emails use.
+pub(crate) use alert_worker::notify::render::escape_html as escape;
 
 fn hidden(name: &str, value: &str) -> String {
     format!(
