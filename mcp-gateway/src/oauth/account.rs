@@ -54,16 +54,25 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
         Ok(found) => found,
         Err(error) => return failed(error),
     };
-    let ids: Vec<String> = grants.iter().map(|g| g.id.to_string()).collect();
+    let shown: Vec<(String, String, String)> = grants
+        .iter()
+        .map(|g| {
+            (
+                g.id.to_string(),
+                readable(&g.created_at),
+                readable(&g.last_used_at),
+            )
+        })
+        .collect();
     let lines: Vec<pages::ConnectionLine<'_>> = grants
         .iter()
-        .zip(&ids)
-        .map(|(grant, id)| pages::ConnectionLine {
+        .zip(&shown)
+        .map(|(grant, (id, connected, used))| pages::ConnectionLine {
             id,
             client_name: &grant.client_name,
             scopes: &grant.scope,
-            connected_at: &grant.created_at,
-            last_used: Some(&grant.last_used_at),
+            connected_at: connected,
+            last_used: Some(used),
         })
         .collect();
     web::page(
@@ -76,6 +85,13 @@ async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response 
         }),
         &[],
     )
+}
+
+/// An RFC 3339 instant as a person reads it: to the minute, in UTC.
+fn readable(instant: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(instant)
+        .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|_| instant.to_owned())
 }
 
 #[derive(Debug, Deserialize)]
