@@ -34,6 +34,8 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(2);
 const REFRESH_TOKEN_PREFIX: &str = "mcpr_";
 /// Dynamic client registrations one address may make in an hour.
 pub const REGISTRATIONS_PER_HOUR: u32 = 20;
+/// How far before the last read revocations are read again.
+const REVOCATION_LOOKBACK_MS: i64 = 5 * 60 * 1000;
 /// A key is re-read at most this often: rotations are rare.
 const KEYS_EVERY_MS: i64 = 60_000;
 
@@ -245,7 +247,12 @@ impl Authority {
             .revocations_read_at
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let revoked = self.store.grants_revoked_since(since - 10_000).await?;
+        // Revocation times are other replicas' clocks: look back far enough
+        // to cover commits that landed late and clocks that disagree.
+        let revoked = self
+            .store
+            .grants_revoked_since(since - REVOCATION_LOOKBACK_MS)
+            .await?;
         {
             let mut known = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
             known.extend(revoked);

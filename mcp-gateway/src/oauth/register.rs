@@ -28,7 +28,10 @@ async fn register(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let limits = &state.authority.registrations;
-    if let Err(wait) = limits.check("", address) {
+    // Keyed by the address on both sides, so every count stays bounded by
+    // the per-address limit.
+    let key = address.to_string();
+    if let Err(wait) = limits.check(&key, address) {
         let mut response =
             Refusal::too_many("too many registrations from this address; try again later")
                 .into_response();
@@ -45,7 +48,7 @@ async fn register(
         Ok(registration) => registration,
         Err(error) => return (StatusCode::BAD_REQUEST, Json(error.to_json())).into_response(),
     };
-    limits.record_failure("", address);
+    limits.record_failure(&key, address);
     let uris: Vec<String> = registration
         .redirect_uris
         .iter()
