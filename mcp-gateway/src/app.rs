@@ -275,8 +275,8 @@ pub fn router(state: AppState) -> Router {
         state.store.clone(),
         state.source.clone(),
         state.sender.clone(),
-    )
-    .with_authority(state.authority.clone());
+        state.authority.clone(),
+    );
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
         Arc::new(NeverSessionManager::default()),

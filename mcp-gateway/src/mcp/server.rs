@@ -36,24 +36,24 @@ pub struct MonitorsMcp {
     /// Checks channel destinations and sends test messages.
     pub(super) sender: Arc<Sender>,
     /// Told of revocations so this replica refuses their tokens at once.
-    pub(super) authority: Option<Arc<Authority>>,
+    pub(super) authority: Arc<Authority>,
     tool_router: Arc<ToolRouter<Self>>,
 }
 
 impl MonitorsMcp {
-    pub fn new(store: Store, source: Arc<dyn MetricSource>, sender: Arc<Sender>) -> Self {
+    pub fn new(
+        store: Store,
+        source: Arc<dyn MetricSource>,
+        sender: Arc<Sender>,
+        authority: Arc<Authority>,
+    ) -> Self {
         Self {
             store,
             source,
             sender,
-            authority: None,
+            authority,
             tool_router: Arc::new(Self::tools()),
         }
-    }
-
-    pub fn with_authority(mut self, authority: Arc<Authority>) -> Self {
-        self.authority = Some(authority);
-        self
     }
 
     fn tools() -> ToolRouter<Self> {

@@ -109,8 +109,8 @@ its own access.",
         let owner = principal(&parts)?.user_id;
         let args: ConnectionIdArgs = parse(args)?;
         let revoked = self.store.revoke_grant(owner, &args.id).await;
-        if let (Ok(grant), Some(authority)) = (&revoked, &self.authority) {
-            authority.revoked(&grant.id.to_string()).await;
+        if let Ok(grant) = &revoked {
+            self.authority.revoked(&grant.id.to_string()).await;
         }
         tool_result(revoked.map(Connection::from))
     }
