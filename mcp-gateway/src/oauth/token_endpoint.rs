@@ -92,10 +92,13 @@ fn check_resource(state: &AppState, resource: &Option<String>) -> Result<(), Ref
 
 /// Who is asking: a public client by its id, or a confidential one by id
 /// and secret (in the form or HTTP Basic).
+/// `client_id` and `client_secret` are the form's; HTTP Basic takes
+/// precedence when present.
 async fn client(
     state: &AppState,
     headers: &HeaderMap,
-    form: &TokenForm,
+    client_id: &Option<String>,
+    client_secret: &Option<String>,
 ) -> Result<String, Refusal> {
     let basic = headers
         .get(header::AUTHORIZATION)
@@ -113,8 +116,8 @@ async fn client(
     let (client_id, secret) = match basic {
         Some((id, secret)) => (id, Some(secret)),
         None => (
-            required(&form.client_id, "client_id")?.to_owned(),
-            form.client_secret.clone(),
+            required(client_id, "client_id")?.to_owned(),
+            client_secret.clone(),
         ),
     };
     if let Some(record) = state
@@ -152,7 +155,7 @@ async fn exchange_code(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<super::authority::Tokens, Refusal> {
-    let client_id = client(state, headers, form).await?;
+    let client_id = client(state, headers, &form.client_id, &form.client_secret).await?;
     let code = required(&form.code, "code")?;
     let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
     let verifier = required(&form.code_verifier, "code_verifier")?;
@@ -198,7 +201,7 @@ async fn refresh(
     headers: &HeaderMap,
     form: &TokenForm,
 ) -> Result<super::authority::Tokens, Refusal> {
-    let client_id = client(state, headers, form).await?;
+    let client_id = client(state, headers, &form.client_id, &form.client_secret).await?;
     let presented = required(&form.refresh_token, "refresh_token")?;
     check_resource(state, &form.resource)?;
     let grant: GrantRecord = state
@@ -246,19 +249,8 @@ async fn revoke(
     headers: HeaderMap,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let as_token_form = TokenForm {
-        grant_type: None,
-        code: None,
-        redirect_uri: None,
-        code_verifier: None,
-        refresh_token: None,
-        scope: None,
-        resource: None,
-        client_id: form.client_id.clone(),
-        client_secret: form.client_secret.clone(),
-    };
     let answer = async {
-        let client_id = client(&state, &headers, &as_token_form).await?;
+        let client_id = client(&state, &headers, &form.client_id, &form.client_secret).await?;
         let token = required(&form.token, "token")?;
         let grant = if access_token::looks_like_jwt(token) {
             let now_secs = state.store.now_millis() / 1000;
