@@ -138,15 +138,13 @@ impl Store {
             .filter(oauth_code::Column::UsedAt.is_null())
             .exec(&self.db)
             .await?;
-        if taken.rows_affected == 0 {
-            self.revoke_grant_family(&code.grant_id).await?;
-            return Ok(Err(GrantRejection::Replayed));
-        }
-        if code.expires_at <= now {
-            return Ok(Err(GrantRejection::Expired));
-        }
-        let Some(grant) = self.live_grant(&code.grant_id).await? else {
-            return Ok(Err(GrantRejection::Revoked));
+        let spent = taken.rows_affected == 1;
+        let grant = match self
+            .after_spending(spent, &code.grant_id, code.expires_at, now)
+            .await?
+        {
+            Ok(grant) => grant,
+            Err(rejection) => return Ok(Err(rejection)),
         };
         Ok(Ok(RedeemedCode {
             grant,
@@ -194,15 +192,13 @@ impl Store {
             .filter(oauth_refresh_token::Column::UsedAt.is_null())
             .exec(&self.db)
             .await?;
-        if taken.rows_affected == 0 {
-            self.revoke_grant_family(&token.grant_id).await?;
-            return Ok(Err(GrantRejection::Replayed));
-        }
-        if token.expires_at <= now {
-            return Ok(Err(GrantRejection::Expired));
-        }
-        let Some(grant) = self.live_grant(&token.grant_id).await? else {
-            return Ok(Err(GrantRejection::Revoked));
+        let spent = taken.rows_affected == 1;
+        let grant = match self
+            .after_spending(spent, &token.grant_id, token.expires_at, now)
+            .await?
+        {
+            Ok(grant) => grant,
+            Err(rejection) => return Ok(Err(rejection)),
         };
         oauth_grant::Entity::update_many()
             .col_expr(oauth_grant::Column::LastUsedAt, Expr::value(now))
@@ -228,6 +224,30 @@ impl Store {
             .one(&self.db)
             .await?
             .map(|grant| (token.grant_id, grant.client_id)))
+    }
+
+    /// What a single-use secret (a code, a refresh token) gives once the
+    /// conditional update that spends it has run: nothing if it was spent
+    /// already — a replay, so its whole grant is revoked — or has expired,
+    /// or its grant was revoked; else the grant.
+    async fn after_spending(
+        &self,
+        spent: bool,
+        grant_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Result<GrantRecord, GrantRejection>> {
+        if !spent {
+            self.revoke_grant_family(grant_id).await?;
+            return Ok(Err(GrantRejection::Replayed));
+        }
+        if expires_at <= now {
+            return Ok(Err(GrantRejection::Expired));
+        }
+        Ok(self
+            .live_grant(grant_id)
+            .await?
+            .ok_or(GrantRejection::Revoked))
     }
 
     async fn live_grant(&self, id: &str) -> Result<Option<GrantRecord>> {
