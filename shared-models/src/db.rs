@@ -16,6 +16,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
+        // An SQLite connection is a library handle, not a socket that can
+        // go stale: sqlx's ping before every checkout was a second round
+        // trip to the connection's thread on every query. Network databases
+        // keep the check.
+        .test_before_acquire(!url.starts_with("sqlite:"))
         // WAL lets readers proceed while one writer commits; NORMAL sync is
         // durable across process crashes, which is what WAL needs.
         .map_sqlx_sqlite_opts(|opts| {
