@@ -8,6 +8,7 @@ mod m20261123_000002_create_evaluation_tables;
 mod m20261123_000003_create_notification_tables;
 mod m20261123_000004_create_fleet_tables;
 mod m20261123_000005_create_oauth_tables;
+mod m20261203_000006_cover_rule_listing;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_notification_tables::Migration),
             Box::new(m20261123_000004_create_fleet_tables::Migration),
             Box::new(m20261123_000005_create_oauth_tables::Migration),
+            Box::new(m20261203_000006_cover_rule_listing::Migration),
         ]
     }
 }

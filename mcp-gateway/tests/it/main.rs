@@ -12,6 +12,7 @@ mod keys;
 mod oauth;
 mod protocol;
 mod rules;
+mod schema_migrations;
 mod silences;
 mod webdriver;
 mod write;
