@@ -2,6 +2,8 @@
 # Load test: tools/call list_alert_rules (limit 50) against 1,000 stored rules,
 # with wrk and the team's shared MCP script, on the one-command SQLite setup.
 # Usage: mcp-gateway/benches/list_rules.sh [connections] [seconds]
+# GATEWAY_BIN=path runs that binary instead of building this checkout's, to
+# measure two builds side by side in one sitting.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 lua=${MCP_LUA:-$root/../shared/bench/mcp_call.lua}
@@ -10,11 +12,15 @@ secs=${2:-10}
 port=${PORT:-18190}
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 
-cargo build --release -p mcp-gateway --manifest-path "$root/Cargo.toml" >&2
+bin=${GATEWAY_BIN:-}
+if [[ -z $bin ]]; then
+  cargo build --release -p mcp-gateway --manifest-path "$root/Cargo.toml" >&2
+  bin=$root/target/release/mcp-gateway
+fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 cd "$work"
-MONITORS_LISTEN=127.0.0.1:$port MONITORS_LOG=warn MONITORS_EMBEDDED_WORKER=${EMBEDDED_WORKER:-true} "$root/target/release/mcp-gateway" >stdout 2>stderr &
+MONITORS_LISTEN=127.0.0.1:$port MONITORS_LOG=warn MONITORS_EMBEDDED_WORKER=${EMBEDDED_WORKER:-true} "$bin" >stdout 2>stderr &
 for _ in $(seq 1 100); do grep -q 'mcpk_' stdout 2>/dev/null && break; sleep 0.1; done
 token=$(grep -o 'mcpk_[A-Za-z0-9_-]*' stdout | head -1)
 
@@ -28,5 +34,17 @@ done
 
 # Warm up, then measure.
 MCP_TOKEN=$token wrk -t1 -c"$conns" -d2s -s "$lua" "http://127.0.0.1:$port/mcp" >/dev/null
-MCP_TOKEN=$token wrk -t1 -c"$conns" -d"${secs}s" -s "$lua" "http://127.0.0.1:$port/mcp" | grep RESULT
-echo "rss_kb=$(ps -o rss= -p "$(jobs -p | head -1)")"
+gateway=$(jobs -p | head -1)
+switches() { perf stat -e context-switches -p "$gateway" -x, -o "$work/switches" -- sleep "$secs"; }
+if command -v perf >/dev/null && perf stat -e context-switches -x, -o /dev/null -- true 2>/dev/null; then
+  switches & counting=$!
+fi
+result=$(MCP_TOKEN=$token wrk -t1 -c"$conns" -d"${secs}s" -s "$lua" "http://127.0.0.1:$port/mcp" | grep RESULT)
+echo "$result"
+if [[ -n ${counting:-} ]] && wait "$counting"; then
+  # Context switches per call: the gateway's cost that a busy machine does
+  # not blur as much as calls/s.
+  rps=$(sed 's/.*rps=\([0-9]*\).*/\1/' <<<"$result")
+  awk -F, -v calls=$((rps * secs)) '/context-switches/ {printf "switches_per_call=%.1f\n", $1 / calls}' "$work/switches"
+fi
+echo "rss_kb=$(ps -o rss= -p "$gateway")"
