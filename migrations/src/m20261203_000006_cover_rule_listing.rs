@@ -1,6 +1,6 @@
 //! Listing a user's rules reads only `(id, version)` from `alert_rules`
 //! (summaries are cached by version), so an index holding both lets the
-//! listing and the engine's version checks skip one table lookup per rule.
+//! listing skip one table lookup per rule.
 //! It replaces `(owner_id, id)`, which it extends: every query that used
 //! that index can use this one, including MySQL's foreign key on owner_id.
 

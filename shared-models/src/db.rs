@@ -6,7 +6,8 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
-    if url.starts_with("sqlite:") {
+    let sqlite = url.starts_with("sqlite:");
+    if sqlite {
         ensure_sqlite_dir(url)?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
@@ -20,7 +21,7 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         // go stale: sqlx's ping before every checkout was a second round
         // trip to the connection's thread on every query. Network databases
         // keep the check.
-        .test_before_acquire(!url.starts_with("sqlite:"))
+        .test_before_acquire(!sqlite)
         // WAL lets readers proceed while one writer commits; NORMAL sync is
         // durable across process crashes, which is what WAL needs.
         .map_sqlx_sqlite_opts(|opts| {
