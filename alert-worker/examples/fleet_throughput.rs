@@ -25,18 +25,17 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alert_worker::testing::{Backend, TestDb};
+use alert_worker::testing::{Backend, TestDb, insert_user};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, Set,
+    ColumnTrait, Database, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use serde_json::json;
 use shared_models::{
-    entity::{alert_rule, shard_lease, user},
-    ids::{RuleId, UserId},
+    entity::{alert_rule, shard_lease},
+    ids::RuleId,
     rule::{RuleInput, RuleLimits, RuleSpec},
     shard::shard_of,
 };
@@ -206,15 +205,7 @@ async fn wait_none_leased(db: &DatabaseConnection) -> Result<()> {
 }
 
 async fn insert_rules(db: &DatabaseConnection, args: &Args) -> Result<()> {
-    let owner = UserId::generate();
-    user::ActiveModel {
-        id: Set(owner.to_string()),
-        email: Set("bench@example.com".into()),
-        created_at: Set(0),
-        ..Default::default()
-    }
-    .insert(db)
-    .await?;
+    let owner = insert_user(db, "bench@example.com").await?;
     let limits = RuleLimits {
         min_interval: shared_models::rule::HumanDuration::from_secs(1),
         ..RuleLimits::default()

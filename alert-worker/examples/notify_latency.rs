@@ -29,6 +29,7 @@ use alert_worker::{
         send::Sender,
     },
     source::builtin::BuiltinSource,
+    testing::insert_user,
 };
 use anyhow::{Context, Result, bail};
 use axum::{Router, http::HeaderMap, routing::post};
@@ -42,7 +43,7 @@ use serde_json::json;
 use shared_models::{
     channel::{ChannelConfig, ChannelKind},
     crypto::Keyring,
-    entity::{alert_rule, notification, notification_channel, point, user},
+    entity::{alert_rule, notification, notification_channel, point},
     ids::{ChannelId, RuleId, UserId},
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
@@ -80,15 +81,7 @@ async fn main() -> Result<()> {
 
     let arrivals: Arrivals = Arc::default();
     let receiver = spawn_receiver(arrivals.clone()).await?;
-    let owner = UserId::generate();
-    user::ActiveModel {
-        id: Set(owner.to_string()),
-        email: Set("bench@example.com".into()),
-        created_at: Set(0),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await?;
+    let owner = insert_user(&db, "bench@example.com").await?;
     let keyring = Arc::new(Keyring::from_base64(&Keyring::generate_key()?, &[])?);
     let channel = insert_channel(&db, &keyring, owner, &format!("http://{receiver}/hook")).await?;
     let rules = insert_rules(&db, owner, channel, args.alerts).await?;

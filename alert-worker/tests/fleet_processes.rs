@@ -27,7 +27,7 @@ use alert_worker::{
     engine::EngineSettings,
     fleet::{self, FleetSettings},
     notify::signing::generate_signing_secret,
-    testing::{Backend, TestDb, receiver::Receiver},
+    testing::{Backend, TestDb, insert_user, receiver::Receiver},
 };
 use mariadbd::Mariadbd;
 use migrations::{Migrator, MigratorTrait};
@@ -43,7 +43,7 @@ use shared_models::{
     crypto::Keyring,
     entity::{
         alert, alert_rule, notification, notification_channel, point, rule_status, shard_lease,
-        user, worker,
+        worker,
     },
     ids::{ChannelId, RuleId},
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
@@ -234,16 +234,10 @@ impl World {
     ) -> World {
         let db = Database::connect(&url).await.unwrap();
         Migrator::up(&db, None).await.unwrap();
-        let owner = uuid::Uuid::now_v7().to_string();
-        user::ActiveModel {
-            id: Set(owner.clone()),
-            email: Set("fleet@example.com".into()),
-            created_at: Set(0),
-            ..Default::default()
-        }
-        .insert(&db)
-        .await
-        .unwrap();
+        let owner = insert_user(&db, "fleet@example.com")
+            .await
+            .unwrap()
+            .to_string();
         let key = Keyring::generate_key().unwrap();
         let receiver = Receiver::start().await;
         let channel = webhook(&db, &owner, &key, &receiver.url("/hook")).await;

@@ -34,15 +34,16 @@ use alert_worker::{
         builtin::BuiltinSource,
         influx::{InfluxConfig, InfluxSource},
     },
+    testing::insert_user,
 };
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};
 use clap::{Parser, ValueEnum};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde_json::json;
 use shared_models::{
-    entity::{alert_rule, point, user},
+    entity::{alert_rule, point},
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
@@ -127,15 +128,7 @@ async fn main() -> Result<()> {
 
     let dir = tempfile::Builder::new().prefix("sweep-").tempdir()?;
     let db = connect(&dir).await?;
-    let owner = UserId::generate();
-    user::ActiveModel {
-        id: Set(owner.to_string()),
-        email: Set("bench@example.com".to_owned()),
-        created_at: Set(0),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await?;
+    let owner = insert_user(&db, "bench@example.com").await?;
     let rules: Vec<LoadedRule> = (0..args.rules)
         .map(|i| generate(i, args.series, owner, first_tick))
         .collect::<Result<_>>()?;

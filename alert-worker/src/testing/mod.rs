@@ -8,7 +8,8 @@ pub mod receiver;
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DbErr, Set};
+use shared_models::{entity::user, ids::UserId};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -72,6 +73,21 @@ impl Drop for TestDb {
             .join();
         }
     }
+}
+
+/// Stores a user with nothing but an email, to own the rules and channels a
+/// test or benchmark makes.
+pub async fn insert_user(db: &impl ConnectionTrait, email: &str) -> Result<UserId, DbErr> {
+    let id = UserId::generate();
+    user::ActiveModel {
+        id: Set(id.to_string()),
+        email: Set(email.to_owned()),
+        created_at: Set(0),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(id)
 }
 
 /// Runs each named scenario, an `async fn(Backend)`, once on SQLite and

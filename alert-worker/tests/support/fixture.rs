@@ -9,7 +9,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use alert_worker::{
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
-    testing::{Backend, TestDb},
+    testing::{Backend, TestDb, insert_user},
 };
 use chrono::{TimeZone, Utc};
 use migrations::{Migrator, MigratorTrait};
@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use serde_json::json;
 use shared_models::{
-    entity::{alert, alert_rule, point, rule_state, user},
+    entity::{alert, alert_rule, point, rule_state},
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
@@ -52,16 +52,7 @@ pub async fn fixture_on(backend: Backend) -> Fixture {
     let (test_db, url) = TestDb::create(backend).await;
     let db = Database::connect(url).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
-    let owner = UserId::generate();
-    user::ActiveModel {
-        id: Set(owner.to_string()),
-        email: Set("a@example.com".into()),
-        created_at: Set(0),
-        ..Default::default()
-    }
-    .insert(&db)
-    .await
-    .unwrap();
+    let owner = insert_user(&db, "a@example.com").await.unwrap();
     Fixture {
         db,
         owner,
