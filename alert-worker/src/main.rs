@@ -7,6 +7,7 @@ use alert_worker::{
     error::{Error, chain},
     fleet::{self, Fleet, FleetSettings},
     http::MetricsServer,
+    keys::open_keyring,
     metrics::WorkerMetrics,
     notify::dispatch::Dispatcher,
     source::build_source,
@@ -14,6 +15,7 @@ use alert_worker::{
 };
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
+use sea_orm::DatabaseConnection;
 use shared_models::time::{Clock, SystemClock};
 use tokio_util::sync::CancellationToken;
 
@@ -35,7 +37,8 @@ struct Cli {
 enum Command {
     /// Evaluate rules until stopped (the default).
     Run,
-    /// Load the rules once and print how many this worker would evaluate.
+    /// Print the fleet's members and the shards no one holds (reads only;
+    /// needs no encryption key).
     Status,
 }
 
@@ -50,7 +53,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, std::io::stderr);
+    telemetry::init_stderr(config.log_format);
     match run(cli.command.unwrap_or(Command::Run), config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -65,11 +68,23 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
     if config.auto_migrate {
         Migrator::up(&db, None).await?;
     }
+    match command {
+        Command::Status => status(&db).await,
+        Command::Run => evaluate(config, db).await,
+    }
+}
+
+/// `alert-worker run`: evaluates its shards' rules and delivers
+/// notifications until stopped.
+async fn evaluate(config: WorkerConfig, db: DatabaseConnection) -> Result<(), Error> {
+    // Before anything runs: a process that could not open what the others
+    // seal refuses to start, naming the key it lacks.
+    let keyring = Arc::new(open_keyring(&config.notify, &db).await?);
     let source = build_source(&config.sources, &db)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let metrics = Arc::new(WorkerMetrics::new()?);
     let dispatcher = Arc::new(
-        Dispatcher::from_config(db.clone(), &config.notify, clock.clone())?
+        Dispatcher::from_config(db.clone(), &config.notify, keyring, clock.clone())?
             .with_metrics(metrics.clone()),
     );
     let worker_id = config.worker_id.clone().unwrap_or_else(default_worker_id);
@@ -97,62 +112,60 @@ async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
     .with_outbox_signal(dispatcher.wake_signal())
     .with_metrics(metrics.clone());
     let fleet = fleet.with_claimed_signal(engine.refresh_signal());
-    match command {
-        Command::Status => {
-            let now = chrono::Utc::now().timestamp_millis();
-            for member in fleet::members(&db, now).await? {
-                println!(
-                    "{}  host {}  heartbeat {} ms ago  shards {}",
-                    member.worker_id, member.host, member.heartbeat_age_ms, member.shards
-                );
-            }
-            let unowned = fleet::unowned_shards(&db, now).await?;
-            println!("shards without a current lease: {unowned}");
-            Ok(())
-        }
-        Command::Run => {
-            // Bound before anything runs: a taken port is a start error.
-            let probes = MetricsServer::build(config.metrics_listen, None, db, metrics)
-                .await?
-                .with_fleet(fleet.ownership(), clock);
-            let shutdown = CancellationToken::new();
-            tokio::spawn(stop_on_signal(shutdown.clone()));
-            tracing::info!(worker = %worker_id, "evaluating rules and delivering notifications");
-            // The fleet outlives the engine: the evaluation in flight commits
-            // under its leases before they are released.
-            let leaving = CancellationToken::new();
-            let leasing = tokio::spawn(fleet.run(leaving.clone()));
-            if let Some(url) = &config.changes.redis_url {
-                tokio::spawn(changes::listen(
-                    url.expose().clone(),
-                    engine.refresh_signal(),
-                    shutdown.clone(),
-                ));
-            }
-            let serving = tokio::spawn({
-                let shutdown = shutdown.clone();
-                async move {
-                    if let Err(error) = probes.run_until(shutdown).await {
-                        tracing::error!(error = %chain(&error), "metrics server failed");
-                    }
-                }
-            });
-            let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
-            engine.run(shutdown).await;
-            leaving.cancel();
-            if let Err(error) = leasing.await {
-                tracing::error!(error = %error, "fleet membership failed");
-            }
-            // Deliveries in flight finish (each within the send timeout).
-            if let Err(error) = delivering.await {
-                tracing::error!(error = %error, "notification dispatcher failed");
-            }
-            if let Err(error) = serving.await {
-                tracing::error!(error = %error, "metrics server failed");
-            }
-            Ok(())
-        }
+    // Bound before anything runs: a taken port is a start error.
+    let probes = MetricsServer::build(config.metrics_listen, None, db, metrics)
+        .await?
+        .with_fleet(fleet.ownership(), clock);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tracing::info!(worker = %worker_id, "evaluating rules and delivering notifications");
+    // The fleet outlives the engine: the evaluation in flight commits
+    // under its leases before they are released.
+    let leaving = CancellationToken::new();
+    let leasing = tokio::spawn(fleet.run(leaving.clone()));
+    if let Some(url) = &config.changes.redis_url {
+        tokio::spawn(changes::listen(
+            url.expose().clone(),
+            engine.refresh_signal(),
+            shutdown.clone(),
+        ));
     }
+    let serving = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(error) = probes.run_until(shutdown).await {
+                tracing::error!(error = %chain(&error), "metrics server failed");
+            }
+        }
+    });
+    let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
+    engine.run(shutdown).await;
+    leaving.cancel();
+    if let Err(error) = leasing.await {
+        tracing::error!(error = %error, "fleet membership failed");
+    }
+    // Deliveries in flight finish (each within the send timeout).
+    if let Err(error) = delivering.await {
+        tracing::error!(error = %error, "notification dispatcher failed");
+    }
+    if let Err(error) = serving.await {
+        tracing::error!(error = %error, "metrics server failed");
+    }
+    Ok(())
+}
+
+/// `alert-worker status`: reads the fleet's tables, and nothing else.
+async fn status(db: &DatabaseConnection) -> Result<(), Error> {
+    let now = chrono::Utc::now().timestamp_millis();
+    for member in fleet::members(db, now).await? {
+        println!(
+            "{}  host {}  heartbeat {} ms ago  shards {}",
+            member.worker_id, member.host, member.heartbeat_age_ms, member.shards
+        );
+    }
+    let unowned = fleet::unowned_shards(db, now).await?;
+    println!("shards without a current lease: {unowned}");
+    Ok(())
 }
 
 fn hostname() -> String {

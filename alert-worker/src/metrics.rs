@@ -38,6 +38,7 @@ pub struct WorkerMetrics {
     alerts_fired: IntCounter,
     alerts_resolved: IntCounter,
     notifications: IntCounterVec,
+    notifications_unopenable: IntCounter,
     lease_claims: IntCounter,
     lease_losses: IntCounter,
     lease_renew_failures: IntCounter,
@@ -98,6 +99,10 @@ impl WorkerMetrics {
             alerts_fired: counter("monitors_worker_alerts_fired_total", "Alerts opened.")?,
             alerts_resolved: counter("monitors_worker_alerts_resolved_total", "Alerts closed.")?,
             notifications,
+            notifications_unopenable: counter(
+                "monitors_worker_notifications_unopenable_total",
+                "Notifications failed at once because their channel is sealed under a key this process does not have.",
+            )?,
             lease_claims: counter(
                 "monitors_worker_lease_claims_total",
                 "Shard leases this worker claimed.",
@@ -148,6 +153,11 @@ impl WorkerMetrics {
             DeliveryStatus::Silenced | DeliveryStatus::Suppressed => return,
         };
         self.notifications.with_label_values(&[outcome]).inc();
+    }
+
+    /// One notification failed because its channel would not open here.
+    pub fn notification_unopenable(&self) {
+        self.notifications_unopenable.inc();
     }
 
     /// The number of shards this worker holds now.
@@ -208,6 +218,7 @@ mod tests {
             ("monitors_worker_alerts_fired_total", "counter"),
             ("monitors_worker_alerts_resolved_total", "counter"),
             ("monitors_worker_notifications_total", "counter"),
+            ("monitors_worker_notifications_unopenable_total", "counter"),
             ("monitors_worker_lease_claims_total", "counter"),
             ("monitors_worker_lease_losses_total", "counter"),
             ("monitors_worker_lease_renew_failures_total", "counter"),
@@ -246,6 +257,7 @@ mod tests {
         metrics.notification_attempt(DeliveryStatus::Pending);
         metrics.notification_attempt(DeliveryStatus::Failed);
         metrics.notification_attempt(DeliveryStatus::Silenced);
+        metrics.notification_unopenable();
         metrics.set_owned_shards(85);
         metrics.lease_claimed();
         metrics.lease_claimed();
@@ -281,6 +293,7 @@ mod tests {
                 "monitors_worker_notifications_total{outcome=\"failed\"}",
                 1.0,
             ),
+            ("monitors_worker_notifications_unopenable_total", 1.0),
             ("monitors_worker_owned_shards", 85.0),
             ("monitors_worker_lease_claims_total", 2.0),
             ("monitors_worker_lease_losses_total", 1.0),

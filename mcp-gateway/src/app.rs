@@ -21,7 +21,7 @@ use tower_http::{
 use alert_worker::{
     changes::ChangePublisher,
     engine::{Engine, EngineSettings, RuleScope},
-    keys::load_keyring,
+    keys::open_keyring,
     notify::{
         dispatch::{DispatchSettings, Dispatcher},
         send::Sender,
@@ -85,21 +85,32 @@ pub struct App {
 }
 
 impl App {
-    /// Opens the database (migrating it unless told not to), and binds
-    /// `config.listen` unless a listener is given.
+    /// Binds `config.listen` unless a listener is given, and opens the
+    /// database (migrating it unless told not to).
     pub async fn build(
-        config: Config,
+        mut config: Config,
         listener: Option<TcpListener>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        // Before the database: a bad key is a configuration error to report
-        // at once, not after migrations have run.
-        let keyring = Arc::new(load_keyring(&config.notify)?);
+        // First: the public URL names the address bound (port 0 included).
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(config.listen)
+                .await
+                .map_err(Error::io(format!("binding {}", config.listen)))?,
+        };
+        let bound = listener
+            .local_addr()
+            .map_err(Error::io("reading the listener address"))?;
+        config.resolve_public_url(bound)?;
         let sender = Arc::new(Sender::from_config(&config.notify)?);
         let connection = db::connect(&config).await?;
         if config.auto_migrate {
             db::migrate(&connection).await?;
         }
+        // A gateway that could not open what the others seal refuses to
+        // start, naming the key it lacks.
+        let keyring = Arc::new(open_keyring(&config.notify, &connection).await?);
         let mut store = Store::new(
             connection,
             clock,
@@ -114,12 +125,6 @@ impl App {
             bootstrap::first_start(&store).await?
         } else {
             None
-        };
-        let listener = match listener {
-            Some(listener) => listener,
-            None => TcpListener::bind(config.listen)
-                .await
-                .map_err(Error::io(format!("binding {}", config.listen)))?,
         };
         let source = build_source(&config.sources, store.db())?;
         let worker = config.embedded_worker.then(|| {

@@ -2,11 +2,11 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use alert_worker::keys::load_keyring;
+use alert_worker::keys::{open_keyring, reseal_check};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use ring::rand::SystemRandom;
-use shared_models::{rule::HumanDuration, time::SystemClock};
+use shared_models::{crypto::Keyring, rule::HumanDuration, time::SystemClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -150,7 +150,7 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             email,
             password_stdin,
         }) => {
-            let store = admin_store(&config).await?;
+            let store = admin_store(&config, Keys::NotNeeded).await?;
             // Read first: a bad password leaves no half-made user behind.
             let hash = if password_stdin {
                 Some(password_from_stdin().await?)
@@ -165,7 +165,7 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             Ok(())
         }
         Command::User(UserCommand::SetPassword { email }) => {
-            let store = admin_store(&config).await?;
+            let store = admin_store(&config, Keys::NotNeeded).await?;
             let user = store.require_user(&Email::parse(&email)?).await?;
             let hash = password_from_stdin().await?;
             store.set_password_hash(user.id, hash).await?;
@@ -177,7 +177,7 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             redirect_uris,
             confidential,
         }) => {
-            let store = admin_store(&config).await?;
+            let store = admin_store(&config, Keys::NotNeeded).await?;
             for (n, uri) in redirect_uris.iter().enumerate() {
                 RedirectUri::parse(uri).map_err(|e| {
                     shared_models::FieldError::new(
@@ -212,16 +212,19 @@ pub async fn run(cli: Cli, config: Config, shutdown: CancellationToken) -> Resul
             Ok(())
         }
         Command::OauthKeys(OauthKeysCommand::Rotate) => {
-            let store = admin_store(&config).await?;
+            let store = admin_store(&config, Keys::Seal).await?;
             let kid = store.rotate_signing_key(&SystemRandom::new()).await?;
             println!("access tokens are now signed with key {kid}");
             Ok(())
         }
         Command::Token(command) => token(command, &config).await,
         Command::Keys(KeysCommand::Rotate) => {
-            let store = admin_store(&config).await?;
+            let store = admin_store(&config, Keys::Seal).await?;
             let resealed = store.reseal_stale_channels().await?;
             let keys = store.reseal_stale_signing_keys().await?;
+            // Last: from now on, a process with only the old key refuses to
+            // start instead of failing to open what was re-sealed.
+            reseal_check(store.db(), &store.keyring()).await?;
             println!(
                 "re-encrypted {resealed} notification channel(s) and {keys} access-token signing key(s) under the current key"
             );
@@ -255,12 +258,24 @@ async fn serve(config: Config, shutdown: CancellationToken) -> Result<()> {
     app.run_until_stopped(shutdown).await
 }
 
-async fn admin_store(config: &Config) -> Result<Store> {
+/// Whether an operator task seals or opens secrets.
+#[derive(Debug, Clone, Copy)]
+enum Keys {
+    /// It does: the keyring is loaded and checked as `serve` does.
+    Seal,
+    /// It touches no secret, so it needs no key and creates no key file.
+    NotNeeded,
+}
+
+async fn admin_store(config: &Config, keys: Keys) -> Result<Store> {
     let connection = db::connect(config).await?;
     if config.auto_migrate {
         db::migrate(&connection).await?;
     }
-    let keyring = load_keyring(&config.notify)?;
+    let keyring = match keys {
+        Keys::Seal => open_keyring(&config.notify, &connection).await?,
+        Keys::NotNeeded => Keyring::without_keys(),
+    };
     Ok(Store::new(
         connection,
         Arc::new(SystemClock),
@@ -271,7 +286,7 @@ async fn admin_store(config: &Config) -> Result<Store> {
 }
 
 async fn token(command: TokenCommand, config: &Config) -> Result<()> {
-    let store = admin_store(config).await?;
+    let store = admin_store(config, Keys::NotNeeded).await?;
     match command {
         TokenCommand::Create {
             user,
@@ -302,8 +317,8 @@ async fn token(command: TokenCommand, config: &Config) -> Result<()> {
         TokenCommand::List { user } => {
             let user = store.require_user(&Email::parse(&user)?).await?;
             println!(
-                "{:<36}  {:<12}  {:<20}  {:<24}  {:<24}  STATUS",
-                "ID", "PREFIX", "NAME", "CREATED", "LAST USED"
+                "{:<36}  {:<12}  {:<20}  {:<26}  {:<24}  {:<24}  STATUS",
+                "ID", "PREFIX", "NAME", "SCOPES", "CREATED", "LAST USED"
             );
             for t in store.list_tokens(user.id).await? {
                 let status = match (&t.revoked_at, &t.expires_at) {
@@ -312,10 +327,11 @@ async fn token(command: TokenCommand, config: &Config) -> Result<()> {
                     (None, None) => "active".to_owned(),
                 };
                 println!(
-                    "{:<36}  {:<12}  {:<20}  {:<24}  {:<24}  {status}",
+                    "{:<36}  {:<12}  {:<20}  {:<26}  {:<24}  {:<24}  {status}",
                     t.id,
                     t.prefix,
                     t.name,
+                    t.scopes,
                     t.created_at,
                     t.last_used_at.as_deref().unwrap_or("never"),
                 );

@@ -23,8 +23,15 @@ pub struct Config {
     /// `sqlite://…` or `mysql://…`. May hold a password, hence secret.
     pub database_url: Secret<String>,
     pub listen: SocketAddr,
-    /// The URL clients use to reach this gateway, without `/mcp`.
+    /// The URL clients use to reach this gateway, without `/mcp`: the one
+    /// configured, or else `http://` and the listen address (the address
+    /// bound, once [`Config::resolve_public_url`] has run). The connect line,
+    /// the OAuth metadata and the start log all name it.
+    #[serde(skip)]
     pub public_url: String,
+    /// `public_url` as configured, if it was.
+    #[serde(rename = "public_url", default)]
+    configured_public_url: Option<String>,
     /// Host headers accepted on `/mcp`; empty means derived from
     /// `public_url` plus loopback. `*` accepts any host.
     #[serde(deserialize_with = "string_list")]
@@ -70,7 +77,6 @@ pub struct Config {
 struct Defaults {
     database_url: &'static str,
     listen: &'static str,
-    public_url: &'static str,
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
     min_interval: &'static str,
@@ -100,7 +106,6 @@ impl Default for Defaults {
         Self {
             database_url: "sqlite://./data/monitors.db?mode=rwc",
             listen: "127.0.0.1:8080",
-            public_url: "http://127.0.0.1:8080",
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             min_interval: "10s",
@@ -184,14 +189,19 @@ impl Config {
                 "must start with sqlite:, mysql:// or mariadb://",
             ));
         }
-        let public = self.public_url.trim_end_matches('/').to_owned();
-        if public_host(&public).is_none() {
-            return Err(invalid(
-                "public_url",
-                "must be an absolute http:// or https:// URL",
-            ));
-        }
-        self.public_url = public;
+        self.public_url = match &self.configured_public_url {
+            Some(url) => {
+                let url = url.trim_end_matches('/').to_owned();
+                if public_host(&url).is_none() {
+                    return Err(invalid(
+                        "public_url",
+                        "must be an absolute http:// or https:// URL",
+                    ));
+                }
+                url
+            }
+            None => format!("http://{}", self.listen),
+        };
         if self.min_interval < HumanDuration::from_secs(1) {
             return Err(invalid("min_interval", "must be at least 1s"));
         }
@@ -233,6 +243,31 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// Fixes the public URL once the listener is bound at `bound`: unless
+    /// one is configured, `http://` and the bound address, so that port 0
+    /// names the port the system chose. A wildcard bind names no address a
+    /// client can use, and OAuth sends clients to this URL to sign in: that
+    /// needs a configured URL.
+    pub fn resolve_public_url(&mut self, bound: SocketAddr) -> Result<(), ConfigError> {
+        if self.configured_public_url.is_some() {
+            return Ok(());
+        }
+        if bound.ip().is_unspecified() {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                reason: format!(
+                    "MONITORS_PUBLIC_URL must be set when MONITORS_LISTEN binds every interface ({bound}): \
+the gateway cannot tell which address clients reach it at, and OAuth sign-in sends them to that URL. \
+Set it to the address clients use, such as https://mcp.example.com (or http://127.0.0.1:{port} for this \
+machine only), or listen on one address",
+                    port = bound.port()
+                ),
+            });
+        }
+        self.public_url = format!("http://{bound}");
+        Ok(())
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -328,6 +363,51 @@ mod tests {
         assert_eq!(config.mcp_url(), "http://127.0.0.1:8080/mcp");
         assert_eq!(config.min_interval, HumanDuration::from_secs(10));
         assert!(config.auto_migrate);
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listen_address() {
+        let config = Config::load(&env(&[("MONITORS_LISTEN", "127.0.0.1:8081")])).unwrap();
+        assert_eq!(config.mcp_url(), "http://127.0.0.1:8081/mcp");
+        let config = Config::load(&env(&[("MONITORS_LISTEN", "[::1]:9000")])).unwrap();
+        assert_eq!(config.public_url, "http://[::1]:9000");
+
+        // Port 0: the port bound.
+        let mut config = Config::load(&env(&[("MONITORS_LISTEN", "127.0.0.1:0")])).unwrap();
+        config
+            .resolve_public_url("127.0.0.1:41234".parse().unwrap())
+            .unwrap();
+        assert_eq!(config.public_url, "http://127.0.0.1:41234");
+
+        // A configured URL is kept whatever is bound.
+        let mut config = Config::load(&env(&[
+            ("MONITORS_LISTEN", "0.0.0.0:8080"),
+            ("MONITORS_PUBLIC_URL", "https://mcp.example.com/"),
+        ]))
+        .unwrap();
+        config
+            .resolve_public_url("0.0.0.0:8080".parse().unwrap())
+            .unwrap();
+        assert_eq!(config.public_url, "https://mcp.example.com");
+    }
+
+    #[test]
+    fn a_wildcard_bind_needs_a_public_url() {
+        for listen in ["0.0.0.0:8080", "[::]:8080"] {
+            let mut config = Config::load(&env(&[("MONITORS_LISTEN", listen)])).unwrap();
+            let bound = config.listen;
+            let err = config.resolve_public_url(bound).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "configuration public_url: MONITORS_PUBLIC_URL must be set when MONITORS_LISTEN binds every interface ({bound})"
+                )),
+                "{err}"
+            );
+            assert!(
+                err.contains("http://127.0.0.1:8080 for this machine only"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

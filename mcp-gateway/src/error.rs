@@ -9,8 +9,9 @@ use crate::config::ConfigError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The client sent a value we refuse; names the field.
-    #[error("{0}")]
+    /// The client sent a value we refuse; names the field. Transparent: the
+    /// field error is the message, not also its cause (printed twice).
+    #[error(transparent)]
     Invalid(#[from] FieldError),
     /// Missing, or owned by someone else: the two are deliberately alike.
     #[error("{kind} {id} not found")]

@@ -28,6 +28,8 @@ pub enum CryptoError {
     Random,
     #[error("sealed value opened but does not hold what was expected")]
     Unreadable,
+    #[error("no encryption key is loaded here")]
+    NoKey,
 }
 
 /// One AES-256 key and its id: the first 8 hex digits of its SHA-256, so
@@ -49,9 +51,10 @@ impl Key {
     }
 }
 
-/// The current key, which seals, and older keys, which only open.
+/// The current key, which seals, and older keys, which only open. A keyring
+/// without keys (for commands that touch no secret) seals and opens nothing.
 pub struct Keyring {
-    current: Key,
+    current: Option<Key>,
     previous: Vec<Key>,
     rng: SystemRandom,
 }
@@ -59,7 +62,7 @@ pub struct Keyring {
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
-            .field("current", &self.current.id)
+            .field("current", &self.current_key_id())
             .field(
                 "previous",
                 &self.previous.iter().map(|k| &k.id).collect::<Vec<_>>(),
@@ -73,7 +76,7 @@ impl Keyring {
     /// 32-byte keys.
     pub fn from_base64(current: &str, previous: &[String]) -> Result<Self, CryptoError> {
         Ok(Self {
-            current: Key::from_bytes(&decode_key(current)?)?,
+            current: Some(Key::from_bytes(&decode_key(current)?)?),
             previous: previous
                 .iter()
                 .map(|k| Key::from_bytes(&decode_key(k)?))
@@ -91,8 +94,34 @@ impl Keyring {
         Ok(STANDARD.encode(bytes))
     }
 
+    /// A keyring that holds no key, for commands that neither seal nor open
+    /// anything: they need no key, and so create no key file. Sealing or
+    /// opening with it fails rather than writing what no one could read.
+    pub fn without_keys() -> Self {
+        Self {
+            current: None,
+            previous: Vec::new(),
+            rng: SystemRandom::new(),
+        }
+    }
+
+    /// The id of the key that seals (empty in a keyring without keys).
     pub fn current_key_id(&self) -> &str {
-        &self.current.id
+        self.current.as_ref().map_or("", |k| k.id.as_str())
+    }
+
+    /// Every key id this keyring opens, the current one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = &str> {
+        self.keys().map(|k| k.id.as_str())
+    }
+
+    /// Whether a value sealed under `key_id` opens here.
+    pub fn has_key(&self, key_id: &str) -> bool {
+        self.key_ids().any(|id| id == key_id)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.current.iter().chain(&self.previous)
     }
 
     /// Seals `plaintext`, bound to `context` (the row it belongs to), so a
@@ -100,8 +129,9 @@ impl Keyring {
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<String, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng.fill(&mut nonce).map_err(|_| CryptoError::Random)?;
+        let current = self.current.as_ref().ok_or(CryptoError::NoKey)?;
         let mut buffer = plaintext.to_vec();
-        self.current
+        current
             .key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
@@ -113,7 +143,7 @@ impl Keyring {
         out.extend_from_slice(&buffer);
         Ok(format!(
             "{FORMAT}.{}.{}",
-            self.current.id,
+            current.id,
             URL_SAFE_NO_PAD.encode(out)
         ))
     }
@@ -124,8 +154,8 @@ impl Keyring {
         else {
             return Err(CryptoError::Malformed);
         };
-        let key = std::iter::once(&self.current)
-            .chain(&self.previous)
+        let key = self
+            .keys()
             .find(|k| k.id == key_id)
             .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
         let bytes = URL_SAFE_NO_PAD
@@ -146,7 +176,7 @@ impl Keyring {
 
     /// Whether `sealed` was sealed under an older key and should be re-sealed.
     pub fn is_stale(&self, sealed: &str) -> bool {
-        sealed.split('.').nth(1) != Some(self.current.id.as_str())
+        sealed.split('.').nth(1) != Some(self.current_key_id())
     }
 }
 
@@ -224,6 +254,34 @@ mod tests {
             without_old.open(&sealed_old, "c"),
             Err(CryptoError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn a_keyring_without_keys_seals_and_opens_nothing() {
+        let sealed = ring_with(&Keyring::generate_key().unwrap(), &[])
+            .seal(b"v", "c")
+            .unwrap();
+        let empty = Keyring::without_keys();
+        assert_eq!(empty.seal(b"v", "c"), Err(CryptoError::NoKey));
+        assert!(matches!(
+            empty.open(&sealed, "c"),
+            Err(CryptoError::UnknownKey(_))
+        ));
+        assert_eq!(empty.key_ids().count(), 0);
+    }
+
+    #[test]
+    fn key_ids_name_the_current_key_first() {
+        let old = Keyring::generate_key().unwrap();
+        let new = Keyring::generate_key().unwrap();
+        let ring = ring_with(&new, &[&old]);
+        let old_id = ring_with(&old, &[]).current_key_id().to_owned();
+        assert_eq!(
+            ring.key_ids().collect::<Vec<_>>(),
+            [ring.current_key_id(), old_id.as_str()]
+        );
+        assert!(ring.has_key(&old_id));
+        assert!(!ring_with(&new, &[]).has_key(&old_id));
     }
 
     #[test]

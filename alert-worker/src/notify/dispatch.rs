@@ -18,7 +18,7 @@ use sea_orm::{
 };
 use shared_models::{
     channel::ChannelConfig,
-    crypto::Keyring,
+    crypto::{CryptoError, Keyring},
     entity::{TenantScoped, notification, notification_channel},
     ids::UserId,
     notification::{DeliveryStatus, NotificationEvent},
@@ -31,7 +31,6 @@ use super::{Attempt, Delivery, send::Sender};
 use crate::{
     config::NotifySettings,
     error::{Error, Result, chain},
-    keys::load_keyring,
     metrics::WorkerMetrics,
 };
 
@@ -112,14 +111,14 @@ impl Dispatcher {
         self
     }
 
-    /// The dispatcher a process runs: keyring, egress policy and sender all
-    /// from the configuration.
+    /// The dispatcher a process runs: egress policy and sender from the
+    /// configuration, with the keyring the process checked at start.
     pub fn from_config(
         db: DatabaseConnection,
         settings: &NotifySettings,
+        keyring: Arc<Keyring>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let keyring = Arc::new(load_keyring(settings)?);
         let sender = Arc::new(Sender::from_config(settings)?);
         Ok(Self::new(
             db,
@@ -319,15 +318,23 @@ impl Dispatcher {
                 error: format!("reading the channel: {}", chain(&e)),
             })?
             .ok_or_else(|| permanent("the channel no longer exists".to_owned()))?;
-        // A key missing from this process's configuration may be fixed by
-        // the operator; retrying keeps the notification until then.
+        // Retrying cannot help: every process checked its keyring against
+        // the database at start, so a channel this one cannot open was sealed
+        // under a key the installation does not share. Fail it now, saying
+        // so, rather than hold it pending for the retry budget's day.
         let config =
             ChannelConfig::open(&self.keyring, &channel.id, &channel.sealed).map_err(|e| {
-                Attempt::Retry {
-                    status: None,
-                    retry_after: None,
-                    error: format!("opening the channel's configuration: {e}"),
+                let error = unopenable(&e);
+                if let Some(metrics) = &self.metrics {
+                    metrics.notification_unopenable();
                 }
+                tracing::warn!(
+                    notification = %row.id,
+                    channel = %channel.id,
+                    error = %error,
+                    "notification failed: its channel cannot be opened here"
+                );
+                permanent(error)
             })?;
         let event: NotificationEvent = serde_json::from_str(&row.payload)
             .map_err(|_| permanent("the notification's payload is unreadable".to_owned()))?;
@@ -421,6 +428,19 @@ impl Dispatcher {
         let jittered = step / 2 + (step as f64 / 2.0 * unit) as i64;
         let asked = retry_after.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
         jittered.max(asked)
+    }
+}
+
+/// Why a channel's configuration does not open, for the notification's
+/// delivery status and the log: what is wrong and what to set.
+fn unopenable(error: &CryptoError) -> String {
+    match error {
+        CryptoError::UnknownKey(id) => format!(
+            "the channel is sealed under key {id}, which this process does not have; give every \
+gateway and worker the installation's MONITORS_ENCRYPTION_KEY (and the earlier key in \
+MONITORS_ENCRYPTION_OLD_KEYS until `mcp-gateway keys rotate` has run)"
+        ),
+        other => format!("the channel's configuration cannot be opened: {other}"),
     }
 }
 
