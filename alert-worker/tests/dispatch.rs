@@ -12,6 +12,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use alert_worker::testing::receiver::{Receiver, Reply};
 use alert_worker::{
     config::NotifySettings,
+    metrics::WorkerMetrics,
     notify::{
         dispatch::{DispatchReport, DispatchSettings, Dispatcher},
         send::Sender,
@@ -479,7 +480,61 @@ async fn a_deleted_channel_fails_its_notification(backend: Backend) {
     assert!(receiver.requests().is_empty());
 }
 
+/// A channel sealed under a key this process lacks: retrying cannot open it,
+/// so the notification fails at once, saying which key is missing, is
+/// counted, and is not tried again.
+async fn a_channel_sealed_under_a_missing_key_fails_at_once(backend: Backend) {
+    let o = outbox(backend).await;
+    let receiver = Receiver::start().await;
+    o.fire_btc(&receiver.url("/hook")).await;
+    let other = Arc::new(Keyring::from_base64(&Keyring::generate_key().unwrap(), &[]).unwrap());
+    let metrics = Arc::new(WorkerMetrics::new().unwrap());
+    let dispatcher = Arc::new(
+        Dispatcher::new(
+            o.f.db.clone(),
+            Arc::new(Sender::from_config(&o.settings).unwrap()),
+            other.clone(),
+            o.f.clock.clone(),
+            DispatchSettings::from_config(&o.settings),
+        )
+        .with_metrics(metrics.clone()),
+    );
+
+    assert_eq!(
+        dispatcher.dispatch_all_due().await.unwrap(),
+        report(0, 0, 1)
+    );
+    let row = &o.rows().await[0];
+    assert_eq!((row.status.as_str(), row.attempts), ("failed", 1));
+    let error = row.last_error.as_deref().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "the channel is sealed under key {}, which this process does not have; give every gateway and worker the installation's MONITORS_ENCRYPTION_KEY",
+            o.keyring.current_key_id()
+        )),
+        "{error}"
+    );
+    let text = metrics.render().unwrap();
+    for series in [
+        "monitors_worker_notifications_unopenable_total 1",
+        "monitors_worker_notifications_total{outcome=\"failed\"} 1",
+        "monitors_worker_notifications_total{outcome=\"retry\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == series), "{series} in:\n{text}");
+    }
+
+    // A day later it is still failed, and no one was sent anything.
+    o.f.clock.set_millis(t(86_400 + 10));
+    assert_eq!(
+        dispatcher.dispatch_all_due().await.unwrap(),
+        report(0, 0, 0)
+    );
+    assert_eq!(o.rows().await[0].attempts, 1);
+    assert!(receiver.requests().is_empty());
+}
+
 alert_worker::on_both_backends!(
+    a_channel_sealed_under_a_missing_key_fails_at_once,
     firing_and_resolution_each_reach_the_receiver_once,
     a_500_then_200_is_delivered_exactly_once_after_a_retry,
     retry_after_is_honoured,
