@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::{authorize::sign_in_page, pages, web};
 use crate::{app::AppState, error::chain};
 
-const ACCOUNT_PATH: &str = "/oauth/account";
+pub const ACCOUNT_PATH: &str = "/oauth/account";
 const REVOKE_PATH: &str = "/oauth/account/revoke";
 
 pub fn router() -> Router<AppState> {

@@ -32,11 +32,13 @@ use crate::{
 
 /// How long a code may wait for its exchange (OAuth 2.1 advises short).
 const CODE_TTL_MS: i64 = 60_000;
+/// The sign-in page on its own, and where every sign-in form posts.
+pub const SIGN_IN_PATH: &str = "/oauth/sign-in";
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/oauth/authorize", get(authorize))
-        .route("/oauth/sign-in", post(sign_in))
+        .route(SIGN_IN_PATH, get(sign_in_form).post(sign_in))
         .route("/oauth/consent", post(consent))
         .route(pages::STYLESHEET_PATH, get(web::stylesheet))
 }
@@ -61,6 +63,9 @@ pub struct ResolvedClient {
     /// Registered by the operator, or described by a document fetched
     /// over https from its own URL.
     pub verified: bool,
+    /// Registered dynamically or described by its own metadata document:
+    /// anyone can make such a client, with any redirect URI.
+    pub self_registered: bool,
 }
 
 /// An authorization request that passed every check.
@@ -74,8 +79,9 @@ struct Checked {
     raw: String,
 }
 
-/// A request that cannot go on: shown as a page while the redirect URI is
-/// not yet trusted, redirected back to the client once it is.
+/// A request that cannot go on: shown as a page, unless the client was
+/// registered by the operator and its redirect URI matched, when it goes
+/// back to the client.
 enum Stop {
     Page(Response),
     Redirect(Response),
@@ -103,6 +109,7 @@ pub async fn resolve_client(
                     .unwrap_or_else(|| document.host.clone()),
                 redirect_uris: document.redirect_uris.clone(),
                 verified: client_id.starts_with("https://"),
+                self_registered: true,
             })),
             Err(error) => {
                 tracing::info!(client_id, error = %chain(&error), "client metadata document refused");
@@ -123,6 +130,7 @@ pub async fn resolve_client(
         name: record.name,
         redirect_uris,
         verified: record.origin == "operator",
+        self_registered: record.origin != "operator",
     }))
 }
 
@@ -203,6 +211,15 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
     };
     let client_state = query.state.clone();
     let back = |error: &str, description: &str| {
+        // Whoever registers a client chooses its redirect URIs, so
+        // redirecting there before the user has agreed to anything would
+        // make this server an open redirector (RFC 9700 §4.11.2).
+        if client.self_registered {
+            return bad_page(&format!(
+                "The app's request cannot be accepted: {description} ({error}). \
+                 Go back to the app and connect again."
+            ));
+        }
         Stop::Redirect(redirect_back(
             state,
             &redirect_uri,
@@ -316,7 +333,7 @@ pub fn sign_in_page(
         },
     };
     let action = format!(
-        "/oauth/sign-in?{}",
+        "{SIGN_IN_PATH}?{}",
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("return_to", return_to)
             .finish()
@@ -391,7 +408,31 @@ struct SignInForm {
 /// Only paths on this server's OAuth pages: never an open redirect.
 fn safe_return(raw: Option<String>) -> String {
     raw.filter(|p| p.starts_with("/oauth/") && !p.contains("//") && !p.contains('\\'))
-        .unwrap_or_else(|| "/oauth/account".to_owned())
+        .unwrap_or_else(|| super::account::ACCOUNT_PATH.to_owned())
+}
+
+/// The sign-in page reached from a link rather than an app: it returns to
+/// `return_to` (the account page unless told otherwise), at once when
+/// already signed in.
+async fn sign_in_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(ReturnTo { return_to }): axum::extract::Query<ReturnTo>,
+) -> Response {
+    let return_to = safe_return(return_to);
+    match web::session(&state, &headers).await {
+        Ok(Some(_)) => Redirect::to(&return_to).into_response(),
+        Ok(None) => sign_in_page(
+            &state,
+            &headers,
+            &return_to,
+            None,
+            None,
+            None,
+            StatusCode::OK,
+        ),
+        Err(error) => unavailable(error),
+    }
 }
 
 async fn sign_in(
@@ -568,9 +609,9 @@ async fn consent(
         Err(error) => return unavailable(error),
     };
     let scope = checked.scope.to_string();
-    let created = state
+    let consented = state
         .store
-        .create_grant_with_code(
+        .consent_with_code(
             session.user_id,
             &checked.client.id,
             &checked.client.name,
@@ -584,10 +625,11 @@ async fn consent(
             },
         )
         .await;
-    if let Err(error) = created {
-        return unavailable(error);
-    }
-    tracing::info!(user = %session.user_id, client = %checked.client.id, scope, "connection consented");
+    let grant = match consented {
+        Ok(grant) => grant,
+        Err(error) => return unavailable(error),
+    };
+    tracing::info!(user = %session.user_id, client = %checked.client.id, %grant, scope, "connection consented");
     redirect_back(
         &state,
         &checked.redirect_uri,

@@ -6,6 +6,7 @@ pub mod account;
 pub mod authority;
 pub mod authorize;
 pub mod clients;
+pub mod home;
 pub mod metadata;
 pub mod pages;
 pub mod password;
@@ -21,9 +22,10 @@ use axum::Router;
 use crate::app::AppState;
 
 /// Every OAuth route: discovery, the authorization server's endpoints and
-/// its pages.
+/// its pages, and the home page that leads to them.
 pub fn router() -> Router<AppState> {
-    metadata::router()
+    home::router()
+        .merge(metadata::router())
         .merge(authorize::router())
         .merge(token_endpoint::router())
         .merge(register::router())

@@ -1,5 +1,5 @@
-//! The server-rendered pages of the OAuth sign-in: sign in, consent, the
-//! account's connected apps, and errors. Pure functions from input structs
+//! The server-rendered pages: the home page, and those of the OAuth
+//! sign-in: sign in, consent, the account's connected apps, and errors. Pure functions from input structs
 //! to HTML; the handlers own routing, CSRF tokens and headers.
 //!
 //! Every value interpolated into the markup goes through [`escape`], in text
@@ -67,6 +67,13 @@ pub struct ConnectionLine<'a> {
     pub scopes: &'a str,
     pub connected_at: &'a str,
     pub last_used: Option<&'a str>,
+}
+
+pub struct Home<'a> {
+    /// The MCP endpoint's URL, the one to paste into a client.
+    pub mcp_url: &'a str,
+    pub sign_in: &'a str,
+    pub account: &'a str,
 }
 
 pub struct ErrorPage<'a> {
@@ -225,6 +232,27 @@ pub fn account(page: &Account<'_>) -> String {
         body.push_str("</tbody>\n</table>\n");
     }
     layout("Your account", true, &body)
+}
+
+pub fn home(page: &Home<'_>) -> String {
+    let url = escape(page.mcp_url);
+    let body = format!(
+        r#"<h1>{PRODUCT}</h1>
+<p class="lead">Alert rules on your metrics, for AI assistants that speak MCP.</p>
+<h2>Connect an app</h2>
+<p>Add this server to your MCP client by its URL:</p>
+<p><code class="url" id="mcp-url">{url}</code></p>
+<p class="small">In Claude: Settings → Connectors → <em>Add custom connector</em>. In Claude Code: <code>claude mcp add --transport http monitors {url}</code></p>
+<p class="muted small">The app sends you here to sign in, and asks you before it connects.</p>
+<div class="actions">
+<a class="button secondary" href="{account}">Your account</a>
+<a class="button primary" href="{sign_in}">Sign in</a>
+</div>
+"#,
+        account = escape(page.account),
+        sign_in = escape(page.sign_in),
+    );
+    layout("MCP server", false, &body)
 }
 
 pub fn error(page: &ErrorPage<'_>) -> String {
@@ -398,6 +426,11 @@ mod tests {
             message: HOSTILE,
         });
         assert_contained(&error);
+        assert_contained(&home(&Home {
+            mcp_url: HOSTILE,
+            sign_in: HOSTILE,
+            account: HOSTILE,
+        }));
     }
 
     #[test]
@@ -411,6 +444,14 @@ mod tests {
                 error(&ErrorPage {
                     title: "Not found",
                     message: "x",
+                }),
+            ),
+            (
+                "MCP server",
+                home(&Home {
+                    mcp_url: "x",
+                    sign_in: "/oauth/sign-in",
+                    account: "/oauth/account",
                 }),
             ),
         ] {
@@ -553,6 +594,27 @@ mod tests {
         assert!(empty.contains("No apps are connected"));
         assert!(!empty.contains("<table"));
         assert!(!empty.contains("<form"));
+    }
+
+    #[test]
+    fn the_home_page_gives_the_url_to_paste_and_links_to_sign_in_and_account() {
+        let html = home(&Home {
+            mcp_url: "https://mcp.example.com/mcp",
+            sign_in: "/oauth/sign-in",
+            account: "/oauth/account",
+        });
+        assert!(html.contains("<h1>monitors-mcp</h1>"), "{html}");
+        assert!(
+            html.contains(r#"<code class="url" id="mcp-url">https://mcp.example.com/mcp</code>"#)
+        );
+        assert!(
+            html.contains("claude mcp add --transport http monitors https://mcp.example.com/mcp")
+        );
+        assert!(html.contains(r#"<a class="button primary" href="/oauth/sign-in">Sign in</a>"#));
+        assert!(
+            html.contains(r#"<a class="button secondary" href="/oauth/account">Your account</a>"#)
+        );
+        assert!(!html.contains("<form"));
     }
 
     #[test]

@@ -17,7 +17,11 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 use super::{access_token, refusal::Refusal};
-use crate::{app::AppState, auth::scope::Scopes, auth::token::TokenDigest, store::GrantRecord};
+use crate::{
+    app::AppState,
+    auth::{scope::Scopes, token::TokenDigest},
+    store::{GrantRecord, GrantRejection},
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -160,12 +164,15 @@ async fn exchange_code(
     let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
     let verifier = required(&form.code_verifier, "code_verifier")?;
     check_resource(state, &form.resource)?;
-    let redeemed = state
+    let redeemed = match state
         .store
         .redeem_code(&TokenDigest::of(code))
         .await
         .map_err(Refusal::from)?
-        .map_err(|why| Refusal::invalid_grant(format!("the authorization code is {why}")))?;
+    {
+        Ok(redeemed) => redeemed,
+        Err(why) => return Err(refused(state, "the authorization code", why).await),
+    };
     if redeemed.grant.client_id != client_id {
         return Err(Refusal::invalid_grant(
             "the code was issued to another client",
@@ -186,6 +193,18 @@ async fn exchange_code(
     Ok(state.authority.issue(&redeemed.grant, scope).await?)
 }
 
+/// The answer to a code or refresh token that gives nothing. A replay has
+/// revoked its connection in the database; the access tokens already
+/// issued under it stop here at once, not at the next re-read of
+/// revocations, and on the other replicas as soon as they hear of it.
+async fn refused(state: &AppState, what: &str, why: GrantRejection) -> Refusal {
+    if let GrantRejection::Replayed(grant) = why {
+        tracing::warn!(%grant, "{what} was presented twice: the connection is revoked");
+        state.authority.revoked(&grant.to_string()).await;
+    }
+    Refusal::invalid_grant(format!("{what} is {why}"))
+}
+
 /// PKCE S256 (RFC 7636 §4.6), compared in constant time.
 fn pkce_matches(verifier: &str, challenge: &str) -> bool {
     let well_formed = (43..=128).contains(&verifier.len())
@@ -204,12 +223,15 @@ async fn refresh(
     let client_id = client(state, headers, &form.client_id, &form.client_secret).await?;
     let presented = required(&form.refresh_token, "refresh_token")?;
     check_resource(state, &form.resource)?;
-    let grant: GrantRecord = state
+    let grant: GrantRecord = match state
         .store
         .use_refresh_token(&TokenDigest::of(presented))
         .await
         .map_err(Refusal::from)?
-        .map_err(|why| Refusal::invalid_grant(format!("the refresh token is {why}")))?;
+    {
+        Ok(grant) => grant,
+        Err(why) => return Err(refused(state, "the refresh token", why).await),
+    };
     if grant.client_id != client_id {
         return Err(Refusal::invalid_grant(
             "the refresh token was issued to another client",

@@ -1,6 +1,7 @@
 //! OAuth grants (a user's connection of a client) and what is issued under
 //! them: single-use authorization codes and rotating refresh tokens, both
-//! kept only as digests. Any replay revokes the whole grant.
+//! kept only as digests. Any replay revokes the whole grant. A user has at
+//! most one live grant per client: consenting again extends it.
 
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -14,7 +15,7 @@ use shared_models::{
 
 use super::Store;
 use crate::{
-    auth::token::TokenDigest,
+    auth::{scope::Scopes, token::TokenDigest},
     error::{Error, Result},
 };
 
@@ -64,15 +65,18 @@ pub enum GrantRejection {
     Unknown,
     #[error("expired")]
     Expired,
+    /// Spent already: someone holds a copy. The grant named is revoked in
+    /// the database; the caller tells the replicas.
     #[error("already used: the connection is revoked")]
-    Replayed,
+    Replayed(GrantId),
     #[error("the connection was revoked")]
     Revoked,
 }
 
-/// What a new code or refresh token needs stored.
+/// What a new code needs stored.
 pub struct NewCode<'a> {
     pub digest: &'a TokenDigest,
+    /// The connection's id, if the code starts a new one.
     pub grant: GrantId,
     pub redirect_uri: &'a str,
     pub code_challenge: &'a str,
@@ -81,32 +85,59 @@ pub struct NewCode<'a> {
 }
 
 impl Store {
-    /// A new connection of `client_id` for `user`, with the code that
-    /// completes it, in one transaction.
-    pub async fn create_grant_with_code(
+    /// The code that completes a consent, under the user's live connection
+    /// of `client_id` if there is one, else under a new connection with
+    /// id `code.grant`; in one transaction. Returns the connection's id.
+    ///
+    /// Consenting again extends a connection: its scopes become the union
+    /// of what was allowed before and now (another installation of the
+    /// same app, sharing its client id, keeps what it had), it takes the
+    /// client's current name, and the refresh tokens already issued under
+    /// it stay valid. The code itself carries only the scopes asked now.
+    pub async fn consent_with_code(
         &self,
         user: UserId,
         client_id: &str,
         client_name: &str,
         code: NewCode<'_>,
-    ) -> Result<()> {
+    ) -> Result<GrantId> {
         let now = self.clock.now_millis();
         let txn = self.db.begin().await?;
-        oauth_grant::ActiveModel {
-            id: Set(code.grant.to_string()),
-            user_id: Set(user.to_string()),
-            client_id: Set(client_id.to_owned()),
-            client_name: Set(client_name.to_owned()),
-            scope: Set(code.scope.to_owned()),
-            created_at: Set(now),
-            last_used_at: Set(now),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        let existing = oauth_grant::Entity::find_owned(user)
+            .filter(oauth_grant::Column::ClientId.eq(client_id))
+            .filter(oauth_grant::Column::RevokedAt.is_null())
+            .order_by_asc(oauth_grant::Column::CreatedAt)
+            .one(&txn)
+            .await?;
+        let grant = match existing {
+            Some(row) => {
+                let id = GrantId::parse_field(&row.id, "oauth_grants.id")?;
+                let scope = union_of_scopes(&row.scope, code.scope)?;
+                let mut row: oauth_grant::ActiveModel = row.into();
+                row.scope = Set(scope);
+                row.client_name = Set(client_name.to_owned());
+                row.update(&txn).await?;
+                id
+            }
+            None => {
+                oauth_grant::ActiveModel {
+                    id: Set(code.grant.to_string()),
+                    user_id: Set(user.to_string()),
+                    client_id: Set(client_id.to_owned()),
+                    client_name: Set(client_name.to_owned()),
+                    scope: Set(code.scope.to_owned()),
+                    created_at: Set(now),
+                    last_used_at: Set(now),
+                    revoked_at: Set(None),
+                }
+                .insert(&txn)
+                .await?;
+                code.grant
+            }
+        };
         oauth_code::ActiveModel {
             digest: Set(code.digest.as_hex().to_owned()),
-            grant_id: Set(code.grant.to_string()),
+            grant_id: Set(grant.to_string()),
             redirect_uri: Set(code.redirect_uri.to_owned()),
             code_challenge: Set(code.code_challenge.to_owned()),
             scope: Set(code.scope.to_owned()),
@@ -116,7 +147,7 @@ impl Store {
         .insert(&txn)
         .await?;
         txn.commit().await?;
-        Ok(())
+        Ok(grant)
     }
 
     /// Marks a code used, once. A second redemption revokes the grant it
@@ -239,7 +270,8 @@ impl Store {
     ) -> Result<Result<GrantRecord, GrantRejection>> {
         if !spent {
             self.revoke_grant_family(grant_id).await?;
-            return Ok(Err(GrantRejection::Replayed));
+            let grant = GrantId::parse_field(grant_id, "oauth_grants.id")?;
+            return Ok(Err(GrantRejection::Replayed(grant)));
         }
         if expires_at <= now {
             return Ok(Err(GrantRejection::Expired));
@@ -317,4 +349,11 @@ impl Store {
             .filter_map(|row| Some((row.id, row.revoked_at?)))
             .collect())
     }
+}
+
+/// Two space-separated scope lists as one, each scope once.
+fn union_of_scopes(before: &str, now: &str) -> Result<String> {
+    let both = Scopes::parse(&format!("{before} {now}"), "oauth_grants.scope")
+        .map_err(|e| Error::Corrupt(e.into()))?;
+    Ok(both.to_string())
 }

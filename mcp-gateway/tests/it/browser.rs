@@ -118,3 +118,46 @@ async fn a_person_signs_in_and_consents_in_chromium() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_gives_the_mcp_url_and_signs_a_person_in() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let browser = Browser::start().await.unwrap();
+
+    browser
+        .goto(&format!("http://{}/", app.addr))
+        .await
+        .unwrap();
+    let home = page_with(&browser, &app.mcp_url()).await;
+    assert!(home.contains("monitors-mcp"), "{home}");
+    save_screenshot("home", &browser.screenshot_png().await.unwrap());
+    // The stylesheet loaded under the page's policy: the links are buttons.
+    let sign_in = browser.find_css("a.button.primary").await.unwrap();
+    assert_eq!(
+        browser
+            .css_value(&sign_in, "text-decoration-line")
+            .await
+            .unwrap(),
+        "none"
+    );
+    let url = browser.find_css("code#mcp-url").await.unwrap();
+    assert_eq!(browser.css_value(&url, "display").await.unwrap(), "block");
+
+    browser.click(&sign_in).await.unwrap();
+    page_with(&browser, "<h1>Sign in</h1>").await;
+    let email = browser.find_css("input#email").await.unwrap();
+    browser.send_keys(&email, "ada@example.com").await.unwrap();
+    let password = browser.find_css("input#password").await.unwrap();
+    browser.send_keys(&password, PASSWORD).await.unwrap();
+    let submit = browser.find_css("button[type=submit]").await.unwrap();
+    browser.click(&submit).await.unwrap();
+    page_with(&browser, "Signed in as <strong>ada@example.com</strong>").await;
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .ends_with("/oauth/account")
+    );
+}

@@ -1,6 +1,7 @@
 //! The real binary, run as a user would: the one-command default in an
-//! empty directory with no configuration but a free port, and a kill -9 in
-//! the middle of a pending timer.
+//! empty directory with no configuration but a free port, the public URL it
+//! derives from the address it listens on, and a kill -9 in the middle of a
+//! pending timer.
 
 use std::{
     io::{BufRead, BufReader},
@@ -43,12 +44,22 @@ fn start_with(
     port: u16,
     env: &[(&str, &str)],
 ) -> (Running, mpsc::Receiver<String>) {
+    let listen = format!("127.0.0.1:{port}");
+    let public_url = format!("http://{listen}");
+    let mut all = vec![
+        ("MONITORS_LISTEN", listen.as_str()),
+        ("MONITORS_PUBLIC_URL", public_url.as_str()),
+    ];
+    all.extend_from_slice(env);
+    run(dir, &all)
+}
+
+/// The binary in `dir` with no configuration but `env`.
+fn run(dir: &std::path::Path, env: &[(&str, &str)]) -> (Running, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
         .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("MONITORS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MONITORS_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,6 +153,80 @@ async fn first_start_creates_data_admin_and_prints_the_connect_line() {
     assert!(
         !output.contains("mcpk_"),
         "no token printed on later starts: {output}"
+    );
+}
+
+/// Without `MONITORS_PUBLIC_URL`, the URL is the address bound (here port
+/// 0, so the port the system chose), and the connect line, the OAuth
+/// metadata and the start log name the same one. Logs written to a pipe
+/// carry no colour codes.
+#[tokio::test]
+async fn the_public_url_defaults_to_the_address_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_running, rx) = run(dir.path(), &[("MONITORS_LISTEN", "127.0.0.1:0")]);
+    let lines = lines_until(&rx, &["serving", "claude mcp add"]);
+    let output = lines.join("\n");
+    assert!(
+        !output.contains('\u{1b}'),
+        "colour codes in a piped log:\n{output}"
+    );
+    let serving = lines.iter().find(|l| l.contains(" serving")).unwrap();
+    let addr = serving
+        .split_whitespace()
+        .find_map(|field| field.strip_prefix("addr="))
+        .unwrap_or_else(|| panic!("address in {serving}"));
+    assert!(!addr.ends_with(":0"), "{serving}");
+    let mcp = format!("http://{addr}/mcp");
+    assert!(serving.contains(&format!("mcp={mcp}")), "{serving}");
+    let connect = lines.iter().find(|l| l.contains("claude mcp add")).unwrap();
+    assert!(connect.contains(&format!(" {mcp} ")), "{connect}");
+
+    let get = |path: String| async move {
+        reqwest::get(path)
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let server = get(format!(
+        "http://{addr}/.well-known/oauth-authorization-server"
+    ))
+    .await;
+    assert_eq!(server["issuer"], format!("http://{addr}"));
+    let resource = get(format!(
+        "http://{addr}/.well-known/oauth-protected-resource/mcp"
+    ))
+    .await;
+    assert_eq!(resource["resource"], mcp);
+}
+
+/// Listening on every interface names no address clients can use: the
+/// gateway says what to set and stops, before it makes anything.
+#[test]
+fn a_wildcard_bind_without_a_public_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("MONITORS_LISTEN", "0.0.0.0:0")
+        .output()
+        .expect("gateway binary runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "mcp-gateway: configuration public_url: MONITORS_PUBLIC_URL must be set when MONITORS_LISTEN binds every interface (0.0.0.0:"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("such as https://mcp.example.com"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing made before refusing"
     );
 }
 

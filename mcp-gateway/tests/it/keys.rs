@@ -1,21 +1,58 @@
-//! `mcp-gateway keys rotate`, run as the operator would: the real binary
-//! against the database of a running gateway.
+//! One encryption key per installation: `mcp-gateway keys rotate` run as
+//! the operator would (the real binary against the database of a running
+//! gateway), the start refused to a gateway that could not open what the
+//! database holds, a notification whose channel will not open, and the
+//! operator commands that need no key.
 
-use std::process::Command;
+use std::{process::Command, sync::Arc, time::Duration};
 
-use sea_orm::EntityTrait;
+use mcp_gateway::{
+    app::App,
+    config::{Config, ConfigSource},
+    error::chain,
+};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 use shared_models::{
     channel::{ChannelConfig, seal_context},
     crypto::Keyring,
     entity::notification_channel,
+    time::SystemClock,
 };
+use tokio::net::TcpListener;
 
 use alert_worker::testing::receiver::Receiver;
 
-use crate::support::{Backend, TestApp, on_both_backends, spawn_app_with, spawn_replica_with};
+use crate::{
+    evaluation::{rule, write_price},
+    support::{
+        Backend, TestApp, TestDb, on_both_backends, spawn_app, spawn_app_with, spawn_live_app,
+        spawn_replica_with, test_config, wait_for,
+    },
+};
 
-on_both_backends!(rotate_reseals_so_the_old_key_is_no_longer_needed);
+on_both_backends!(
+    rotate_reseals_so_the_old_key_is_no_longer_needed,
+    a_gateway_with_another_key_refuses_to_start,
+    a_notification_whose_channel_will_not_open_fails_at_once,
+    operator_commands_that_touch_no_secret_need_no_key,
+);
+
+/// Builds a gateway on `config` and returns why it refused to start.
+async fn refusal(config: Config) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    match App::build(config, Some(listener), Arc::new(SystemClock)).await {
+        Ok(_) => panic!("the gateway started"),
+        Err(error) => chain(&error),
+    }
+}
+
+fn key_id(key: &str) -> String {
+    Keyring::from_base64(key, &[])
+        .unwrap()
+        .current_key_id()
+        .to_owned()
+}
 
 /// Runs `keys rotate` with `current` and the comma-separated `old` keys and
 /// returns what it printed.
@@ -91,6 +128,21 @@ async fn rotate_reseals_so_the_old_key_is_no_longer_needed(backend: Backend) {
         assert_eq!(config, config_before);
     }
 
+    // A gateway left with only the old key now refuses to start.
+    let refused = refusal(test_config(
+        &app.database_url,
+        &[("MONITORS_ENCRYPTION_KEY", &old)],
+    ))
+    .await;
+    assert!(
+        refused.contains(&format!(
+            "sealed under key {}, which this process does not have (its keys: {})",
+            key_id(&new),
+            key_id(&old)
+        )),
+        "{refused}"
+    );
+
     // A gateway that has only the new key sends through the re-sealed channel.
     let rotated = spawn_replica_with(&app, &[("MONITORS_ENCRYPTION_KEY", &new)]).await;
     let client = rotated.client(&token).await;
@@ -99,4 +151,194 @@ async fn rotate_reseals_so_the_old_key_is_no_longer_needed(backend: Backend) {
         .await;
     assert_eq!(outcome["delivered"], true, "{outcome}");
     assert_eq!(receiver.requests().len(), 1);
+}
+
+async fn a_gateway_with_another_key_refuses_to_start(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = Keyring::generate_key().unwrap();
+    let refused = refusal(test_config(
+        &app.database_url,
+        &[("MONITORS_ENCRYPTION_KEY", &other)],
+    ))
+    .await;
+    assert_eq!(
+        refused,
+        format!(
+            "configuration encryption_key: this installation's secrets are sealed under key {}, \
+which this process does not have (its keys: {}). Give every gateway and worker the installation's key in \
+MONITORS_ENCRYPTION_KEY; after a rotation, keep the earlier key in MONITORS_ENCRYPTION_OLD_KEYS until \
+`mcp-gateway keys rotate` has run",
+            key_id(&app.encryption_key),
+            key_id(&other)
+        )
+    );
+    // With the installation's key kept as an old key, it starts.
+    spawn_replica_with(
+        &app,
+        &[
+            ("MONITORS_ENCRYPTION_KEY", &other),
+            ("MONITORS_ENCRYPTION_OLD_KEYS", &app.encryption_key),
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn on_a_shared_database_a_gateway_without_a_key_refuses_to_start() {
+    let (_db, url) = TestDb::create(Backend::MariaDb).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("encryption.key");
+    let config = Config::load(&ConfigSource {
+        file: None,
+        env: [
+            ("MONITORS_DATABASE_URL", url.as_str()),
+            ("MONITORS_LISTEN", "127.0.0.1:0"),
+            ("MONITORS_ENCRYPTION_KEY_FILE", key_file.to_str().unwrap()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .to_vec(),
+    })
+    .unwrap();
+    let refused = refusal(config).await;
+    assert!(
+        refused.starts_with(
+            "configuration encryption_key: MONITORS_ENCRYPTION_KEY must be set on a shared database (MySQL or MariaDB): \
+every gateway and worker must seal and open channel secrets with the same key"
+        ),
+        "{refused}"
+    );
+    assert!(!key_file.exists(), "no key file for a shared database");
+}
+
+/// A channel sealed under a key this installation does not have (written
+/// behind the gateway's back): its notification fails at once, and
+/// `get_alert` says why.
+async fn a_notification_whose_channel_will_not_open_fails_at_once(backend: Backend) {
+    let app = spawn_live_app(backend, &[]).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+    let receiver = Receiver::answering(200, "ok").await;
+    let hook = client
+        .ok(
+            "create_notification_channel",
+            json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    let id = hook["id"].as_str().unwrap().to_owned();
+    let stray = Keyring::from_base64(&Keyring::generate_key().unwrap(), &[]).unwrap();
+    let row = notification_channel::Entity::find()
+        .filter(notification_channel::Column::Id.eq(&id))
+        .one(app.store.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let config =
+        ChannelConfig::open(&app.store.keyring(), &row.id, &row.sealed).expect("sealed here");
+    let mut row: notification_channel::ActiveModel = row.into();
+    row.sealed = Set(config.seal(&stray, &id).unwrap());
+    row.key_id = Set(stray.current_key_id().to_owned());
+    row.update(app.store.db()).await.unwrap();
+
+    write_price(&app, &token, 71_000.0).await;
+    client
+        .ok("create_alert_rule", rule(json!({"channels": [id]})))
+        .await;
+    let delivery = wait_for(Duration::from_secs(15), "a failed delivery", || async {
+        let alerts = client.ok("list_alerts", json!({})).await;
+        let alert = alerts["alerts"].get(0)?.clone();
+        let got = client.ok("get_alert", json!({"id": alert["id"]})).await;
+        let delivery = got["deliveries"].get(0)?.clone();
+        (delivery["status"] == "failed").then_some(delivery)
+    })
+    .await;
+    assert_eq!(delivery["attempts"], 1, "{delivery}");
+    let error = delivery["last_error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "the channel is sealed under key {}, which this process does not have",
+            stray.current_key_id()
+        )),
+        "{error}"
+    );
+    assert!(receiver.requests().is_empty());
+}
+
+/// Runs the gateway binary with `args` in an empty directory, the database
+/// its only configuration; returns its exit status, output and whether it
+/// left a key file there.
+fn operator(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String, bool) {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("MONITORS_DATABASE_URL", &app.database_url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("mcp-gateway runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        dir.path().join("data/encryption.key").exists(),
+    )
+}
+
+async fn operator_commands_that_touch_no_secret_need_no_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user_with_token("a@example.com").await;
+    let (ok, _, stderr, key_file) = operator(
+        &app,
+        &[
+            "token",
+            "create",
+            "--user",
+            "a@example.com",
+            "--name",
+            "reader",
+            "--scopes",
+            "alerts:read",
+        ],
+        "",
+    );
+    assert!(ok && !key_file, "{stderr}");
+
+    let (ok, listing, stderr, key_file) =
+        operator(&app, &["token", "list", "--user", "a@example.com"], "");
+    assert!(ok && !key_file, "{stderr}");
+    let header = listing.lines().next().unwrap();
+    assert!(header.contains("  SCOPES  "), "{listing}");
+    let scopes_of = |name: &str| {
+        let line = listing
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(name))
+            .unwrap_or_else(|| panic!("{name} listed: {listing}"));
+        line.split_whitespace().skip(3).take(2).collect::<Vec<_>>()
+    };
+    assert_eq!(scopes_of("reader")[0], "alerts:read");
+    assert_ne!(scopes_of("reader")[1], "alerts:write");
+    assert_eq!(scopes_of("test"), ["alerts:read", "alerts:write"]);
+
+    // A refused password is said once.
+    let (ok, _, stderr, key_file) = operator(
+        &app,
+        &["user", "set-password", "--email", "a@example.com"],
+        "short\n",
+    );
+    assert!(!ok && !key_file);
+    assert_eq!(
+        stderr.trim_end(),
+        "mcp-gateway: password: the password must be at least 10 characters long"
+    );
 }

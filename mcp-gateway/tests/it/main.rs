@@ -10,6 +10,7 @@ mod evaluation;
 mod first_start;
 mod keys;
 mod oauth;
+mod oauth_consent;
 mod protocol;
 mod rules;
 mod schema_migrations;
