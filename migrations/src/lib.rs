@@ -9,6 +9,7 @@ mod m20261123_000003_create_notification_tables;
 mod m20261123_000004_create_fleet_tables;
 mod m20261123_000005_create_oauth_tables;
 mod m20261203_000006_cover_rule_listing;
+mod m20261210_000007_exact_metric_names;
 mod m20261214_000008_create_key_check;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_create_fleet_tables::Migration),
             Box::new(m20261123_000005_create_oauth_tables::Migration),
             Box::new(m20261203_000006_cover_rule_listing::Migration),
+            Box::new(m20261210_000007_exact_metric_names::Migration),
             Box::new(m20261214_000008_create_key_check::Migration),
         ]
     }
