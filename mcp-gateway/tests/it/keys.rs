@@ -4,7 +4,7 @@
 //! database holds, a notification whose channel will not open, and the
 //! operator commands that need no key.
 
-use std::{process::Command, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use mcp_gateway::{
     app::App,
@@ -12,7 +12,7 @@ use mcp_gateway::{
     error::chain,
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-use serde_json::json;
+use serde_json::{Value, json};
 use shared_models::{
     channel::{ChannelConfig, seal_context},
     crypto::Keyring,
@@ -26,8 +26,8 @@ use alert_worker::testing::receiver::Receiver;
 use crate::{
     evaluation::{rule, write_price},
     support::{
-        Backend, TestApp, TestDb, on_both_backends, spawn_app, spawn_app_with, spawn_live_app,
-        spawn_replica_with, test_config, wait_for,
+        Backend, McpClient, TestApp, TestDb, on_both_backends, run_operator, spawn_app,
+        spawn_app_with, spawn_live_app, spawn_replica_with, test_config, wait_for,
     },
 };
 
@@ -47,6 +47,21 @@ async fn refusal(config: Config) -> String {
     }
 }
 
+/// A user's token and client, and a webhook channel of theirs to a receiver
+/// that answers 200.
+async fn user_with_hook(app: &TestApp) -> (String, McpClient, Receiver, Value) {
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let client = app.client(&token).await;
+    let receiver = Receiver::answering(200, "ok").await;
+    let hook = client
+        .ok(
+            "create_notification_channel",
+            json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    (token, client, receiver, hook)
+}
+
 fn key_id(key: &str) -> String {
     Keyring::from_base64(key, &[])
         .unwrap()
@@ -57,36 +72,28 @@ fn key_id(key: &str) -> String {
 /// Runs `keys rotate` with `current` and the comma-separated `old` keys and
 /// returns what it printed.
 fn rotate(app: &TestApp, current: &str, old: &str) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(["keys", "rotate"])
-        .env_clear()
-        .env("MONITORS_DATABASE_URL", &app.database_url)
-        .env("MONITORS_ENCRYPTION_KEY", current)
-        .env("MONITORS_ENCRYPTION_OLD_KEYS", old)
-        .output()
-        .expect("mcp-gateway runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "keys rotate failed: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let ran = run_operator(
+        app,
+        &["keys", "rotate"],
+        &[
+            ("MONITORS_ENCRYPTION_KEY", current),
+            ("MONITORS_ENCRYPTION_OLD_KEYS", old),
+        ],
+        "",
     );
-    stdout
+    assert!(
+        ran.success,
+        "keys rotate failed: {}{}",
+        ran.stdout, ran.stderr
+    );
+    ran.stdout
 }
 
 async fn rotate_reseals_so_the_old_key_is_no_longer_needed(backend: Backend) {
     let old = Keyring::generate_key().unwrap();
     let new = Keyring::generate_key().unwrap();
     let app = spawn_app_with(backend, &[("MONITORS_ENCRYPTION_KEY", &old)]).await;
-    let (_, token) = app.user_with_token("a@example.com").await;
-    let client = app.client(&token).await;
-    let receiver = Receiver::answering(200, "ok").await;
-    let hook = client
-        .ok(
-            "create_notification_channel",
-            json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
-        )
-        .await;
+    let (token, client, receiver, hook) = user_with_hook(&app).await;
     client
         .ok(
             "create_notification_channel",
@@ -215,15 +222,7 @@ every gateway and worker must seal and open channel secrets with the same key"
 /// `get_alert` says why.
 async fn a_notification_whose_channel_will_not_open_fails_at_once(backend: Backend) {
     let app = spawn_live_app(backend, &[]).await;
-    let (_, token) = app.user_with_token("a@example.com").await;
-    let client = app.client(&token).await;
-    let receiver = Receiver::answering(200, "ok").await;
-    let hook = client
-        .ok(
-            "create_notification_channel",
-            json!({"name": "hook", "kind": "webhook", "config": {"url": receiver.url("/hook")}}),
-        )
-        .await;
+    let (token, client, receiver, hook) = user_with_hook(&app).await;
     let id = hook["id"].as_str().unwrap().to_owned();
     let stray = Keyring::from_base64(&Keyring::generate_key().unwrap(), &[]).unwrap();
     let row = notification_channel::Entity::find()
@@ -263,43 +262,15 @@ async fn a_notification_whose_channel_will_not_open_fails_at_once(backend: Backe
     assert!(receiver.requests().is_empty());
 }
 
-/// Runs the gateway binary with `args` in an empty directory, the database
-/// its only configuration; returns its exit status, output and whether it
-/// left a key file there.
-fn operator(app: &TestApp, args: &[&str], stdin: &str) -> (bool, String, String, bool) {
-    use std::io::Write;
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(args)
-        .current_dir(dir.path())
-        .env_clear()
-        .env("MONITORS_DATABASE_URL", &app.database_url)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("mcp-gateway runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        dir.path().join("data/encryption.key").exists(),
-    )
-}
-
 async fn operator_commands_that_touch_no_secret_need_no_key(backend: Backend) {
     let app = spawn_app(backend).await;
     app.user_with_token("a@example.com").await;
-    let (ok, _, stderr, key_file) = operator(
-        &app,
+    let keyless = |args: &[&str], stdin: &str| {
+        let ran = run_operator(&app, args, &[], stdin);
+        assert!(!ran.wrote_key_file, "{args:?} wrote a key file");
+        ran
+    };
+    let created = keyless(
         &[
             "token",
             "create",
@@ -312,11 +283,11 @@ async fn operator_commands_that_touch_no_secret_need_no_key(backend: Backend) {
         ],
         "",
     );
-    assert!(ok && !key_file, "{stderr}");
+    assert!(created.success, "{}", created.stderr);
 
-    let (ok, listing, stderr, key_file) =
-        operator(&app, &["token", "list", "--user", "a@example.com"], "");
-    assert!(ok && !key_file, "{stderr}");
+    let listed = keyless(&["token", "list", "--user", "a@example.com"], "");
+    assert!(listed.success, "{}", listed.stderr);
+    let listing = listed.stdout;
     let header = listing.lines().next().unwrap();
     assert!(header.contains("  SCOPES  "), "{listing}");
     let scopes_of = |name: &str| {
@@ -331,14 +302,13 @@ async fn operator_commands_that_touch_no_secret_need_no_key(backend: Backend) {
     assert_eq!(scopes_of("test"), ["alerts:read", "alerts:write"]);
 
     // A refused password is said once.
-    let (ok, _, stderr, key_file) = operator(
-        &app,
+    let refused = keyless(
         &["user", "set-password", "--email", "a@example.com"],
         "short\n",
     );
-    assert!(!ok && !key_file);
+    assert!(!refused.success);
     assert_eq!(
-        stderr.trim_end(),
+        refused.stderr.trim_end(),
         "mcp-gateway: password: the password must be at least 10 characters long"
     );
 }

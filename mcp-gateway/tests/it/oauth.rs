@@ -22,7 +22,9 @@ use rmcp::transport::auth::{
 };
 use serde_json::{Value, json};
 
-use crate::support::{Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app};
+use crate::support::{
+    Backend, McpClient, TestApp, minimal_rule, on_both_backends, run_operator, spawn_app,
+};
 use alert_worker::testing::within;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -990,34 +992,10 @@ async fn open_sign_up_creates_an_account_with_an_acceptable_password() {
 /// Runs the real `mcp-gateway` binary against the app's database, feeding
 /// `stdin`; returns what it printed.
 fn operator(app: &TestApp, args: &[&str], stdin: &str) -> String {
-    use std::{
-        io::Write,
-        process::{Command, Stdio},
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
-        .args(args)
-        .env_clear()
-        .env("MONITORS_DATABASE_URL", &app.database_url)
-        .env("MONITORS_ENCRYPTION_KEY", &app.encryption_key)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mcp-gateway runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "{args:?}: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+    let key = [("MONITORS_ENCRYPTION_KEY", app.encryption_key.as_str())];
+    let ran = run_operator(app, args, &key, stdin);
+    assert!(ran.success, "{args:?}: {}{}", ran.stdout, ran.stderr);
+    ran.stdout
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -280,6 +280,55 @@ impl McpClient {
     }
 }
 
+/// What one run of the `mcp-gateway` binary did.
+pub struct OperatorRun {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// Whether it left `./data/encryption.key` in its working directory.
+    pub wrote_key_file: bool,
+}
+
+/// The real `mcp-gateway` binary run as an operator runs it: `args` in an
+/// empty directory, with the app's database and `env` as its only
+/// configuration, fed `stdin`.
+pub fn run_operator(
+    app: &TestApp,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &str,
+) -> OperatorRun {
+    use std::{
+        io::Write,
+        process::{Command, Stdio},
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-gateway"))
+        .args(args)
+        .current_dir(dir.path())
+        .env_clear()
+        .env("MONITORS_DATABASE_URL", &app.database_url)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mcp-gateway runs");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(stdin.as_bytes())
+        .expect("stdin written");
+    let output = child.wait_with_output().expect("mcp-gateway finishes");
+    OperatorRun {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        wrote_key_file: dir.path().join("data/encryption.key").exists(),
+    }
+}
+
 pub fn minimal_rule(name: &str) -> Value {
     serde_json::json!({
         "name": name,
