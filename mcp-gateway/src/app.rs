@@ -35,7 +35,7 @@ use crate::{
     config::Config,
     db,
     error::{Error, Result, chain},
-    http::{body_limit::refuse_declared_oversize, health, write},
+    http::{body_limit::refuse_declared_oversize, health, influx_query, write},
     mcp::MonitorsMcp,
     oauth::{self, authority::Authority, clients::metadata_document::MetadataDocuments},
     store::Store,
@@ -303,6 +303,9 @@ pub fn router(state: AppState) -> Router {
     let http_api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/ping", get(health::ping))
+        .route("/health", get(health::influx_health))
+        .route("/query", get(influx_query::query).post(influx_query::query))
         .merge(oauth::router())
         .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
         .with_state(state.clone())

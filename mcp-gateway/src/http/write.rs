@@ -2,30 +2,30 @@
 //! `POST /write?db=` and 2.x `POST /api/v2/write?bucket=` endpoints, so that
 //! Telegraf and the InfluxDB client libraries write here unchanged.
 
-use std::{collections::BTreeMap, io::Read};
+use std::io::Read;
 
 use axum::{
     Json, Router,
     body::Bytes,
-    extract::{DefaultBodyLimit, FromRequestParts, Query, State, rejection::BytesRejection},
-    http::{HeaderMap, StatusCode, header, request::Parts},
+    extract::{DefaultBodyLimit, Query, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
     routing::post,
 };
-use base64::Engine;
 use flate2::read::MultiGzDecoder;
-use influxdb_line_protocol::{FieldValue, ParsedLine};
 use serde::Deserialize;
 use serde_json::json;
-use shared_models::series::series_key;
 
 use crate::{
     app::AppState,
-    auth::{AuthError, Challenge, Principal, authenticate, scope::Scope},
+    auth::Principal,
     error::{Error, chain},
-    http::body_limit::refuse_declared_oversize,
-    store::NewPoint,
+    http::{
+        body_limit::refuse_declared_oversize,
+        influx_auth::InfluxWriter,
+        line_protocol::{Dropped, LineError, Precision, parse, text},
+    },
 };
 
 /// Line-protocol batches are far larger than JSON-RPC calls (Telegraf sends
@@ -34,9 +34,8 @@ use crate::{
 pub const WRITE_BODY_FACTOR: usize = 16;
 
 const MAX_DB_NAME: usize = 64;
-const MAX_NAME: usize = 256;
-/// The `tags` column is a MySQL TEXT.
-const MAX_TAGS_JSON: usize = 65_535;
+/// Non-numeric fields named one by one in a partial-write error.
+const DROPPED_NAMED: usize = 5;
 
 /// The write routes, with their own body limit (see [`WRITE_BODY_FACTOR`]).
 pub fn router(state: AppState) -> Router {
@@ -75,27 +74,27 @@ struct V2Params {
 
 async fn write_v1(
     State(state): State<AppState>,
-    WriteAuth(principal): WriteAuth,
+    InfluxWriter(principal): InfluxWriter,
     params: Result<Query<V1Params>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, WriteError> {
     let Query(params) = params.map_err(|e| WriteError::Invalid(e.body_text()))?;
-    let db = database_name(params.db, "db")?;
-    let precision = Precision::v1(params.precision.as_deref())?;
+    let db = database_name(params.db, "db").map_err(WriteError::Invalid)?;
+    let precision = Precision::v1(params.precision.as_deref()).map_err(WriteError::Invalid)?;
     write(state, principal, db, precision, &headers, body).await
 }
 
 async fn write_v2(
     State(state): State<AppState>,
-    WriteAuth(principal): WriteAuth,
+    InfluxWriter(principal): InfluxWriter,
     params: Result<Query<V2Params>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, WriteError> {
     let Query(params) = params.map_err(|e| WriteError::Invalid(e.body_text()))?;
-    let db = database_name(params.bucket, "bucket")?;
-    let precision = Precision::v2(params.precision.as_deref())?;
+    let db = database_name(params.bucket, "bucket").map_err(WriteError::Invalid)?;
+    let precision = Precision::v2(params.precision.as_deref()).map_err(WriteError::Invalid)?;
     write(state, principal, db, precision, &headers, body).await
 }
 
@@ -108,6 +107,14 @@ async fn write(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, WriteError> {
     tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
+    // With InfluxDB as the source no rule reads the built-in store: points
+    // stored here would be lost without a word.
+    if let Some(url) = &state.config.sources.influx_url {
+        return Err(WriteError::ReadFromInflux {
+            url: without_credentials(url),
+            database: state.config.sources.influx_database.clone(),
+        });
+    }
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => WriteError::TooLarge,
         _ => WriteError::Invalid(rejection.body_text()),
@@ -116,80 +123,39 @@ async fn write(
     let limit = write_limit(&state);
     // Decompressing and parsing a few MiB is CPU work: keep it off the
     // threads that serve other requests.
-    let points = tokio::task::spawn_blocking(move || {
+    let parsed = tokio::task::spawn_blocking(move || {
         let body = decode(body, gzip, limit)?;
-        parse(text(&body)?, &db, precision)
+        Ok::<_, WriteError>(parse(text(&body)?, &db, precision)?)
     })
     .await
     .map_err(WriteError::Task)??;
     let stored = state
         .store
-        .insert_points(principal.user_id, points)
+        .insert_points(principal.user_id, parsed.points)
         .await
         .map_err(WriteError::Store)?;
-    tracing::debug!(stored, "points written");
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// The principal of a write: the `Authorization` header as on `/mcp`, or,
-/// for InfluxDB 1.x clients, the token as the password of HTTP Basic auth
-/// or of the `p=` query parameter (the user name is ignored).
-struct WriteAuth(Principal);
-
-impl FromRequestParts<AppState> for WriteAuth {
-    type Rejection = Challenge;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let principal = if let Some(password) = basic_password(parts) {
-            authenticate(state, &password).await
-        } else if parts.headers.contains_key(header::AUTHORIZATION) {
-            return Principal::from_request_parts(parts, state)
-                .await
-                .and_then(|principal| writer(state, principal));
-        } else {
-            #[derive(Deserialize)]
-            struct Password {
-                p: Option<String>,
-            }
-            match Query::<Password>::try_from_uri(&parts.uri)
-                .ok()
-                .and_then(|Query(q)| q.p)
-                .filter(|p| !p.is_empty())
-            {
-                Some(password) => authenticate(state, &password).await,
-                None => Err(AuthError::Missing),
-            }
-        };
-        principal
-            .map_err(|error| state.challenge(error))
-            .and_then(|principal| writer(state, principal))
-    }
-}
-
-/// Writing points is writing: it needs `alerts:write`.
-fn writer(state: &AppState, principal: Principal) -> Result<WriteAuth, Challenge> {
-    if principal.scopes.contains(Scope::AlertsWrite) {
-        Ok(WriteAuth(principal))
+    tracing::debug!(stored, dropped = parsed.dropped.len(), "points written");
+    if parsed.dropped.is_empty() {
+        Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(state.challenge(AuthError::InsufficientScope(Scope::AlertsWrite)))
+        Err(WriteError::NotNumbers(parsed.dropped))
     }
 }
 
-fn basic_password(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+/// The URL as configured, without any user name, password, query or
+/// fragment: enough to say where InfluxDB is, nothing to sign in with.
+fn without_credentials(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) => {
+            // Only a URL that cannot have credentials refuses these.
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.set_query(None);
+            url.set_fragment(None);
+            url.to_string()
+        }
+        Err(_) => "the URL in MONITORS_INFLUX_URL".to_owned(),
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (_, password) = decoded.split_once(':')?;
-    Some(password.to_owned())
 }
 
 /// Why a write was refused; the text of a client error is its answer.
@@ -197,8 +163,15 @@ fn basic_password(parts: &Parts) -> Option<String> {
 enum WriteError {
     #[error("{0}")]
     Invalid(String),
-    #[error("line {line}: {reason}")]
-    Line { line: usize, reason: String },
+    #[error("line {}: {}", .0.line, .0.reason)]
+    Line(LineError),
+    #[error(
+        "rules on this installation read InfluxDB at {url} (database \"{database}\"), not points \
+         written here: write these points to that InfluxDB instead"
+    )]
+    ReadFromInflux { url: String, database: String },
+    #[error("{}", partial_write(.0))]
+    NotNumbers(Vec<Dropped>),
     #[error("the request body is over the size limit")]
     TooLarge,
     #[error("unsupported Content-Encoding {0:?}: send gzip or identity")]
@@ -209,36 +182,81 @@ enum WriteError {
     Task(#[source] tokio::task::JoinError),
 }
 
-impl IntoResponse for WriteError {
-    fn into_response(self) -> Response {
-        let status = match &self {
-            Self::Invalid(_) | Self::Line { .. } => StatusCode::BAD_REQUEST,
-            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Encoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Store(_) | Self::Task(_) => {
-                tracing::error!(error = %chain(&self), "write failed");
-                return (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Json(json!({"error": "internal error; the write was not stored"})),
-                )
-                    .into_response();
-            }
-        };
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+impl From<LineError> for WriteError {
+    fn from(error: LineError) -> Self {
+        Self::Line(error)
     }
 }
 
-fn database_name(name: Option<String>, param: &str) -> Result<String, WriteError> {
+/// InfluxDB's answer to a type conflict, which its clients recognise (Telegraf
+/// drops such a batch instead of retrying it forever): `partial write:`,
+/// the reason, then `dropped=N`.
+fn partial_write(dropped: &[Dropped]) -> String {
+    let total: usize = dropped.iter().map(|d| d.count).sum();
+    let mut named: Vec<String> = dropped
+        .iter()
+        .take(DROPPED_NAMED)
+        .map(|d| {
+            let lines = if d.count == 1 {
+                format!("line {}", d.first_line)
+            } else {
+                format!("{} lines, the first line {}", d.count, d.first_line)
+            };
+            format!(
+                "field \"{}\" of measurement \"{}\" is a {} ({lines})",
+                d.field, d.measurement, d.kind
+            )
+        })
+        .collect();
+    if dropped.len() > DROPPED_NAMED {
+        named.push(format!("and {} more fields", dropped.len() - DROPPED_NAMED));
+    }
+    format!(
+        "partial write: field type conflict: fields here must be numbers (such as value=1.5, \
+         count=2i or bytes=3u) for rules to compare them, so these values were not stored: {}; \
+         every numeric field of the request was stored dropped={total}",
+        named.join(", ")
+    )
+}
+
+impl IntoResponse for WriteError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::Invalid(_)
+            | Self::Line(_)
+            | Self::ReadFromInflux { .. }
+            | Self::NotNumbers(_) => (StatusCode::BAD_REQUEST, "invalid"),
+            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "request too large"),
+            Self::Encoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type"),
+            Self::Store(_) | Self::Task(_) => {
+                tracing::error!(error = %chain(&self), "write failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        };
+        let text = match status {
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                "internal error; the write was not stored".to_owned()
+            }
+            _ => self.to_string(),
+        };
+        // 1.x clients and Telegraf read `error`; 2.x clients read `code`
+        // and `message`.
+        (
+            status,
+            Json(json!({"code": code, "message": text, "error": text})),
+        )
+            .into_response()
+    }
+}
+
+/// The database (1.x) or bucket (2.x) a request names, which is required.
+pub(super) fn database_name(name: Option<String>, param: &str) -> Result<String, String> {
     let name = name.unwrap_or_default();
     if name.is_empty() {
-        return Err(WriteError::Invalid(format!(
-            "the {param} query parameter is required"
-        )));
+        return Err(format!("the {param} query parameter is required"));
     }
     if name.chars().count() > MAX_DB_NAME {
-        return Err(WriteError::Invalid(format!(
-            "{param} is longer than {MAX_DB_NAME} characters"
-        )));
+        return Err(format!("{param} is longer than {MAX_DB_NAME} characters"));
     }
     Ok(name)
 }
@@ -274,261 +292,24 @@ fn decode(body: Bytes, gzip: bool, limit: usize) -> Result<Bytes, WriteError> {
     Ok(Bytes::from(out))
 }
 
-/// The body as text; invalid UTF-8 is a bad line like any other.
-fn text(body: &[u8]) -> Result<&str, WriteError> {
-    std::str::from_utf8(body).map_err(|e| WriteError::Line {
-        line: 1 + body[..e.valid_up_to()]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count(),
-        reason: "not valid UTF-8".to_owned(),
-    })
-}
-
-/// The unit of the timestamps in a body.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Precision {
-    Nanos,
-    Micros,
-    Millis,
-    Seconds,
-    Minutes,
-    Hours,
-}
-
-impl Precision {
-    /// InfluxDB 1.x spellings; nanoseconds when absent.
-    fn v1(value: Option<&str>) -> Result<Self, WriteError> {
-        Ok(match value.unwrap_or("ns") {
-            "n" | "ns" => Self::Nanos,
-            "u" | "us" | "µ" => Self::Micros,
-            "ms" => Self::Millis,
-            "s" => Self::Seconds,
-            "m" => Self::Minutes,
-            "h" => Self::Hours,
-            other => return Err(Self::unknown(other, "ns, u, ms, s, m or h")),
-        })
-    }
-
-    /// InfluxDB 2.x spellings; nanoseconds when absent.
-    fn v2(value: Option<&str>) -> Result<Self, WriteError> {
-        Ok(match value.unwrap_or("ns") {
-            "ns" => Self::Nanos,
-            "us" => Self::Micros,
-            "ms" => Self::Millis,
-            "s" => Self::Seconds,
-            other => return Err(Self::unknown(other, "ns, us, ms or s")),
-        })
-    }
-
-    fn unknown(value: &str, expected: &str) -> WriteError {
-        let value: String = value.chars().take(16).collect();
-        WriteError::Invalid(format!("precision {value:?} is not one of {expected}"))
-    }
-
-    /// Milliseconds since the epoch, rounded down; `None` on overflow.
-    fn to_millis(self, timestamp: i64) -> Option<i64> {
-        match self {
-            Self::Nanos => Some(timestamp.div_euclid(1_000_000)),
-            Self::Micros => Some(timestamp.div_euclid(1_000)),
-            Self::Millis => Some(timestamp),
-            Self::Seconds => timestamp.checked_mul(1_000),
-            Self::Minutes => timestamp.checked_mul(60_000),
-            Self::Hours => timestamp.checked_mul(3_600_000),
-        }
-    }
-}
-
-/// Every numeric field of every line as a point; the first bad line refuses
-/// the whole body, naming its number (1-based, as an editor counts).
-fn parse(text: &str, db: &str, precision: Precision) -> Result<Vec<NewPoint>, WriteError> {
-    let mut points = Vec::new();
-    let mut next_line = 1;
-    for raw in influxdb_line_protocol::split_lines(text) {
-        let line = next_line;
-        // A quoted string field may hold newlines; count them so that later
-        // line numbers stay right.
-        next_line += 1 + raw.matches('\n').count();
-        let raw = raw.strip_suffix('\r').unwrap_or(raw);
-        // Blank lines and `#` comments parse to nothing.
-        let Some(parsed) = influxdb_line_protocol::parse_lines(raw).next() else {
-            continue;
-        };
-        let parsed = parsed.map_err(|e| WriteError::Line {
-            line,
-            reason: e.to_string(),
-        })?;
-        points_of_line(parsed, db, precision, &mut points)
-            .map_err(|reason| WriteError::Line { line, reason })?;
-    }
-    Ok(points)
-}
-
-fn points_of_line(
-    parsed: ParsedLine<'_>,
-    db: &str,
-    precision: Precision,
-    out: &mut Vec<NewPoint>,
-) -> Result<(), String> {
-    let measurement = parsed.series.measurement.as_str();
-    check_name("measurement", measurement)?;
-    let mut tags = BTreeMap::new();
-    for (key, value) in parsed.series.tag_set.iter().flatten() {
-        if tags
-            .insert(key.as_str().to_owned(), value.as_str().to_owned())
-            .is_some()
-        {
-            return Err(format!("tag {:?} is repeated", key.as_str()));
-        }
-    }
-    let tags_json = serde_json::to_string(&tags).map_err(|e| e.to_string())?;
-    if tags_json.len() > MAX_TAGS_JSON {
-        return Err(format!("the tags are longer than {MAX_TAGS_JSON} bytes"));
-    }
-    let key = series_key(&tags);
-    let time = parsed
-        .timestamp
-        .map(|ts| {
-            precision
-                .to_millis(ts)
-                .ok_or_else(|| format!("timestamp {ts} is out of range for its precision"))
-        })
-        .transpose()?;
-    // A field repeated on one line: the last value wins, as in InfluxDB.
-    let mut fields: Vec<(&str, f64)> = Vec::with_capacity(parsed.field_set.len());
-    for (name, value) in &parsed.field_set {
-        let value = match value {
-            FieldValue::F64(v) if v.is_finite() => *v,
-            FieldValue::F64(v) => return Err(format!("field {:?} is {v}", name.as_str())),
-            FieldValue::I64(v) => *v as f64,
-            FieldValue::U64(v) => *v as f64,
-            FieldValue::Boolean(v) => f64::from(u8::from(*v)),
-            // Rules compare numbers; text fields have nothing to compare.
-            FieldValue::String(_) => continue,
-        };
-        check_name("field", name.as_str())?;
-        match fields.iter_mut().find(|(n, _)| *n == name.as_str()) {
-            Some(existing) => existing.1 = value,
-            None => fields.push((name.as_str(), value)),
-        }
-    }
-    out.extend(fields.into_iter().map(|(field, value)| NewPoint {
-        db: db.to_owned(),
-        measurement: measurement.to_owned(),
-        field: field.to_owned(),
-        series_key: key.clone(),
-        tags: tags_json.clone(),
-        time,
-        value,
-    }));
-    Ok(())
-}
-
-fn check_name(what: &str, name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(format!("the {what} name is empty"));
-    }
-    if name.chars().count() > MAX_NAME {
-        return Err(format!(
-            "the {what} name is longer than {MAX_NAME} characters"
-        ));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse_ok(text: &str, precision: Precision) -> Vec<NewPoint> {
-        parse(text, "monitors", precision).unwrap()
-    }
-
-    fn line_error(text: &str) -> (usize, String) {
-        match parse(text, "monitors", Precision::Nanos) {
-            Err(WriteError::Line { line, reason }) => (line, reason),
-            other => panic!("expected a line error, got {other:?}"),
-        }
-    }
-
     #[test]
-    fn numeric_fields_become_points_and_strings_are_skipped() {
-        let points = parse_ok(
-            "cpu,host=a,region=eu f=1.5,i=-2i,u=3u,b=true,off=f,s=\"x\" 1700000000123456789",
-            Precision::Nanos,
-        );
-        let got: Vec<(&str, f64)> = points.iter().map(|p| (p.field.as_str(), p.value)).collect();
+    fn the_influxdb_url_is_named_without_credentials() {
         assert_eq!(
-            got,
-            [
-                ("f", 1.5),
-                ("i", -2.0),
-                ("u", 3.0),
-                ("b", 1.0),
-                ("off", 0.0)
-            ]
+            without_credentials("http://reader:s3cret@influx:8086/prefix/?token=t#x"),
+            "http://influx:8086/prefix/"
         );
-        let first = &points[0];
-        assert_eq!(first.measurement, "cpu");
-        assert_eq!(first.series_key, "host=a,region=eu");
-        assert_eq!(first.tags, r#"{"host":"a","region":"eu"}"#);
-        assert_eq!(first.time, Some(1_700_000_000_123));
-    }
-
-    #[test]
-    fn precisions_scale_to_milliseconds() {
-        let at = |text: &str, p| parse_ok(text, p)[0].time;
-        assert_eq!(at("m v=1 1500", Precision::Nanos), Some(0));
-        assert_eq!(at("m v=1 -1", Precision::Nanos), Some(-1));
-        assert_eq!(at("m v=1 1500", Precision::Micros), Some(1));
-        assert_eq!(at("m v=1 1500", Precision::Millis), Some(1500));
-        assert_eq!(at("m v=1 2", Precision::Seconds), Some(2_000));
-        assert_eq!(at("m v=1 2", Precision::Minutes), Some(120_000));
-        assert_eq!(at("m v=1 2", Precision::Hours), Some(7_200_000));
-        assert_eq!(at("m v=1", Precision::Seconds), None);
-        assert!(matches!(
-            parse(&format!("m v=1 {}", i64::MAX), "d", Precision::Hours),
-            Err(WriteError::Line { line: 1, .. })
-        ));
-    }
-
-    #[test]
-    fn precision_spellings_per_api_version() {
-        assert_eq!(Precision::v1(None).unwrap(), Precision::Nanos);
-        assert_eq!(Precision::v1(Some("u")).unwrap(), Precision::Micros);
-        assert_eq!(Precision::v1(Some("h")).unwrap(), Precision::Hours);
-        assert_eq!(Precision::v2(Some("us")).unwrap(), Precision::Micros);
-        assert!(Precision::v2(Some("h")).is_err());
-        assert!(Precision::v1(Some("days")).is_err());
-    }
-
-    #[test]
-    fn errors_name_the_line_counting_blank_comment_and_crlf_lines() {
-        let (line, reason) = line_error("# header\r\n\r\nm v=1\r\nm v=\r\n");
-        assert_eq!(line, 4, "{reason}");
-        let (line, _) = line_error("m s=\"two\nlines\"\nm v=1\nm,t=1,t=2 v=1");
-        assert_eq!(line, 4);
-        let (_, reason) = line_error("m,t=1,t=2 v=1");
-        assert!(reason.contains("repeated"), "{reason}");
-        let (_, reason) = line_error(&format!("{} v=1", "m".repeat(257)));
-        assert!(reason.contains("measurement"), "{reason}");
-    }
-
-    #[test]
-    fn invalid_utf8_names_its_line() {
-        match text(b"m v=1\nm,t=\xff v=1\n") {
-            Err(WriteError::Line { line, reason }) => {
-                assert_eq!((line, reason.as_str()), (2, "not valid UTF-8"))
-            }
-            other => panic!("expected a line error, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn repeated_fields_keep_the_last_value() {
-        let points = parse_ok("m v=1,v=2", Precision::Nanos);
-        assert_eq!(points.len(), 1);
-        assert_eq!(points[0].value, 2.0);
+        assert_eq!(
+            without_credentials("http://127.0.0.1:8086"),
+            "http://127.0.0.1:8086/"
+        );
+        assert_eq!(
+            without_credentials("not a url"),
+            "the URL in MONITORS_INFLUX_URL"
+        );
     }
 
     #[test]

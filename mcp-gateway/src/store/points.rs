@@ -4,7 +4,10 @@
 use sea_orm::{
     ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
-use shared_models::{entity::point, ids::UserId};
+use shared_models::{
+    entity::{TenantScoped, point},
+    ids::UserId,
+};
 
 use super::Store;
 use crate::error::Result;
@@ -98,6 +101,19 @@ impl Store {
                 return Ok(deleted);
             }
         }
+    }
+
+    /// The databases (buckets) `owner` has written points to, for InfluxDB's
+    /// `SHOW DATABASES`.
+    pub async fn point_databases(&self, owner: UserId) -> Result<Vec<String>> {
+        Ok(point::Entity::find_owned(owner)
+            .select_only()
+            .column(point::Column::Db)
+            .distinct()
+            .order_by_asc(point::Column::Db)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 
     /// The store clock's "now", for callers that schedule against it.

@@ -8,6 +8,7 @@ mod changes;
 mod channels;
 mod evaluation;
 mod first_start;
+mod influx_clients;
 mod keys;
 mod oauth;
 mod oauth_consent;

@@ -19,6 +19,9 @@ on_both_backends!(
     timestamps_follow_the_precision_or_default_to_now,
     gzip_bodies_are_decompressed_within_the_limit,
     a_bad_line_refuses_the_whole_body,
+    fields_that_are_not_numbers_are_refused_and_the_numbers_kept,
+    writes_are_refused_while_rules_read_influxdb,
+    names_differing_in_case_or_trailing_space_stay_apart,
     writes_need_a_token_in_any_influx_form,
     points_belong_to_the_writer,
     expired_points_are_deleted_by_the_retention_sweep,
@@ -54,9 +57,7 @@ async fn numeric_fields_are_stored_through_both_api_versions(backend: Backend) {
     let v1 = post(
         &app,
         "/write?db=telegraf&precision=ms",
-        format!(
-            "cpu,host=web1,region=eu usage=12.5,procs=42i,big=7u,up=true,down=false,note=\"ok\" {T0_MS}\n"
-        ),
+        format!("cpu,host=web1,region=eu usage=12.5,procs=42i,big=7u {T0_MS}\n"),
     )
     .bearer_auth(&token)
     .send()
@@ -109,8 +110,6 @@ async fn numeric_fields_are_stored_through_both_api_versions(backend: Backend) {
             cpu("usage", 12.5),
             cpu("procs", 42.0),
             cpu("big", 7.0),
-            cpu("up", 1.0),
-            cpu("down", 0.0),
             (
                 "metrics".to_owned(),
                 "mem".to_owned(),
@@ -120,8 +119,7 @@ async fn numeric_fields_are_stored_through_both_api_versions(backend: Backend) {
                 T0_MS,
                 0.25
             ),
-        ],
-        "string fields are skipped"
+        ]
     );
 
     // The database name is required and bounded.
@@ -323,12 +321,41 @@ async fn a_bad_line_refuses_the_whole_body(backend: Backend) {
     let error = error_of(response).await;
     assert!(error.starts_with("line 2503: "), "{error}");
 
-    for (body, expected) in [
-        ("m,t=1,t=2 v=1", "line 1: tag \"t\" is repeated"),
-        ("m v=1\nm v=1 notatime", "line 2: "),
-        ("m v=1i,w=1 1\nm", "line 2: "),
+    // In plain words: what is wrong, and how a correct line reads.
+    for (path, body, expected) in [
+        (
+            "/api/v2/write?bucket=d",
+            "m,t=1,t=2 v=1",
+            "line 1: tag \"t\" is repeated",
+        ),
+        (
+            "/api/v2/write?bucket=d",
+            "m v=1\nm v=1 notatime",
+            "line 2: the timestamp \"notatime\" is not a whole number",
+        ),
+        (
+            "/api/v2/write?bucket=d",
+            "m v=1i,w=1 1\nm",
+            "line 2: the line has no fields",
+        ),
+        (
+            "/write?db=d",
+            "ok v=1\nbad,host=a v=oops 1",
+            "line 2: field \"v\" has the value \"oops\", which is not a number",
+        ),
+        (
+            "/write?db=d",
+            "cpu,host=a",
+            "line 1: the line has no fields",
+        ),
+        (
+            "/write?db=d",
+            "cpu,host v=1",
+            "line 1: tag \"host\" has no value",
+        ),
+        ("/write?db=d", "cpu, v=1", "line 1: there is an empty tag"),
     ] {
-        let response = post(&app, "/api/v2/write?bucket=d", body)
+        let response = post(&app, path, body)
             .bearer_auth(&token)
             .send()
             .await
@@ -336,8 +363,123 @@ async fn a_bad_line_refuses_the_whole_body(backend: Backend) {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
         let error = error_of(response).await;
         assert!(error.starts_with(expected), "{body}: {error}");
+        assert!(
+            error.ends_with(
+                "a correct line reads: measurement,tag=value field=1.5 1700000000000000000 \
+                 (tags and the timestamp may be left out)"
+            ),
+            "{error}"
+        );
+        assert!(
+            !error.contains("TakeWhile") && !error.contains("Malformed"),
+            "{error}"
+        );
     }
     assert!(points_of(&app, user).await.is_empty(), "nothing was stored");
+}
+
+async fn fields_that_are_not_numbers_are_refused_and_the_numbers_kept(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (user, token) = app.user_with_token("a@example.com").await;
+
+    let body = format!(
+        "crypto,symbol=BTC price=71000,level=\"high\" {T0_MS}\n\
+         crypto,symbol=ETH price=3500,level=\"low\" {T0_MS}\n\
+         status up=true {T0_MS}\n"
+    );
+    for (path, db) in [
+        ("/write?db=v1&precision=ms", "v1"),
+        ("/api/v2/write?bucket=v2&precision=ms", "v2"),
+    ] {
+        let response = post(&app, path, body.clone())
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        let answer: Value = response.json().await.unwrap();
+        // 1.x clients and Telegraf read `error`, 2.x clients `message`.
+        assert_eq!(answer["code"], "invalid");
+        assert_eq!(answer["message"], answer["error"]);
+        assert_eq!(
+            answer["error"],
+            "partial write: field type conflict: fields here must be numbers (such as value=1.5, \
+             count=2i or bytes=3u) for rules to compare them, so these values were not stored: \
+             field \"level\" of measurement \"crypto\" is a string (2 lines, the first line 1), \
+             field \"up\" of measurement \"status\" is a boolean (line 3); every numeric field of \
+             the request was stored dropped=3",
+            "{path}"
+        );
+        let kept: Vec<(String, String, f64)> = points_of(&app, user)
+            .await
+            .into_iter()
+            .filter(|p| p.db == db)
+            .map(|p| (p.field, p.series_key, p.value))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("price".to_owned(), "symbol=BTC".to_owned(), 71_000.0),
+                ("price".to_owned(), "symbol=ETH".to_owned(), 3_500.0),
+            ],
+            "{path}"
+        );
+    }
+
+    // A body with no number at all stores nothing and still says why.
+    let response = post(&app, "/write?db=none", "m s=\"x\"")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(error_of(response).await.ends_with("dropped=1"));
+    assert!(points_of(&app, user).await.iter().all(|p| p.db != "none"));
+
+    // Many fields: five are named, the rest counted.
+    let many: String = (0..7).map(|i| format!("m f{i}=\"x\"\n")).collect();
+    let response = post(&app, "/write?db=none", many)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let error = error_of(response).await;
+    assert!(error.contains("field \"f4\""), "{error}");
+    assert!(!error.contains("field \"f5\""), "{error}");
+    assert!(error.contains("and 2 more fields"), "{error}");
+    assert!(error.ends_with("dropped=7"), "{error}");
+}
+
+async fn writes_are_refused_while_rules_read_influxdb(backend: Backend) {
+    // Nothing listens there: the refusal needs no InfluxDB to answer.
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("MONITORS_INFLUX_URL", "http://127.0.0.1:9/influx"),
+            ("MONITORS_INFLUX_DATABASE", "markets"),
+        ],
+    )
+    .await;
+    let (user, token) = app.user_with_token("a@example.com").await;
+
+    for path in ["/write?db=d", "/api/v2/write?bucket=d"] {
+        let response = post(&app, path, "cpu v=1")
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{path}");
+        assert_eq!(
+            error_of(response).await,
+            "rules on this installation read InfluxDB at http://127.0.0.1:9/influx (database \
+             \"markets\"), not points written here: write these points to that InfluxDB instead",
+            "{path}"
+        );
+    }
+    // Still only for callers with a token.
+    let response = post(&app, "/write?db=d", "cpu v=1").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(points_of(&app, user).await.is_empty());
 }
 
 async fn writes_need_a_token_in_any_influx_form(backend: Backend) {
@@ -459,5 +601,30 @@ async fn expired_points_are_deleted_by_the_retention_sweep(backend: Backend) {
         points_of(&app, bob).await.len(),
         2,
         "the 9-day-old point is gone"
+    );
+}
+
+async fn names_differing_in_case_or_trailing_space_stay_apart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+
+    // An escaped space ends the second measurement, field and tag value.
+    let body = "cpu,host=a v=1\nCPU,host=A V=2\ncpu\\ ,host=a\\  v\\ =3\n";
+    let response = post(&app, "/write?db=monitors", body)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+    let client = app.client(&token).await;
+    let listed = client.ok("list_metrics", serde_json::json!({})).await;
+    assert_eq!(
+        listed["measurements"],
+        serde_json::json!([
+            {"name": "CPU", "fields": ["V"], "tags": {"host": ["A"]}},
+            {"name": "cpu", "fields": ["v"], "tags": {"host": ["a"]}},
+            {"name": "cpu ", "fields": ["v "], "tags": {"host": ["a "]}},
+        ])
     );
 }
