@@ -47,6 +47,7 @@ const FAMILIES: &[(&str, &str)] = &[
     ("monitors_worker_alerts_fired_total", "counter"),
     ("monitors_worker_alerts_resolved_total", "counter"),
     ("monitors_worker_notifications_total", "counter"),
+    ("monitors_worker_notifications_unopenable_total", "counter"),
     ("monitors_worker_lease_claims_total", "counter"),
     ("monitors_worker_lease_losses_total", "counter"),
     ("monitors_worker_lease_renew_failures_total", "counter"),
