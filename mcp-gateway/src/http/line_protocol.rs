@@ -490,8 +490,8 @@ fn bad_value(key: &str, value: &str) -> Option<String> {
         return None;
     }
     Some(format!(
-        "field {} has the value {}, which is not a number (1.5, -2i for an integer, 3u for an \
-         unsigned one); text goes in double quotes",
+        "field {} has the value {}, which is not a number (such as 1.5, -2i for an integer or 3u \
+         for an unsigned one)",
         shown(key),
         shown(value)
     ))
