@@ -16,5 +16,6 @@ mod protocol;
 mod rules;
 mod schema_migrations;
 mod silences;
+mod third_party_clients;
 mod webdriver;
 mod write;
