@@ -30,6 +30,16 @@ async fn page_with(browser: &Browser, marker: &str) -> String {
     .await
 }
 
+/// Types `email` and [`PASSWORD`] into the sign-in form shown, and sends it.
+async fn sign_in(browser: &Browser, email: &str) {
+    let field = browser.find_css("input#email").await.unwrap();
+    browser.send_keys(&field, email).await.unwrap();
+    let password = browser.find_css("input#password").await.unwrap();
+    browser.send_keys(&password, PASSWORD).await.unwrap();
+    let submit = browser.find_css("button[type=submit]").await.unwrap();
+    browser.click(&submit).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_signs_in_and_consents_in_chromium() {
     let app = spawn_app(Backend::Sqlite).await;
@@ -43,12 +53,7 @@ async fn a_person_signs_in_and_consents_in_chromium() {
         .unwrap();
     page_with(&browser, "Refusals").await;
     save_screenshot("oauth-sign-in", &browser.screenshot_png().await.unwrap());
-    let email = browser.find_css("input#email").await.unwrap();
-    browser.send_keys(&email, "ada@example.com").await.unwrap();
-    let password = browser.find_css("input#password").await.unwrap();
-    browser.send_keys(&password, PASSWORD).await.unwrap();
-    let submit = browser.find_css("button[type=submit]").await.unwrap();
-    browser.click(&submit).await.unwrap();
+    sign_in(&browser, "ada@example.com").await;
 
     let consent = page_with(&browser, "name=\"decision\"").await;
     assert!(
@@ -133,10 +138,10 @@ async fn the_home_page_gives_the_mcp_url_and_signs_a_person_in() {
     assert!(home.contains("monitors-mcp"), "{home}");
     save_screenshot("home", &browser.screenshot_png().await.unwrap());
     // The stylesheet loaded under the page's policy: the links are buttons.
-    let sign_in = browser.find_css("a.button.primary").await.unwrap();
+    let sign_in_link = browser.find_css("a.button.primary").await.unwrap();
     assert_eq!(
         browser
-            .css_value(&sign_in, "text-decoration-line")
+            .css_value(&sign_in_link, "text-decoration-line")
             .await
             .unwrap(),
         "none"
@@ -144,14 +149,9 @@ async fn the_home_page_gives_the_mcp_url_and_signs_a_person_in() {
     let url = browser.find_css("code#mcp-url").await.unwrap();
     assert_eq!(browser.css_value(&url, "display").await.unwrap(), "block");
 
-    browser.click(&sign_in).await.unwrap();
+    browser.click(&sign_in_link).await.unwrap();
     page_with(&browser, "<h1>Sign in</h1>").await;
-    let email = browser.find_css("input#email").await.unwrap();
-    browser.send_keys(&email, "ada@example.com").await.unwrap();
-    let password = browser.find_css("input#password").await.unwrap();
-    browser.send_keys(&password, PASSWORD).await.unwrap();
-    let submit = browser.find_css("button[type=submit]").await.unwrap();
-    browser.click(&submit).await.unwrap();
+    sign_in(&browser, "ada@example.com").await;
     page_with(&browser, "Signed in as <strong>ada@example.com</strong>").await;
     assert!(
         browser

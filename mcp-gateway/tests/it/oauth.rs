@@ -7,6 +7,10 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use alert_worker::testing::{
+    receiver::{Receiver, Reply},
+    within,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcp_gateway::{
     oauth::password::{self, Password},
@@ -25,7 +29,6 @@ use serde_json::{Value, json};
 use crate::support::{
     Backend, McpClient, TestApp, minimal_rule, on_both_backends, run_operator, spawn_app,
 };
-use alert_worker::testing::within;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";
 
@@ -146,6 +149,26 @@ pub(crate) async fn user_with_password(app: &TestApp, email: &str) {
     app.store.set_password_hash(user.id, hash).await.unwrap();
 }
 
+/// Submits the sign-in form on `page` with `email` and [`PASSWORD`];
+/// returns where the browser is sent next.
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    browser: &mut Browser,
+    page: &str,
+    email: &str,
+) -> String {
+    let csrf = attribute(page, "name=\"csrf\"", "value");
+    let form_action = attribute(page, "<form", "action");
+    let (status, body, location) = browser
+        .post(
+            &absolute(app, &form_action),
+            &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    location.expect("signed in, the browser is sent on")
+}
+
 /// Signs in and consents on the pages; returns the redirect to the client.
 pub(crate) async fn sign_in_and_consent(
     app: &TestApp,
@@ -159,16 +182,8 @@ pub(crate) async fn sign_in_and_consent(
     let consent = if page.contains("name=\"decision\"") {
         page
     } else {
-        let csrf = attribute(&page, "name=\"csrf\"", "value");
-        let form_action = attribute(&page, "<form", "action");
-        let (status, body, location) = browser
-            .post(
-                &absolute(app, &form_action),
-                &[("email", email), ("password", PASSWORD), ("csrf", &csrf)],
-            )
-            .await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-        let (status, consent, _) = browser.get(&absolute(app, &location.unwrap())).await;
+        let location = sign_in(app, browser, &page, email).await;
+        let (status, consent, _) = browser.get(&absolute(app, &location)).await;
         assert_eq!(status, StatusCode::OK);
         consent
     };
@@ -350,6 +365,18 @@ pub(crate) struct Flow {
     pub client_id: String,
     pub verifier: String,
     pub challenge: String,
+}
+
+impl Flow {
+    /// Another authorization by the same client, with a new PKCE pair.
+    pub(crate) fn again(&self) -> Self {
+        let (verifier, challenge) = pkce();
+        Self {
+            client_id: self.client_id.clone(),
+            verifier,
+            challenge,
+        }
+    }
 }
 
 pub(crate) async fn register(app: &TestApp) -> Flow {
@@ -809,19 +836,29 @@ async fn forms_without_their_csrf_token_and_password_guessing_are_refused() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_metadata_document_is_a_client_id() {
-    use alert_worker::testing::receiver::{Receiver, Reply};
-    let app = spawn_app(Backend::Sqlite).await;
-    user_with_password(&app, "ada@example.com").await;
+/// A server publishing, once and cacheable for an hour, the metadata
+/// document of a client named `name` that redirects to [`REDIRECT`]; and
+/// that client's id, the document's URL.
+pub(crate) async fn documented_client(name: &str) -> (Receiver, String) {
     let documents = Receiver::start().await;
     let client_id = documents.url("/client.json");
     documents.then_reply(
         Reply::status(200)
             .header("content-type", "application/json")
             .header("cache-control", "max-age=3600")
-            .body(&json!({"client_id": client_id, "client_name": "Documented client", "redirect_uris": [REDIRECT]}).to_string()),
+            .body(
+                &json!({"client_id": client_id, "client_name": name, "redirect_uris": [REDIRECT]})
+                    .to_string(),
+            ),
     );
+    (documents, client_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_metadata_document_is_a_client_id() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let (documents, client_id) = documented_client("Documented client").await;
     let (verifier, challenge) = pkce();
     let flow = Flow {
         client_id: client_id.clone(),

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 use crate::{
     oauth::{
-        Browser, Flow, PASSWORD, REDIRECT, absolute, attribute, authorize_url, exchange, ping,
-        pkce, query_of, refresh, register, sign_in_and_consent, user_with_password,
+        Browser, Flow, REDIRECT, absolute, attribute, authorize_url, documented_client, exchange,
+        ping, query_of, refresh, register, sign_in, sign_in_and_consent, user_with_password,
     },
     support::{Backend, McpClient, TestApp, on_both_backends, spawn_app},
 };
@@ -109,21 +109,10 @@ fn assert_page(status: StatusCode, page: &str, location: Option<String>, error: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_error_is_redirected_to_a_self_registered_client_before_consent() {
-    use alert_worker::testing::receiver::{Receiver, Reply};
     let app = spawn_app(Backend::Sqlite).await;
     user_with_password(&app, "ada@example.com").await;
     let registered = register(&app).await;
-    let documents = Receiver::start().await;
-    let documented = documents.url("/client.json");
-    documents.then_reply(
-        Reply::status(200)
-            .header("content-type", "application/json")
-            .header("cache-control", "max-age=3600")
-            .body(
-                &json!({"client_id": documented, "client_name": "Documented", "redirect_uris": [REDIRECT]})
-                    .to_string(),
-            ),
-    );
+    let (_documents, documented) = documented_client("Documented").await;
     let operators = app
         .store
         .create_client("Ops console", &[REDIRECT.to_owned()], "operator", None)
@@ -235,12 +224,7 @@ async fn consenting_again_reuses_the_connection(backend: Backend) {
     let mut browser = Browser::new();
     let first = connect(&app, &mut browser, &flow, "alerts:write").await;
     // The same app again, another PKCE pair, a narrower request.
-    let (verifier, challenge) = pkce();
-    let again = Flow {
-        client_id: flow.client_id.clone(),
-        verifier,
-        challenge,
-    };
+    let again = flow.again();
     let second = connect(&app, &mut browser, &again, "alerts:read").await;
 
     let listed = connections(&second, &app).await;
@@ -273,13 +257,7 @@ async fn consenting_again_reuses_the_connection(backend: Backend) {
     for tokens in [&first, &second, &renewed] {
         assert_eq!(ping(&app, access(tokens)).await, StatusCode::UNAUTHORIZED);
     }
-    let (verifier, challenge) = pkce();
-    let third = Flow {
-        client_id: flow.client_id.clone(),
-        verifier,
-        challenge,
-    };
-    let fresh = connect(&app, &mut browser, &third, "alerts:read").await;
+    let fresh = connect(&app, &mut browser, &flow.again(), "alerts:read").await;
     let listed = connections(&fresh, &app).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_ne!(listed[0]["id"], id);
@@ -314,12 +292,7 @@ async fn a_replay_stops_the_access_token_at_once(backend: Backend) {
     assert_eq!(ping(&app, access(&tokens)).await, StatusCode::UNAUTHORIZED);
 
     // A refresh token used twice: likewise.
-    let (verifier, challenge) = pkce();
-    let flow = Flow {
-        client_id: flow.client_id,
-        verifier,
-        challenge,
-    };
+    let flow = flow.again();
     let tokens = connect(&app, &mut browser, &flow, "alerts:read alerts:write").await;
     let old = tokens["refresh_token"].as_str().unwrap();
     let (status, rotated) = refresh(&app, &flow, old).await;
@@ -363,29 +336,15 @@ async fn the_home_page_gives_the_mcp_url_and_leads_to_sign_in_and_the_account() 
         home.contains(&format!(">{}</code>", app.mcp_url())),
         "the MCP URL to paste: {home}"
     );
-    let sign_in = attribute(&home, ">Sign in<", "href");
+    let sign_in_link = attribute(&home, ">Sign in<", "href");
     let account = attribute(&home, ">Your account<", "href");
     assert_eq!(account, "/oauth/account");
 
     // The sign-in link: a form that lands on the account page.
-    let (status, page, _) = browser.get(&absolute(&app, &sign_in)).await;
+    let (status, page, _) = browser.get(&absolute(&app, &sign_in_link)).await;
     assert_eq!(status, StatusCode::OK, "{page}");
-    let action = absolute(&app, &attribute(&page, "<form", "action"));
-    let csrf = attribute(&page, "name=\"csrf\"", "value");
-    let (status, _, location) = browser
-        .post(
-            &action,
-            &[
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-                ("csrf", &csrf),
-            ],
-        )
-        .await;
-    assert_eq!(
-        (status, location.as_deref()),
-        (StatusCode::SEE_OTHER, Some(account.as_str()))
-    );
+    let next = sign_in(&app, &mut browser, &page, "ada@example.com").await;
+    assert_eq!(next, account);
     let (status, page, _) = browser.get(&absolute(&app, &account)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -393,7 +352,7 @@ async fn the_home_page_gives_the_mcp_url_and_leads_to_sign_in_and_the_account() 
         "{page}"
     );
     // Signed in already, the sign-in link goes straight on.
-    let (status, _, location) = browser.get(&absolute(&app, &sign_in)).await;
+    let (status, _, location) = browser.get(&absolute(&app, &sign_in_link)).await;
     assert_eq!(
         (status, location.as_deref()),
         (StatusCode::SEE_OTHER, Some(account.as_str()))
