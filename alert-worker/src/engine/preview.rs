@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::Serialize;
 use shared_models::series::series_key;
 
@@ -18,7 +19,7 @@ use crate::source::MetricSource;
 /// At most this many evaluations per backtest, to bound its cost.
 pub const MAX_BACKTEST_TICKS: i64 = 1_000;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
 pub struct SeriesPreview {
     pub labels: Labels,
     /// The value the rule would compare; absent when there is no data.
@@ -28,7 +29,7 @@ pub struct SeriesPreview {
     pub state: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
 pub struct PreviewResult {
     pub series: Vec<SeriesPreview>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,7 +68,7 @@ pub async fn preview_now(
 }
 
 /// One firing episode found by a backtest.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
 pub struct Episode {
     pub labels: Labels,
     pub fired_at: String,
@@ -78,7 +79,7 @@ pub struct Episode {
     pub resolved_at: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, JsonSchema)]
 pub struct Backtest {
     pub evaluations: i64,
     pub episodes: Vec<Episode>,

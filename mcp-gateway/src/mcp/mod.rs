@@ -3,6 +3,7 @@
 
 mod args;
 mod result;
+mod schema;
 mod server;
 mod tools;
 

@@ -8,7 +8,7 @@ use super::{
 };
 
 /// An alert rule as a client writes it. Omitted optional fields take their
-/// defaults; `RuleSpec::parse` turns this into a rule that is known valid.
+/// defaults; parsing it into a `RuleSpec` checks it whole.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleInput {
@@ -21,15 +21,15 @@ pub struct RuleInput {
     pub metric: MetricInput,
     /// When the rule fires.
     pub condition: ConditionInput,
-    /// How often to evaluate the rule, e.g. "10s", "1m". Must be at least the server's minimum interval.
+    /// How often to evaluate the rule, e.g. "10s", "1m" (at least the server's minimum).
     pub interval: HumanDuration,
     /// How long the condition must hold before the alert fires (pending period). Default "0s".
     #[serde(rename = "for", default, skip_serializing_if = "Option::is_none")]
     pub for_: Option<HumanDuration>,
-    /// info, warning (default) or critical.
+    /// Default warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
-    /// Free-form key/value labels attached to the rule and its alerts, e.g. {"team": "trading"}.
+    /// Labels for the rule and its alerts, e.g. {"team": "trading"}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Message templates, e.g. {"summary": "{{rule.name}}: price is {{value}}"}.
@@ -38,7 +38,7 @@ pub struct RuleInput {
     /// Whether the rule is evaluated. Default true; false pauses it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
-    /// Once firing, stay firing this long after the condition stops holding, to ride out brief dips. Default "0s".
+    /// Stay firing this long after the condition stops holding, to ride out dips. Default "0s".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_firing_for: Option<HumanDuration>,
     /// When a series has no data: "no_data" (default; hold and report), "ok", "alerting" or "keep_last".
@@ -47,10 +47,10 @@ pub struct RuleInput {
     /// When the query fails: "error" (default; hold and report), "keep_last" or "alerting".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<ErrorPolicy>,
-    /// Notification channel ids (from create_notification_channel) to notify when the alert fires and resolves.
+    /// Ids of notification channels to notify when the alert fires and resolves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
-    /// Minimum time between two notifications for one series, e.g. "10m", to quiet a flapping alert. Default "0s".
+    /// Least time between two notifications for one series, e.g. "10m". Default "0s".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cooldown: Option<HumanDuration>,
     /// Notify again while an alert stays firing, this often. Default "4h"; "0s" never repeats.
@@ -74,7 +74,7 @@ pub struct MetricInput {
     /// Database (InfluxDB 1.x) or bucket; default: the server's default database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
-    /// How points in the window are combined: last (default), mean, min, max, sum, count.
+    /// How points in the window are combined; default last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregation: Option<Aggregation>,
     /// How far back to look each evaluation. Default "5m".
@@ -92,13 +92,13 @@ pub struct ConditionInput {
     /// percent (op "<" with threshold -5 means "drops more than 5%"); "absence": no point at all within the window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<ConditionKind>,
-    /// Comparator: ">", ">=", "<", "<=", "==" or "!=". Required except for absence.
+    /// Required except for absence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<Comparator>,
     /// The value compared against, e.g. 70000. Required except for absence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    /// Optional hysteresis: once firing, the alert resolves only when the value crosses this instead of the threshold.
+    /// Hysteresis: once firing, the alert resolves only when the value crosses this instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_threshold: Option<f64>,
 }

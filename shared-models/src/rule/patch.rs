@@ -174,7 +174,8 @@ mod tests {
             &RuleLimits::default(),
         )
         .unwrap_err();
-        assert!(err.reason.contains("unknown field `colour`"), "{err}");
+        assert_eq!(err.field, "colour");
+        assert!(err.reason.starts_with("not a field here"), "{err}");
         let err = apply_patch(
             &stored(),
             patch(json!({"condition": {"threshold": "high"}})),

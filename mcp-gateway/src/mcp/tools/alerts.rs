@@ -1,9 +1,7 @@
 use chrono::{DateTime, Utc};
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -16,7 +14,8 @@ use shared_models::rule::AlertState;
 use crate::{
     mcp::{
         args::parse,
-        result::tool_result,
+        result::{ToolFailure, tool_result},
+        schema,
         server::{MonitorsMcp, principal},
     },
     store::{AlertFilter, AlertRecord},
@@ -68,15 +67,15 @@ impl MonitorsMcp {
 the value that fired, when it started and, once over, when it resolved, and the delivery status of each \
 notification sent about it (deliveries). Filter by state (firing, resolved), rule_id, since (RFC 3339) or \
 acknowledged. Paginated with cursor/next_cursor.",
-        input_schema = schema_for_type::<ListAlertsArgs>(),
-        output_schema = schema_for_output::<AlertList>(),
+        input_schema = schema::input::<ListAlertsArgs>(),
+        output_schema = schema::output::<AlertList>(),
         annotations(title = "List alerts", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_alerts(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ListAlertsArgs = parse(args)?;
         let filter = AlertFilter {
@@ -102,15 +101,15 @@ acknowledged. Paginated with cursor/next_cursor.",
         description = "Get one alert by id: the rule, series labels, value and threshold, when it started and \
 resolved, its acknowledgement, and for each notification about it (one per state change and channel) whether it \
 was delivered, is pending a retry, failed (with the receiver's status and error) or was silenced or suppressed.",
-        input_schema = schema_for_type::<AlertIdArgs>(),
-        output_schema = schema_for_output::<AlertRecord>(),
+        input_schema = schema::input::<AlertIdArgs>(),
+        output_schema = schema::output::<AlertRecord>(),
         annotations(title = "Get alert", read_only_hint = true, open_world_hint = false)
     )]
     async fn get_alert(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: AlertIdArgs = parse(args)?;
         tool_result(self.store.get_alert(owner, &args.id).await)
@@ -119,15 +118,15 @@ was delivered, is pending a retry, failed (with the receiver's status and error)
     #[tool(
         description = "Acknowledge an alert: record that a person has seen it. Acknowledging again changes nothing. \
 Returns the alert.",
-        input_schema = schema_for_type::<AlertIdArgs>(),
-        output_schema = schema_for_output::<AlertRecord>(),
+        input_schema = schema::input::<AlertIdArgs>(),
+        output_schema = schema::output::<AlertRecord>(),
         annotations(title = "Acknowledge alert", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn acknowledge_alert(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let principal = principal(&parts)?;
         let args: AlertIdArgs = parse(args)?;
         let by = principal.credential.to_string();

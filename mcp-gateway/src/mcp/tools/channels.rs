@@ -1,9 +1,7 @@
 use alert_worker::notify::{Attempt, Delivery};
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -23,7 +21,8 @@ use super::rules::Deleted;
 use crate::{
     mcp::{
         args::parse,
-        result::tool_result,
+        result::{ToolFailure, tool_result},
+        schema,
         server::{MonitorsMcp, principal},
     },
     store::{ChannelRecord, CreatedChannel, OpenedChannel},
@@ -51,10 +50,7 @@ pub struct CreateChannelArgs {
     pub name: String,
     /// slack, discord, teams, webhook, email or pagerduty.
     pub kind: ChannelKind,
-    /// Where and how to send, depending on kind. slack/discord/teams: {"webhook_url": "..."};
-    /// webhook: {"url": "..."}; pagerduty: {"routing_key": "..."}; email: {"host": "smtp.example.com",
-    /// "username": "...", "password": "...", "from": "alerts@example.com", "to": ["ops@example.com"]}
-    /// or {"transport": "sendgrid", "api_key": "...", "from": "...", "to": ["..."]}.
+    /// Where and how to send; its fields depend on kind, as the tool's description lists.
     pub config: Map<String, Value>,
 }
 
@@ -193,18 +189,16 @@ impl MonitorsMcp {
         description = concat!("Create a notification channel: a place alerts are sent (Slack, Discord, Microsoft Teams, \
 a signed generic webhook, email, or PagerDuty). Then list its id in a rule's \"channels\" (create_alert_rule or \
 update_alert_rule) to be notified when that rule fires and resolves, and try it with test_notification_channel. \
-Secrets are stored encrypted and never shown again: the answer shows the configuration masked. For kind \
-\"webhook\" the answer includes signing_secret, once. Example: {\"name\": \"ops-slack\", \"kind\": \"slack\", \
-\"config\": {\"webhook_url\": \"https://hooks.slack.com/services/T000/B000/XXXX\"}}. ", config_fields!()),
-        input_schema = schema_for_type::<CreateChannelArgs>(),
-        output_schema = schema_for_output::<CreatedChannelView>(),
+Secrets are stored encrypted and shown masked; a webhook's signing_secret is shown once, here. ", config_fields!()),
+        input_schema = schema::input::<CreateChannelArgs>(),
+        output_schema = schema::output::<CreatedChannelView>(),
         annotations(title = "Create notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn create_notification_channel(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: CreateChannelArgs = parse(args)?;
         tool_result(
@@ -224,15 +218,15 @@ Secrets are stored encrypted and never shown again: the answer shows the configu
     #[tool(
         description = "List your notification channels, newest first: id, name, kind and the configuration with \
 credentials masked. Paginated with cursor/next_cursor.",
-        input_schema = schema_for_type::<ListChannelsArgs>(),
-        output_schema = schema_for_output::<ChannelList>(),
+        input_schema = schema::input::<ListChannelsArgs>(),
+        output_schema = schema::output::<ChannelList>(),
         annotations(title = "List notification channels", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_notification_channels(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ListChannelsArgs = parse(args)?;
         tool_result(
@@ -250,16 +244,16 @@ credentials masked. Paginated with cursor/next_cursor.",
         description = concat!("Rename a notification channel and/or change some of its configuration: give only the config \
 fields to change (the rest keep their values, secrets included), e.g. {\"id\": \"...\", \"config\": \
 {\"webhook_url\": \"https://hooks.slack.com/services/...\"}}. A webhook channel keeps its signing secret. Returns the \
-channel with credentials masked. ", config_fields!()),
-        input_schema = schema_for_type::<UpdateChannelArgs>(),
-        output_schema = schema_for_output::<ChannelRecord>(),
+channel with credentials masked. The config fields of each kind are those create_notification_channel lists."),
+        input_schema = schema::patch::<UpdateChannelArgs>(),
+        output_schema = schema::output::<ChannelRecord>(),
         annotations(title = "Update notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn update_notification_channel(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: UpdateChannelArgs = parse(args)?;
         tool_result(
@@ -279,15 +273,15 @@ channel with credentials masked. ", config_fields!()),
         description = "Delete a notification channel. Refused while any of your alert rules lists it in \
 \"channels\": remove it from those rules with update_alert_rule first. Notifications already recorded stay \
 visible on their alerts.",
-        input_schema = schema_for_type::<ChannelIdArgs>(),
-        output_schema = schema_for_output::<Deleted>(),
+        input_schema = schema::input::<ChannelIdArgs>(),
+        output_schema = schema::output::<Deleted>(),
         annotations(title = "Delete notification channel", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_notification_channel(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ChannelIdArgs = parse(args)?;
         tool_result(
@@ -305,15 +299,15 @@ visible on their alerts.",
         description = "Send a test message to a notification channel now, and report whether the receiver accepted \
 it: delivered, the receiver's status, and the start of its answer or the error. Use it after creating or changing \
 a channel. It sends one real message to the destination and records nothing.",
-        input_schema = schema_for_type::<ChannelIdArgs>(),
-        output_schema = schema_for_output::<TestOutcome>(),
+        input_schema = schema::input::<ChannelIdArgs>(),
+        output_schema = schema::output::<TestOutcome>(),
         annotations(title = "Test notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
     )]
     async fn test_notification_channel(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ChannelIdArgs = parse(args)?;
         let channel = match self.store.open_channel(owner, &args.id).await {

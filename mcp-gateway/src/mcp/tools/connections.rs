@@ -1,8 +1,6 @@
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -14,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     mcp::{
         args::parse,
-        result::tool_result,
+        result::{ToolFailure, tool_result},
+        schema,
         server::{MonitorsMcp, principal},
     },
     store::GrantRecord,
@@ -72,15 +71,15 @@ impl MonitorsMcp {
     #[tool(
         description = "List the apps (MCP clients such as Claude) connected to this account through OAuth sign-in, \
 with what each may do. API tokens are not listed.",
-        input_schema = schema_for_type::<NoArgs>(),
-        output_schema = schema_for_output::<ConnectionList>(),
+        input_schema = schema::input::<NoArgs>(),
+        output_schema = schema::output::<ConnectionList>(),
         annotations(title = "List connections", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_connections(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let NoArgs {} = parse(args)?;
         tool_result(
@@ -97,15 +96,15 @@ with what each may do. API tokens are not listed.",
         description = "Disconnect an app from this account: its access and refresh tokens stop working within \
 seconds, and it must ask the user to sign in and consent again. Disconnecting the app making this call ends \
 its own access.",
-        input_schema = schema_for_type::<ConnectionIdArgs>(),
-        output_schema = schema_for_output::<Connection>(),
+        input_schema = schema::input::<ConnectionIdArgs>(),
+        output_schema = schema::output::<Connection>(),
         annotations(title = "Revoke connection", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
     )]
     async fn revoke_connection(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ConnectionIdArgs = parse(args)?;
         let revoked = self.store.revoke_grant(owner, &args.id).await;

@@ -7,10 +7,8 @@ use alert_worker::{
 };
 use chrono::{DateTime, Utc};
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -27,8 +25,9 @@ use shared_models::{
 use crate::{
     error::Error,
     mcp::{
-        args::{invalid_params, parse},
-        result::tool_result,
+        args::parse,
+        result::{ToolFailure, tool_result},
+        schema,
         server::{MonitorsMcp, principal},
     },
 };
@@ -102,10 +101,8 @@ pub struct BacktestRange {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PreviewView {
     /// What the rule sees now, per series, and the state a new rule would enter.
-    #[schemars(with = "serde_json::Value")]
     pub now: PreviewResult,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Value>")]
     pub backtest: Option<Backtest>,
 }
 
@@ -115,15 +112,15 @@ impl MonitorsMcp {
         description = "Discover what can be alerted on: measurements (optionally by name prefix), their numeric \
 fields, and tag keys with some of their values. Use it to turn a request like \"alert me if Bitcoin goes above \
 70k\" into the measurement, field and tags of a rule.",
-        input_schema = schema_for_type::<ListMetricsArgs>(),
-        output_schema = schema_for_output::<MetricList>(),
+        input_schema = schema::input::<ListMetricsArgs>(),
+        output_schema = schema::output::<MetricList>(),
         annotations(title = "List metrics", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_metrics(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ListMetricsArgs = parse(args)?;
         let limit = bounded(args.limit, "limit")?;
@@ -143,19 +140,19 @@ fields, and tag keys with some of their values. Use it to turn a request like \"
         description = "Try a draft alert rule without saving it: evaluates it now and shows each series' current \
 value and the state it would enter (normal, pending, firing, no_data). With backtest {from, to}, replays it over \
 that past range (at most 1000 evaluations) and lists when it would have fired and resolved.",
-        input_schema = schema_for_type::<PreviewArgs>(),
-        output_schema = schema_for_output::<PreviewView>(),
+        input_schema = schema::input_described_elsewhere::<PreviewArgs>(),
+        output_schema = schema::output::<PreviewView>(),
         annotations(title = "Preview alert rule", read_only_hint = true, open_world_hint = false)
     )]
     async fn preview_alert_rule(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: PreviewArgs = parse(args)?;
         let spec = RuleSpec::parse(args.rule, self.store.limits())
-            .map_err(|e| invalid_params(e.within("rule")))?;
+            .map_err(|e| e.within("rule"))?;
         let rule = LoadedRule {
             id: RuleId::generate(),
             owner,
@@ -170,18 +167,19 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
                 let to = range.to.unwrap_or(now).timestamp_millis();
                 let from = range.from.timestamp_millis();
                 if from >= to {
-                    return Err(invalid_params(FieldError::new(
+                    return Err(FieldError::new(
                         "backtest.from",
                         "must be before backtest.to",
-                    )));
+                    ).into());
                 }
                 if (to - from) / rule.interval_ms() > MAX_BACKTEST_TICKS {
-                    return Err(invalid_params(FieldError::new(
+                    return Err(FieldError::new(
                         "backtest",
                         format!(
                             "covers more than {MAX_BACKTEST_TICKS} evaluations; shorten it or lengthen the interval"
                         ),
-                    )));
+                    )
+                    .into());
                 }
                 Some((from, to))
             }
@@ -199,13 +197,13 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
     }
 }
 
-fn bounded(value: Option<usize>, field: &str) -> Result<usize, ErrorData> {
+fn bounded(value: Option<usize>, field: &str) -> Result<usize, FieldError> {
     match value {
         None => Ok(20),
         Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(_) => Err(invalid_params(FieldError::new(
+        Some(_) => Err(FieldError::new(
             field,
             "must be between 1 and 100",
-        ))),
+        ).into()),
     }
 }

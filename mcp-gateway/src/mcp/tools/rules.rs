@@ -1,8 +1,6 @@
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -11,12 +9,16 @@ use rmcp::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared_models::rule::{RuleInput, RulePatch, RuleSpec, Severity};
+use shared_models::{
+    FieldError,
+    rule::{RuleInput, RulePatch, RuleSpec, Severity},
+};
 
 use crate::{
     mcp::{
-        args::{invalid_params, parse},
-        result::{structured_with_text, tool_result},
+        args::parse,
+        result::{ToolFailure, structured_with_text, tool_result, unserialisable},
+        schema,
         server::{MonitorsMcp, principal},
     },
     store::{RuleFilter, RuleListItem, RuleRecord},
@@ -111,18 +113,18 @@ Example: {\"name\": \"BTC above 70k\", \"metric\": {\"measurement\": \"crypto\",
 \"tags\": {\"symbol\": \"BTC\"}}, \"condition\": {\"op\": \">\", \"threshold\": 70000}, \"interval\": \"10s\"}. \
 Durations are strings like \"30s\", \"5m\", \"2h\". To be notified when it fires and resolves, list \
 notification channel ids (create_notification_channel) in \"channels\". Returns the stored rule with its id.",
-        input_schema = schema_for_type::<RuleInput>(),
-        output_schema = schema_for_output::<RuleRecord>(),
+        input_schema = schema::input::<RuleInput>(),
+        output_schema = schema::output::<RuleRecord>(),
         annotations(title = "Create alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn create_alert_rule(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let input: RuleInput = parse(args)?;
-        let spec = RuleSpec::parse(input, self.store.limits()).map_err(invalid_params)?;
+        let spec = RuleSpec::parse(input, self.store.limits())?;
         tool_result(self.store.create_rule(owner, spec).await)
     }
 
@@ -130,15 +132,15 @@ notification channel ids (create_notification_channel) in \"channels\". Returns 
         description = "List your alert rules, newest first, optionally filtered by enabled, severity or a name fragment. \
 Each entry is a summary (id, name, enabled, severity, interval, and the condition in one line); use get_alert_rule \
 for every field. Paginated: pass the returned next_cursor as cursor to get the next page.",
-        input_schema = schema_for_type::<ListRulesArgs>(),
-        output_schema = schema_for_output::<RuleList>(),
+        input_schema = schema::input::<ListRulesArgs>(),
+        output_schema = schema::output::<RuleList>(),
         annotations(title = "List alert rules", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_alert_rules(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ListRulesArgs = parse(args)?;
         let filter = RuleFilter {
@@ -153,26 +155,23 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
                 rules: page.items,
                 next_cursor: page.next_cursor,
             },
-            Err(error) => return tool_result::<RuleList>(Err(error)),
+            Err(error) => return Err(error.into()),
         };
-        list.into_result().map_err(|e| {
-            tracing::error!(error = %e, "tool output could not be serialized");
-            ErrorData::internal_error("internal error", None)
-        })
+        list.into_result().map_err(|e| unserialisable(&e))
     }
 
     #[tool(
         description = "Get one alert rule by id, with every field including defaults, and its health: when it was \
 last evaluated, the last error, and the state (normal, pending, firing, no_data, error) of each series.",
-        input_schema = schema_for_type::<RuleIdArgs>(),
-        output_schema = schema_for_output::<RuleRecord>(),
+        input_schema = schema::input::<RuleIdArgs>(),
+        output_schema = schema::output::<RuleRecord>(),
         annotations(title = "Get alert rule", read_only_hint = true, open_world_hint = false)
     )]
     async fn get_alert_rule(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: RuleIdArgs = parse(args)?;
         tool_result(self.store.get_rule_with_health(owner, &args.id).await)
@@ -182,29 +181,29 @@ last evaluated, the last error, and the state (normal, pending, firing, no_data,
         description = "Change some fields of an alert rule; fields you leave out keep their values and nested \
 objects (metric, condition, labels) are merged. Set \"enabled\": false to pause a rule and true to resume it. \
 Setting a field to null resets it to its default. Returns the updated rule.",
-        input_schema = schema_for_type::<UpdateRuleArgs>(),
-        output_schema = schema_for_output::<RuleRecord>(),
+        input_schema = schema::patch::<UpdateRuleArgs>(),
+        output_schema = schema::output::<RuleRecord>(),
         annotations(title = "Update alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn update_alert_rule(
         &self,
         Parameters(mut args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let id = match args.remove("id") {
             Some(serde_json::Value::String(id)) => id,
             Some(_) => {
-                return Err(invalid_params(shared_models::FieldError::new(
+                return Err(FieldError::new(
                     "id",
                     "must be a string",
-                )));
+                ).into());
             }
             None => {
-                return Err(invalid_params(shared_models::FieldError::new(
+                return Err(FieldError::new(
                     "id",
                     "is required",
-                )));
+                ).into());
             }
         };
         tool_result(self.store.update_rule(owner, &id, args).await)
@@ -213,15 +212,15 @@ Setting a field to null resets it to its default. Returns the updated rule.",
     #[tool(
         description = "Delete an alert rule permanently. Alerts it already raised stay in the alert history. \
 To stop a rule temporarily, use update_alert_rule with enabled=false instead.",
-        input_schema = schema_for_type::<RuleIdArgs>(),
-        output_schema = schema_for_output::<Deleted>(),
+        input_schema = schema::input::<RuleIdArgs>(),
+        output_schema = schema::output::<Deleted>(),
         annotations(title = "Delete alert rule", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_alert_rule(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: RuleIdArgs = parse(args)?;
         tool_result(

@@ -1,8 +1,6 @@
 use rmcp::{
-    ErrorData,
     handler::server::{
-        common::{schema_for_output, schema_for_type},
-        tool::Extension,
+                tool::Extension,
         wrapper::Parameters,
     },
     model::{CallToolResult, JsonObject},
@@ -15,7 +13,8 @@ use super::rules::Deleted;
 use crate::{
     mcp::{
         args::parse,
-        result::tool_result,
+        result::{ToolFailure, tool_result},
+        schema,
         server::{MonitorsMcp, principal},
     },
     store::{SilenceFilter, SilenceInput, SilenceRecord},
@@ -60,15 +59,15 @@ ends. Mute one rule (rule_id), or every alert whose labels (series and rule labe
 (e.g. {\"symbol\": \"BTC\"}), or both together. \
 Say until when with ends_at (RFC 3339) or duration (\"2h\", \"1d\"), counted from starts_at (default now), and why \
 in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"exchange maintenance\"}.",
-        input_schema = schema_for_type::<SilenceInput>(),
-        output_schema = schema_for_output::<SilenceRecord>(),
+        input_schema = schema::input::<SilenceInput>(),
+        output_schema = schema::output::<SilenceRecord>(),
         annotations(title = "Create silence", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn create_silence(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let principal = principal(&parts)?;
         let input: SilenceInput = parse(args)?;
         tool_result(
@@ -81,15 +80,15 @@ in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \
     #[tool(
         description = "List your silences, newest first, each with its state: active (muting now), pending (starts \
 later) or expired. Only active and pending ones unless include_expired is true. Paginated with cursor/next_cursor.",
-        input_schema = schema_for_type::<ListSilencesArgs>(),
-        output_schema = schema_for_output::<SilenceList>(),
+        input_schema = schema::input::<ListSilencesArgs>(),
+        output_schema = schema::output::<SilenceList>(),
         annotations(title = "List silences", read_only_hint = true, open_world_hint = false)
     )]
     async fn list_silences(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: ListSilencesArgs = parse(args)?;
         let filter = SilenceFilter {
@@ -111,15 +110,15 @@ later) or expired. Only active and pending ones unless include_expired is true. 
     #[tool(
         description = "Delete a silence, ending it now: notifications are sent again, and an alert that fired \
 while muted and is still firing is notified at its rule's next evaluation.",
-        input_schema = schema_for_type::<SilenceIdArgs>(),
-        output_schema = schema_for_output::<Deleted>(),
+        input_schema = schema::input::<SilenceIdArgs>(),
+        output_schema = schema::output::<Deleted>(),
         annotations(title = "Delete silence", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_silence(
         &self,
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: SilenceIdArgs = parse(args)?;
         tool_result(
