@@ -54,7 +54,11 @@ fn plain_words(message: &str) -> (Option<String>, String) {
         {
             return (
                 None,
-                format!("expected {}, got {}", expected_words(expected), got_words(got)),
+                format!(
+                    "expected {}, got {}",
+                    expected_words(expected),
+                    got_words(got)
+                ),
             );
         }
     }
@@ -94,8 +98,8 @@ fn expected_words(expected: &str) -> String {
 
 fn got_words(got: &str) -> String {
     let value = || got.split('`').nth(1).unwrap_or_default();
-    if got.starts_with("string ") {
-        format!("the string {}", &got["string ".len()..])
+    if let Some(text) = got.strip_prefix("string ") {
+        format!("the string {text}")
     } else if got.starts_with("integer ") || got.starts_with("floating point ") {
         format!("the number {}", value())
     } else if got.starts_with("boolean ") {
@@ -221,7 +225,11 @@ mod tests {
         ];
         for (input, field, reason) in cases {
             let err = from_value::<Strict>(input.clone()).unwrap_err();
-            assert_eq!((err.field.as_str(), err.reason.as_str()), (field, reason), "{input}");
+            assert_eq!(
+                (err.field.as_str(), err.reason.as_str()),
+                (field, reason),
+                "{input}"
+            );
         }
     }
 }

@@ -3,11 +3,7 @@
 
 use std::any::Any;
 
-use rmcp::{
-    handler::server::common::schema_for_type,
-    model::JsonObject,
-    schemars::JsonSchema,
-};
+use rmcp::{handler::server::common::schema_for_type, model::JsonObject, schemars::JsonSchema};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use shared_models::{FieldError, json::from_value};
@@ -27,7 +23,10 @@ fn explain_missing<T: JsonSchema + Any>(error: FieldError) -> FieldError {
     }
     match description_of(&schema_for_type::<T>(), &error.field) {
         Some(description) => {
-            let reason = format!("required ({})", lowercase_first(description.trim_end_matches('.')));
+            let reason = format!(
+                "required ({})",
+                lowercase_first(description.trim_end_matches('.'))
+            );
             FieldError::new(error.field, reason)
         }
         None => error,
@@ -102,8 +101,14 @@ mod tests {
     #[test]
     fn a_missing_field_is_explained_by_its_description() {
         let error = refusal(json!({"metric": {"field": "price"}}));
-        assert_eq!(error.to_string(), r#"interval: required (how often to evaluate, e.g. "30s")"#);
+        assert_eq!(
+            error.to_string(),
+            r#"interval: required (how often to evaluate, e.g. "30s")"#
+        );
         let error = refusal(json!({"interval": "1m", "metric": {}}));
-        assert_eq!(error.to_string(), r#"metric.field: required (field to read, e.g. "price")"#);
+        assert_eq!(
+            error.to_string(),
+            r#"metric.field: required (field to read, e.g. "price")"#
+        );
     }
 }

@@ -64,7 +64,8 @@ impl From<ErrorData> for ToolFailure {
 /// programs.
 impl From<FieldError> for ToolFailure {
     fn from(error: FieldError) -> Self {
-        let detail = json!({"error": "invalid_argument", "field": error.field, "reason": error.reason});
+        let detail =
+            json!({"error": "invalid_argument", "field": error.field, "reason": error.reason});
         Self::tool(error.to_string(), detail)
     }
 }
@@ -73,9 +74,7 @@ impl From<Error> for ToolFailure {
     fn from(error: Error) -> Self {
         match error {
             Error::Invalid(field) => field.into(),
-            Error::NotFound { .. } => {
-                Self::tool(error.to_string(), json!({"error": "not_found"}))
-            }
+            Error::NotFound { .. } => Self::tool(error.to_string(), json!({"error": "not_found"})),
             Error::Conflict(_) => Self::tool(error.to_string(), json!({"error": "conflict"})),
             Error::Source(source) => source_failure(&source),
             Error::Database(_) => {

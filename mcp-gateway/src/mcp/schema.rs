@@ -146,7 +146,9 @@ fn count_references(node: &Value, uses: &mut std::collections::BTreeMap<String, 
             {
                 *uses.entry(name.to_owned()).or_default() += 1;
             }
-            object.values().for_each(|child| count_references(child, uses));
+            object
+                .values()
+                .for_each(|child| count_references(child, uses));
         }
         Value::Array(items) => items.iter().for_each(|child| count_references(child, uses)),
         _ => {}
@@ -322,7 +324,10 @@ fn nullable_in_place(property: &mut Value) {
         return;
     };
     object.remove("anyOf");
-    object.insert("type".to_owned(), Value::from(vec![kind, "null".to_owned()]));
+    object.insert(
+        "type".to_owned(),
+        Value::from(vec![kind, "null".to_owned()]),
+    );
     if let Some(Value::Array(values)) = other.get_mut("enum") {
         values.push(Value::Null);
     }

@@ -8,7 +8,7 @@ use std::{path::PathBuf, process::Stdio, time::Duration};
 use mcp_gateway::auth::scope::Scopes;
 use reqwest::{Method, StatusCode};
 use ring::rand::SystemRandom;
-use sea_orm::{EntityTrait, QueryOrder};
+use sea_orm::QueryOrder;
 use serde_json::{Value, json};
 use shared_models::entity::{TenantScoped, point};
 

@@ -1,9 +1,6 @@
 use chrono::{DateTime, Utc};
 use rmcp::{
-    handler::server::{
-                tool::Extension,
-        wrapper::Parameters,
-    },
+    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,

@@ -1,9 +1,6 @@
 use alert_worker::notify::{Attempt, Delivery};
 use rmcp::{
-    handler::server::{
-                tool::Extension,
-        wrapper::Parameters,
-    },
+    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,
@@ -241,10 +238,10 @@ credentials masked. Paginated with cursor/next_cursor.",
     }
 
     #[tool(
-        description = concat!("Rename a notification channel and/or change some of its configuration: give only the config \
+        description = "Rename a notification channel and/or change some of its configuration: give only the config \
 fields to change (the rest keep their values, secrets included), e.g. {\"id\": \"...\", \"config\": \
 {\"webhook_url\": \"https://hooks.slack.com/services/...\"}}. A webhook channel keeps its signing secret. Returns the \
-channel with credentials masked. The config fields of each kind are those create_notification_channel lists."),
+channel with credentials masked. The config fields of each kind are those create_notification_channel lists.",
         input_schema = schema::patch::<UpdateChannelArgs>(),
         output_schema = schema::output::<ChannelRecord>(),
         annotations(title = "Update notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)

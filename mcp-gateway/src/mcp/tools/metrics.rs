@@ -7,10 +7,7 @@ use alert_worker::{
 };
 use chrono::{DateTime, Utc};
 use rmcp::{
-    handler::server::{
-                tool::Extension,
-        wrapper::Parameters,
-    },
+    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,
@@ -151,8 +148,7 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
     ) -> Result<CallToolResult, ToolFailure> {
         let owner = principal(&parts)?.user_id;
         let args: PreviewArgs = parse(args)?;
-        let spec = RuleSpec::parse(args.rule, self.store.limits())
-            .map_err(|e| e.within("rule"))?;
+        let spec = RuleSpec::parse(args.rule, self.store.limits()).map_err(|e| e.within("rule"))?;
         let rule = LoadedRule {
             id: RuleId::generate(),
             owner,
@@ -167,10 +163,9 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
                 let to = range.to.unwrap_or(now).timestamp_millis();
                 let from = range.from.timestamp_millis();
                 if from >= to {
-                    return Err(FieldError::new(
-                        "backtest.from",
-                        "must be before backtest.to",
-                    ).into());
+                    return Err(
+                        FieldError::new("backtest.from", "must be before backtest.to").into(),
+                    );
                 }
                 if (to - from) / rule.interval_ms() > MAX_BACKTEST_TICKS {
                     return Err(FieldError::new(
@@ -201,9 +196,6 @@ fn bounded(value: Option<usize>, field: &str) -> Result<usize, FieldError> {
     match value {
         None => Ok(20),
         Some(n) if (1..=100).contains(&n) => Ok(n),
-        Some(_) => Err(FieldError::new(
-            field,
-            "must be between 1 and 100",
-        ).into()),
+        Some(_) => Err(FieldError::new(field, "must be between 1 and 100")),
     }
 }

@@ -1,8 +1,5 @@
 use rmcp::{
-    handler::server::{
-                tool::Extension,
-        wrapper::Parameters,
-    },
+    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,
@@ -194,16 +191,10 @@ Setting a field to null resets it to its default. Returns the updated rule.",
         let id = match args.remove("id") {
             Some(serde_json::Value::String(id)) => id,
             Some(_) => {
-                return Err(FieldError::new(
-                    "id",
-                    "must be a string",
-                ).into());
+                return Err(FieldError::new("id", "must be a string").into());
             }
             None => {
-                return Err(FieldError::new(
-                    "id",
-                    "is required",
-                ).into());
+                return Err(FieldError::new("id", "is required").into());
             }
         };
         tool_result(self.store.update_rule(owner, &id, args).await)

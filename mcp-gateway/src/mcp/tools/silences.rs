@@ -1,8 +1,5 @@
 use rmcp::{
-    handler::server::{
-                tool::Extension,
-        wrapper::Parameters,
-    },
+    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,
