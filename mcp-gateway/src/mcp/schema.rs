@@ -303,36 +303,30 @@ fn fold_described_enum(object: &mut Map<String, Value>) {
     object.insert("enum".to_owned(), Value::Array(values));
 }
 
-/// A nullable property's `anyOf: [{"type": "object", …}, {"type": "null"}]`
-/// becomes `{"type": ["object", "null"], …}` (and a nullable enum lists
-/// `null` among its values).
+/// A nullable property's `{"type": ["object", "null"], …}` becomes
+/// `{"anyOf": [{"type": "object", …}, {"type": "null"}]}`: strict schema
+/// checkers (MCP Inspector's) warn on a `type` that is an array.
 fn nullable_in_place(property: &mut Value) {
     let Value::Object(object) = property else {
         return;
     };
+    let Some(Value::Array(types)) = object.get("type") else {
+        return;
+    };
+    let kinds: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+    if kinds.len() != 1 || kinds.len() == types.len() {
+        return;
+    }
+    let description = object.remove("description");
+    let mut branch = std::mem::take(object);
+    branch.insert("type".to_owned(), kinds[0].clone());
     let null = Value::Object(Map::from_iter([("type".to_owned(), Value::from("null"))]));
-    let Some(Value::Array(branches)) = object.get("anyOf") else {
-        return;
-    };
-    if branches.len() != 2 || !branches.contains(&null) {
-        return;
-    }
-    let Some(Value::Object(mut other)) = branches.iter().find(|b| **b != null).cloned() else {
-        return;
-    };
-    let Some(Value::String(kind)) = other.remove("type") else {
-        return;
-    };
-    object.remove("anyOf");
     object.insert(
-        "type".to_owned(),
-        Value::from(vec![kind, "null".to_owned()]),
+        "anyOf".to_owned(),
+        Value::Array(vec![Value::Object(branch), null]),
     );
-    if let Some(Value::Array(values)) = other.get_mut("enum") {
-        values.push(Value::Null);
-    }
-    for (key, value) in other {
-        object.entry(key).or_insert(value);
+    if let Some(description) = description {
+        object.insert("description".to_owned(), description);
     }
 }
 
@@ -403,9 +397,8 @@ mod tests {
                 "properties": {
                     "always": {"type": ["number", "null"]},
                     "sometimes": {"type": "string", "description": "d"},
-                    "kind": {"$ref": "#/$defs/Kind", "description": "k"}
-                },
-                "$defs": {"Kind": {"type": "string", "enum": ["a", "b"]}}
+                    "kind": {"type": "string", "enum": ["a", "b"], "description": "k"}
+                }
             })
         );
         let patch = compact_value(
@@ -416,8 +409,8 @@ mod tests {
             },
         );
         assert_eq!(
-            patch["properties"]["sometimes"]["type"],
-            json!(["string", "null"])
+            patch["properties"]["sometimes"],
+            json!({"anyOf": [{"type": "string"}, {"type": "null"}], "description": "d"})
         );
     }
 
@@ -441,9 +434,8 @@ mod tests {
             brief,
             json!({
                 "type": "object",
-                "description": "root",
-                "properties": {"rule": {"$ref": "#/$defs/Rule", "description": "the rule"}},
-                "$defs": {"Rule": {"type": "object", "properties": {"name": {"type": "string"}}}}
+                "properties": {"rule": {"type": "object", "description": "the rule",
+                    "properties": {"name": {"type": "string"}}}}
             })
         );
     }

@@ -32,6 +32,7 @@ pub struct ChannelRecord {
     pub kind: ChannelKind,
     /// The configuration with URLs cut to scheme, host and a short tail, and
     /// keys and passwords masked.
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub config: Value,
     /// Increases by one on every change.
     pub version: i32,
