@@ -276,6 +276,12 @@ fn compact_object(object: &mut Map<String, Value>, options: Options, depth: Dept
             compact(child, options, Depth::Nested);
         }
     }
+    // A patch's map values may be null too (`{"labels": {"team": null}}`).
+    if options.nullable
+        && let Some(values) = object.get_mut("additionalProperties")
+    {
+        nullable_in_place(values);
+    }
 }
 
 /// `{"oneOf": [{"const": "a", "description": …}, …]}` (and schemars' mix of
