@@ -107,16 +107,16 @@ async fn list_filters_and_paginates(backend: Backend) {
     let recent = client.ok("list_alerts", json!({"since": since})).await;
     assert_eq!(recent["alerts"].as_array().unwrap().len(), 3);
     let error = client
-        .rpc_error("list_alerts", json!({"since": "yesterday"}))
+        .refused("list_alerts", json!({"since": "yesterday"}))
         .await;
     assert!(error.message.starts_with("since: "), "{}", error.message);
     let error = client
-        .rpc_error("list_alerts", json!({"state": "exploded"}))
+        .refused("list_alerts", json!({"state": "exploded"}))
         .await;
     assert!(
         error
             .message
-            .starts_with("state: unknown variant `exploded`"),
+            .starts_with(r#"state: must be one of "firing", "resolved"; got "exploded""#),
         "{}",
         error.message
     );
@@ -322,7 +322,7 @@ async fn deliveries_show_per_channel_and_stay_tenant_scoped(backend: Backend) {
         b.tool_error("get_alert", json!({"id": firing})).await,
         format!("alert {firing} not found")
     );
-    let error = a.rpc_error("get_alert", json!({"id": "latest"})).await;
+    let error = a.refused("get_alert", json!({"id": "latest"})).await;
     assert!(
         error.message.starts_with("id: must be a"),
         "{}",

@@ -226,7 +226,7 @@ async fn secrets_stay_sealed(backend: Backend) {
     assert_eq!(shown.last().unwrap()["config"]["password"], "…");
     // Refusals may quote the field, never the value.
     let refused = client
-        .rpc_error(
+        .refused(
             "create_notification_channel",
             json!({"name": "bad", "kind": "discord",
                    "config": {"webhook_url": format!("https://user:{}@127.0.0.1/x", secrets[1])}}),
@@ -340,7 +340,7 @@ async fn rules_name_only_their_owners_channels(backend: Backend) {
 
     rule["name"] = json!("steals");
     rule["channels"] = json!([own, foreign]);
-    let refused = a.rpc_error("create_alert_rule", rule.clone()).await;
+    let refused = a.refused("create_alert_rule", rule.clone()).await;
     assert!(
         refused
             .message
@@ -349,7 +349,7 @@ async fn rules_name_only_their_owners_channels(backend: Backend) {
         refused.message
     );
     rule["channels"] = json!([uuid::Uuid::now_v7().to_string()]);
-    let refused = a.rpc_error("create_alert_rule", rule).await;
+    let refused = a.refused("create_alert_rule", rule).await;
     assert!(
         refused.message.starts_with("channels[0]: "),
         "{}",
@@ -363,7 +363,7 @@ async fn rules_name_only_their_owners_channels(backend: Backend) {
     );
 
     let refused = a
-        .rpc_error(
+        .refused(
             "update_alert_rule",
             json!({"id": created["id"], "channels": [foreign]}),
         )
@@ -494,7 +494,7 @@ async fn bad_input_names_the_field(backend: Backend) {
         let client = &client;
         async move {
             client
-                .rpc_error("create_notification_channel", args)
+                .refused("create_notification_channel", args)
                 .await
                 .message
         }
@@ -502,11 +502,11 @@ async fn bad_input_names_the_field(backend: Backend) {
     let cases = [
         (
             json!({"name": "x", "kind": "pigeon", "config": {}}),
-            "kind: unknown variant `pigeon`",
+            "kind: must be one of",
         ),
         (
             json!({"name": "x", "kind": "slack", "config": {"url": "http://127.0.0.1/x"}}),
-            "config.url: unknown field `url`",
+            "config.url: not a field here",
         ),
         (
             json!({"name": "x", "kind": "slack", "config": {"webhook_url": "not a url"}}),
@@ -524,10 +524,7 @@ async fn bad_input_names_the_field(backend: Backend) {
             json!({"name": " ", "kind": "slack", "config": {"webhook_url": "http://127.0.0.1/x"}}),
             "name: must not be empty",
         ),
-        (
-            json!({"kind": "slack", "config": {}}),
-            ": missing field `name`",
-        ),
+        (json!({"kind": "slack", "config": {}}), "name: required"),
     ];
     for (args, expected) in cases {
         let message = refused(args.clone()).await;
@@ -546,7 +543,7 @@ async fn bad_input_names_the_field(backend: Backend) {
         let client = &client;
         async move {
             client
-                .rpc_error("update_notification_channel", args)
+                .refused("update_notification_channel", args)
                 .await
                 .message
         }
@@ -555,21 +552,21 @@ async fn bad_input_names_the_field(backend: Backend) {
     assert!(message.starts_with("config: give a new name"), "{message}");
     let message = update(json!({"id": id, "config": {"kind": "discord"}})).await;
     assert!(
-        message.starts_with("config.kind: unknown field `kind`"),
+        message.starts_with("config.kind: not a field here"),
         "{message}"
     );
     let message = update(json!({"id": id, "config": {"webhook_url": null}})).await;
     assert!(
-        message.starts_with("config: missing field `webhook_url`"),
+        message.starts_with("config.webhook_url: required"),
         "{message}"
     );
     let message = update(json!({"id": "nope", "name": "x"})).await;
     assert_eq!(message, "id: must be a notification channel id (a UUID)");
     let message = client
-        .rpc_error("test_notification_channel", json!({"id": id, "extra": 1}))
+        .refused("test_notification_channel", json!({"id": id, "extra": 1}))
         .await
         .message;
-    assert!(message.contains("unknown field `extra`"), "{message}");
+    assert!(message.contains("extra: not a field here"), "{message}");
 }
 
 /// The Standard Webhooks check a receiver makes with the secret it was given.
@@ -681,7 +678,7 @@ async fn destinations_that_are_not_public_are_refused_at_creation() {
         "https://[::ffff:192.168.1.1]/hooks/SSRFSECRET",
     ] {
         let refused = client
-            .rpc_error(
+            .refused(
                 "create_notification_channel",
                 json!({"name": "internal", "kind": "webhook", "config": {"url": url}}),
             )
@@ -694,7 +691,7 @@ async fn destinations_that_are_not_public_are_refused_at_creation() {
         assert!(!refused.contains("SSRFSECRET"), "{refused}");
     }
     let refused = client
-        .rpc_error(
+        .refused(
             "create_notification_channel",
             json!({"name": "internal", "kind": "email",
                    "config": {"host": "localhost", "from": "a@example.com", "to": ["b@example.com"]}}),
@@ -706,7 +703,7 @@ async fn destinations_that_are_not_public_are_refused_at_creation() {
         "{refused}"
     );
     let refused = client
-        .rpc_error(
+        .refused(
             "create_notification_channel",
             json!({"name": "internal", "kind": "pagerduty",
                    "config": {"routing_key": "R0123", "events_url": "https://10.0.0.1/v2/enqueue"}}),

@@ -373,7 +373,7 @@ async fn backtest_finds_past_episodes(backend: Backend) {
     assert!(alerts(&client, "firing").await.is_empty());
 
     let error = client
-        .rpc_error(
+        .refused(
             "preview_alert_rule",
             json!({"rule": rule(json!({})), "backtest": {"from": "2020-01-01T00:00:00Z"}}),
         )

@@ -271,6 +271,32 @@ impl McpClient {
             .join("\n")
     }
 
+    /// Calls a tool whose arguments must be refused: a tool execution error
+    /// (so that the model sees it) whose `_meta` names the field and reason.
+    pub async fn refused(&self, tool: &str, args: Value) -> Refusal {
+        let result = self
+            .call(tool, args)
+            .await
+            .unwrap_or_else(|e| panic!("{tool} should have been a tool error, got {e}"));
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool} should have failed: {result:?}"
+        );
+        assert!(result.structured_content.is_none(), "{result:?}");
+        let message = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let data = result
+            .meta
+            .as_ref()
+            .and_then(|meta| meta.0.get("monitors-mcp/error").cloned());
+        Refusal { message, data }
+    }
+
     /// Calls a tool that must be refused with a JSON-RPC error; returns it.
     pub async fn rpc_error(&self, tool: &str, args: Value) -> rmcp::ErrorData {
         match self.call(tool, args).await {
@@ -278,6 +304,14 @@ impl McpClient {
             other => panic!("{tool} should have been refused with a JSON-RPC error, got {other:?}"),
         }
     }
+}
+
+/// A tool call refused for its arguments: the text the model reads, and the
+/// detail (`error`, `field`, `reason`) for programs.
+#[derive(Debug)]
+pub struct Refusal {
+    pub message: String,
+    pub data: Option<Value>,
 }
 
 /// What one run of the `mcp-gateway` binary did.
