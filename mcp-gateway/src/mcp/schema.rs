@@ -107,8 +107,10 @@ fn inline_single_use_definitions(schema: &mut JsonObject) {
     };
     loop {
         let mut uses = std::collections::BTreeMap::<String, usize>::new();
-        count_references(&Value::Object(schema.clone()), &mut uses);
-        count_references(&Value::Object(definitions.clone()), &mut uses);
+        schema
+            .values()
+            .chain(definitions.values())
+            .for_each(|node| count_references(node, &mut uses));
         let single: Vec<String> = definitions
             .keys()
             .filter(|name| uses.get(*name) == Some(&1))

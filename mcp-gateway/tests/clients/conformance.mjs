@@ -24,6 +24,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 
 import { startHeaderProxy } from "./header_proxy.mjs";
+import { fail, requiredEnv } from "./script_common.mjs";
 
 const { values: options } = parseArgs({
   options: {
@@ -43,16 +44,6 @@ const baselineFile = path.join(here, "conformance-expected-failures", `${revisio
 if (!existsSync(baselineFile)) fail(`no expected-failures file for ${revision}: ${baselineFile}`);
 const outputDir = options["output-dir"] ?? mkdtempSync(path.join(tmpdir(), `conformance-${revision}-`));
 
-function requiredEnv(name) {
-  const value = process.env[name];
-  if (!value) fail(`${name} is not set`);
-  return value;
-}
-
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
 
 /// The server scenarios the requirement set runs, scored or not.
 function scenariosOfRevision() {

@@ -24,6 +24,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 import { checkCoverage, resolveArgs } from "./flow.mjs";
+import { fail, requiredEnv } from "./script_common.mjs";
 
 const { values: options } = parseArgs({
   options: { protocol: { type: "string", default: "default" } },
@@ -45,16 +46,6 @@ class PinnedTransport extends StreamableHTTPClientTransport {
   }
 }
 
-function requiredEnv(name) {
-  const value = process.env[name];
-  if (!value) fail(`${name} is not set`);
-  return value;
-}
-
-function fail(message) {
-  console.error(`FAIL: ${message}`);
-  process.exit(1);
-}
 
 function log(message) {
   console.log(`[ts-sdk ${pinned ?? "default"}] ${message}`);

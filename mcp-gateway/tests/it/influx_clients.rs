@@ -3,7 +3,7 @@
 //! and the real client libraries from PyPI writing through the gateway, the
 //! points read back through `list_metrics`.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
 use mcp_gateway::auth::scope::Scopes;
 use reqwest::{Method, StatusCode};
@@ -12,7 +12,10 @@ use sea_orm::QueryOrder;
 use serde_json::{Value, json};
 use shared_models::entity::{TenantScoped, point};
 
-use crate::support::{Backend, TestApp, on_both_backends, spawn_app};
+use crate::{
+    support::{Backend, TestApp, on_both_backends, spawn_app},
+    third_party_clients::run_within,
+};
 
 on_both_backends!(
     ping_and_health_answer_as_influxdb_does,
@@ -251,25 +254,20 @@ fn client_python() -> PathBuf {
 /// Runs tests/clients/influx_write.py against `app`; returns what it printed.
 async fn run_client(app: &TestApp, api: &str, token: &str, database: &str) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/influx_write.py");
-    let child = tokio::process::Command::new(client_python())
-        .arg(script)
-        .args([
-            api,
-            &format!("http://{}", app.addr),
-            token,
-            database,
-            &T0_MS.to_string(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the client starts");
-    let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-        .await
-        .expect("the client finishes within a minute")
-        .expect("the client runs");
+    let mut command = tokio::process::Command::new(client_python());
+    command.arg(script).args([
+        api,
+        &format!("http://{}", app.addr),
+        token,
+        database,
+        &T0_MS.to_string(),
+    ]);
+    let output = run_within(
+        &format!("the {api} client"),
+        command,
+        Duration::from_secs(60),
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "the {api} client failed: {stderr}");
     serde_json::from_slice(&output.stdout)

@@ -89,7 +89,7 @@ impl Clients {
 
 /// Runs `command` to completion within `limit`, killing it after that;
 /// returns its output.
-async fn run_within(what: &str, mut command: Command, limit: Duration) -> Output {
+pub(crate) async fn run_within(what: &str, mut command: Command, limit: Duration) -> Output {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -260,20 +260,25 @@ impl Drop for Gateway {
 
 const CLIENT_LIMIT: Duration = Duration::from_secs(120);
 
-async fn typescript_sdk(protocol: &str) {
+/// Runs one of the SDK client scripts against a fresh gateway; it must
+/// pass and say so.
+async fn sdk_client_passes(what: &str, command: impl FnOnce(&Clients, &Gateway) -> Command) {
     let clients = Clients::installed();
     let gateway = Gateway::start().await;
-    let output = passes(
-        &format!("the TypeScript SDK client (protocol {protocol})"),
-        clients.node("sdk_client.mjs", &["--protocol", protocol], &gateway),
-        CLIENT_LIMIT,
-    )
-    .await;
+    let output = passes(what, command(&clients, &gateway), CLIENT_LIMIT).await;
     assert!(
         String::from_utf8_lossy(&output.stdout).contains("PASS"),
         "{}",
         printed(&output)
     );
+}
+
+async fn typescript_sdk(protocol: &str) {
+    sdk_client_passes(
+        &format!("the TypeScript SDK client (protocol {protocol})"),
+        |clients, gateway| clients.node("sdk_client.mjs", &["--protocol", protocol], gateway),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,19 +302,11 @@ async fn typescript_sdk_pinned_to_2025_11_25() {
 }
 
 async fn python_sdk(mode: &str) {
-    let clients = Clients::installed();
-    let gateway = Gateway::start().await;
-    let output = passes(
+    sdk_client_passes(
         &format!("the Python SDK client (mode {mode})"),
-        clients.python("sdk_client.py", &["--mode", mode], &gateway),
-        CLIENT_LIMIT,
+        |clients, gateway| clients.python("sdk_client.py", &["--mode", mode], gateway),
     )
     .await;
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("PASS"),
-        "{}",
-        printed(&output)
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
