@@ -2,7 +2,10 @@
 //! file and a fresh MariaDB database per test, migrated, with points
 //! inserted the way the gateway stores them.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use alert_worker::{
     source::{
@@ -392,6 +395,7 @@ fn catalog_request(owner: UserId, prefix: Option<&str>) -> CatalogRequest {
         prefix: prefix.map(str::to_owned),
         measurements_limit: 10,
         values_limit: 10,
+        describe: true,
     }
 }
 
@@ -446,11 +450,18 @@ async fn the_catalog_lists_what_the_owner_wrote(backend: Backend) {
                 ("host".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
                 ("region".to_owned(), vec!["eu".to_owned()]),
             ]),
+            more_tag_values: BTreeSet::new(),
         }
     );
     let many = &catalog.measurements[3];
     let hosts: Vec<String> = (0..10).map(|i| format!("h{i:02}")).collect();
     assert_eq!(many.tags["host"], hosts, "values are limited");
+    assert_eq!(
+        many.more_tag_values,
+        BTreeSet::from(["host".to_owned()]),
+        "and say so"
+    );
+    assert!(!catalog.more_measurements);
 
     // The prefix is literal: `_` matches only itself.
     let disk = source
@@ -468,6 +479,7 @@ async fn the_catalog_lists_what_the_owner_wrote(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(limited.measurements.len(), 2);
+    assert!(limited.more_measurements, "and say so");
 
     let elsewhere = source
         .catalog(&CatalogRequest {

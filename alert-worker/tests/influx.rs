@@ -4,7 +4,7 @@
 mod influxd;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     time::{Duration, Instant},
 };
 
@@ -464,6 +464,7 @@ async fn hostile_names_round_trip() {
             prefix: Some("q\"u'o\\te,m ;".to_owned()),
             measurements_limit: 10,
             values_limit: 10,
+            describe: true,
         })
         .await
         .expect("catalog");
@@ -473,6 +474,7 @@ async fn hostile_names_round_trip() {
             name: measurement.to_owned(),
             fields: vec![field.to_owned()],
             tags: BTreeMap::from([(tag_key.to_owned(), vec![tag_value.to_owned()])]),
+            more_tag_values: BTreeSet::new(),
         }]
     );
 }
@@ -497,6 +499,7 @@ async fn catalog_by_prefix_and_limits() {
         prefix: prefix.map(str::to_owned),
         measurements_limit,
         values_limit,
+        describe: true,
     };
     let source = source(&db);
 
@@ -518,11 +521,18 @@ async fn catalog_by_prefix_and_limits() {
             ("host".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
         ])
     );
+    assert_eq!(
+        catalog.measurements[0].more_tag_values,
+        BTreeSet::from(["host".to_owned()]),
+        "host has a third value, c, not listed"
+    );
     assert_eq!(catalog.measurements[1].fields, ["c"]);
+    assert!(!catalog.more_measurements);
 
     let all = source.catalog(&request(None, 2, 0)).await.expect("catalog");
     let names: Vec<&str> = all.measurements.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["cpu.load", "cpu.temp"]);
+    assert!(all.more_measurements, "cpuxload and mem are not listed");
     assert!(
         all.measurements[0].tags.values().all(Vec::is_empty),
         "values_limit 0: no values"
@@ -589,6 +599,7 @@ async fn a_server_that_never_answers_times_out() {
                 prefix: None,
                 measurements_limit: 5,
                 values_limit: 5,
+                describe: true,
             })
             .await,
         Err(SourceError::Timeout(_))

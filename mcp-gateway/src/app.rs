@@ -126,6 +126,9 @@ impl App {
         } else {
             None
         };
+        if config.embedded_worker {
+            store = store.evaluated_in_process();
+        }
         let source = build_source(&config.sources, store.db())?;
         let worker = config.embedded_worker.then(|| {
             let dispatcher = Arc::new(Dispatcher::new(

@@ -1,6 +1,7 @@
 //! The evaluation engine: which rules are due, what their sources say, how
 //! each series moves, and what is written down.
 
+pub mod data_check;
 pub mod outbox;
 mod persist;
 pub mod plan;

@@ -50,6 +50,19 @@ impl LoadedRule {
         })
     }
 
+    /// A rule not stored (a preview, or one about to be): a fresh id, in
+    /// no shard, never scheduled.
+    pub fn draft(owner: UserId, spec: RuleSpec) -> Self {
+        Self {
+            id: RuleId::generate(),
+            owner,
+            version: 0,
+            shard: 0,
+            spec,
+            next_due: 0,
+        }
+    }
+
     pub fn interval_ms(&self) -> i64 {
         i64::try_from(self.spec.interval.as_millis())
             .unwrap_or(i64::MAX)

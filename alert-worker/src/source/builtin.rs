@@ -230,23 +230,30 @@ impl MetricSource for BuiltinSource {
             let pattern = LikeExpr::new(format!("{}%", escape_like(prefix))).escape('\\');
             names = names.filter(Expr::col(point::Column::Measurement).like(pattern));
         }
-        let names: Vec<String> = names
+        // One more than asked, to know whether there are more.
+        let mut names: Vec<String> = names
             .order_by_asc(point::Column::Measurement)
-            .limit(u64::try_from(request.measurements_limit).unwrap_or(u64::MAX))
+            .limit(u64::try_from(request.measurements_limit.saturating_add(1)).unwrap_or(u64::MAX))
             .into_tuple()
             .all(&self.db)
             .await
             .map_err(db_error)?;
 
-        // LIKE ignores case in SQLite and in MySQL's default collations, and
-        // their orders differ: filter and sort here, exactly.
-        let mut names: Vec<String> = names
-            .into_iter()
-            .filter(|n| n.starts_with(prefix))
-            .collect();
+        let more_measurements = names.len() > request.measurements_limit;
+        // SQLite's LIKE ignores ASCII case, and its order and MySQL's binary
+        // one may differ: filter and sort here, exactly.
+        names.retain(|n| n.starts_with(prefix));
         names.sort();
+        names.truncate(request.measurements_limit);
         let mut measurements = Vec::with_capacity(names.len());
         for name in names {
+            if !request.describe {
+                measurements.push(MeasurementInfo {
+                    name,
+                    ..MeasurementInfo::default()
+                });
+                continue;
+            }
             let fields: Vec<String> = self
                 .points(request.owner, database, &name)
                 .select_only()
@@ -268,6 +275,8 @@ impl MetricSource for BuiltinSource {
                 .all(&self.db)
                 .await
                 .map_err(db_error)?;
+            // Past this many tag sets, any key may have values not seen.
+            let sets_cut = tag_sets.len() as u64 >= CATALOG_TAG_SETS;
             let mut tags: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
             for set in tag_sets {
                 let set: BTreeMap<String, String> = serde_json::from_str(&set).map_err(|e| {
@@ -277,18 +286,23 @@ impl MetricSource for BuiltinSource {
                     tags.entry(key).or_default().insert(value);
                 }
             }
-            measurements.push(MeasurementInfo {
+            let mut info = MeasurementInfo {
                 name,
                 fields,
-                tags: tags
-                    .into_iter()
-                    .map(|(key, values)| {
-                        (key, values.into_iter().take(request.values_limit).collect())
-                    })
-                    .collect(),
-            });
+                ..MeasurementInfo::default()
+            };
+            for (key, values) in tags {
+                if sets_cut {
+                    info.more_tag_values.insert(key.clone());
+                }
+                info.set_tag_values(key, values.into_iter().collect(), request.values_limit);
+            }
+            measurements.push(info);
         }
-        Ok(MetricCatalog { measurements })
+        Ok(MetricCatalog {
+            measurements,
+            more_measurements,
+        })
     }
 }
 

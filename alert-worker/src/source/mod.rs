@@ -5,7 +5,10 @@ pub mod builtin;
 pub mod influx;
 mod select;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -58,6 +61,8 @@ pub enum SourceError {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MetricCatalog {
     pub measurements: Vec<MeasurementInfo>,
+    /// More measurements match than `measurements_limit` allowed.
+    pub more_measurements: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -66,6 +71,20 @@ pub struct MeasurementInfo {
     pub fields: Vec<String>,
     /// Tag keys with up to `values_limit` values each.
     pub tags: BTreeMap<String, Vec<String>>,
+    /// The tag keys that have more values than are listed.
+    pub more_tag_values: BTreeSet<String>,
+}
+
+impl MeasurementInfo {
+    /// Lists at most `limit` of a tag key's `values`, noting when there
+    /// were more. Sources ask for one more than the limit to know.
+    pub fn set_tag_values(&mut self, key: String, mut values: Vec<String>, limit: usize) {
+        if values.len() > limit {
+            values.truncate(limit);
+            self.more_tag_values.insert(key.clone());
+        }
+        self.tags.insert(key, values);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -76,6 +95,8 @@ pub struct CatalogRequest {
     pub prefix: Option<String>,
     pub measurements_limit: usize,
     pub values_limit: usize,
+    /// Fields and tags too; without, names alone (one cheap request).
+    pub describe: bool,
 }
 
 #[async_trait]

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
-pub use crate::store::Principal;
+pub use crate::store::{Credential, Principal};
 use crate::{app::AppState, error::chain, oauth::access_token, store::TokenRejection};
 use scope::{Scope, Scopes};
 
@@ -134,8 +134,11 @@ pub async fn require_principal(
 ) -> Response {
     tracing::Span::current().record("user_id", tracing::field::display(principal.user_id));
     // A token with every scope needs no look inside: the common case costs
-    // nothing.
-    if !principal.scopes.covers(Scopes::all()) {
+    // nothing. An API token cannot step up, so the challenge would only
+    // reach its client as a failed request: the tool call itself refuses
+    // it, in words the model can pass on (see `mcp::scopes`).
+    let can_step_up = matches!(principal.credential, Credential::Connection(_));
+    if can_step_up && !principal.scopes.covers(Scopes::all()) {
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, state.config.max_body_bytes).await else {
             return StatusCode::PAYLOAD_TOO_LARGE.into_response();
@@ -190,7 +193,7 @@ fn needed_scope(
                 .params
                 .as_ref()
                 .and_then(|p| p.name.as_deref())
-                .is_some_and(|name| write_tools.contains(name))
+                .is_some_and(|name| Scope::to_call(name, write_tools) == Scope::AlertsWrite)
     });
     if writes {
         Scope::AlertsWrite

@@ -32,6 +32,16 @@ impl Scope {
         }
     }
 
+    /// The scope a call of `tool` needs: `alerts:write` for the tools that
+    /// change something, `alerts:read` for the rest.
+    pub fn to_call(tool: &str, write_tools: &std::collections::HashSet<String>) -> Self {
+        if write_tools.contains(tool) {
+            Self::AlertsWrite
+        } else {
+            Self::AlertsRead
+        }
+    }
+
     fn bit(self) -> u8 {
         match self {
             Self::AlertsRead => 1,

@@ -4,6 +4,7 @@
 mod args;
 mod result;
 mod schema;
+mod scopes;
 mod server;
 mod tools;
 

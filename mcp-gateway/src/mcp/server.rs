@@ -3,7 +3,10 @@ use std::{collections::HashSet, sync::Arc};
 use alert_worker::{notify::send::Sender, source::MetricSource};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
-    handler::server::{router::tool::ToolRouter, tool::ToolCallContext},
+    handler::server::{
+        router::tool::ToolRouter,
+        tool::{IntoCallToolResult, ToolCallContext},
+    },
     model::{
         CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig,
     },
@@ -11,6 +14,7 @@ use rmcp::{
     tool_handler,
 };
 
+use super::scopes;
 use crate::{
     oauth::authority::Authority,
     store::{Principal, Store},
@@ -38,6 +42,8 @@ pub struct MonitorsMcp {
     /// Told of revocations so this replica refuses their tokens at once.
     pub(super) authority: Arc<Authority>,
     tool_router: Arc<ToolRouter<Self>>,
+    /// The tools whose calls need `alerts:write`.
+    write_tools: Arc<HashSet<String>>,
 }
 
 impl MonitorsMcp {
@@ -53,6 +59,7 @@ impl MonitorsMcp {
             sender,
             authority,
             tool_router: Arc::new(Self::tools()),
+            write_tools: Arc::new(Self::write_tool_names()),
         }
     }
 
@@ -102,6 +109,15 @@ impl ServerHandler for MonitorsMcp {
                 ),
                 None,
             ));
+        }
+        if let Some(principal) = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            && let Some(refusal) =
+                scopes::refusal(&self.store, principal, &request.name, &self.write_tools).await
+        {
+            return refusal.into_call_tool_result();
         }
         let call = ToolCallContext::new(self, request, context);
         self.tool_router.call(call).await

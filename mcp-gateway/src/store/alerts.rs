@@ -170,15 +170,11 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an alert as seen. Acknowledging twice keeps the first
-    /// acknowledgement, so retries are harmless.
-    pub async fn acknowledge_alert(
-        &self,
-        owner: UserId,
-        id: &str,
-        by: &str,
-    ) -> Result<AlertRecord> {
+    /// Marks an alert as seen by its owner, named by email. Acknowledging
+    /// twice keeps the first acknowledgement, so retries are harmless.
+    pub async fn acknowledge_alert(&self, owner: UserId, id: &str) -> Result<AlertRecord> {
         let alert_id = AlertId::parse_field(id, "id")?;
+        let by = self.user_by_id(owner).await?.email;
         alert::Entity::update_owned(owner)
             .col_expr(
                 alert::Column::AcknowledgedAt,

@@ -320,6 +320,8 @@ impl Store {
     /// checks (`channels_exist` reads it `FOR UPDATE`): either that rule
     /// commits first and is counted here, or it waits and then finds the
     /// channel gone.
+    /// Deletes a channel no rule uses; one in use is refused, naming the
+    /// rules, since deleting it would silently stop their notifications.
     pub async fn delete_channel(&self, owner: UserId, id: &str) -> Result<()> {
         let id = ChannelId::parse_field(id, "id")?;
         let txn = self.db.begin().await?;
@@ -331,13 +333,9 @@ impl Store {
             return Err(Error::not_found("notification channel", id.to_string()));
         }
         let users = self.rules_naming_channel(&txn, owner, id).await?;
-        if users > 0 {
+        if !users.is_empty() {
             // Dropping the transaction rolls the delete back.
-            return Err(Error::Conflict(format!(
-                "notification channel {id} is used by {users} alert rule{}; remove it from their channels \
-(update_alert_rule) first",
-                if users == 1 { "" } else { "s" }
-            )));
+            return Err(Error::Conflict(channel_in_use(id, &users)));
         }
         txn.commit().await?;
         Ok(())
@@ -392,4 +390,25 @@ impl Store {
             .await?
             .ok_or_else(|| Error::not_found("notification channel", id))
     }
+}
+
+/// Why a channel cannot be deleted: the rules that use it, by name and id
+/// (the first few, and how many more), and what to do.
+fn channel_in_use(id: ChannelId, rules: &[(String, String)]) -> String {
+    const NAMED: usize = 5;
+    let mut named: Vec<String> = rules
+        .iter()
+        .take(NAMED)
+        .map(|(rule, name)| format!("{name:?} ({rule})"))
+        .collect();
+    if rules.len() > NAMED {
+        named.push(format!("and {} more", rules.len() - NAMED));
+    }
+    format!(
+        "notification channel {id} is used by {} alert rule{}: {}; remove it from their channels \
+         with update_alert_rule first",
+        rules.len(),
+        if rules.len() == 1 { "" } else { "s" },
+        named.join(", ")
+    )
 }

@@ -5,6 +5,7 @@ mod alerts;
 mod channels;
 mod cursor;
 mod deliveries;
+mod evaluators;
 mod health;
 mod oauth_clients;
 mod oauth_grants;
@@ -28,12 +29,13 @@ pub use alerts::{AlertFilter, AlertRecord};
 pub use channels::{ChannelRecord, CreatedChannel, OpenedChannel};
 pub use cursor::Page;
 pub use deliveries::DeliveryRecord;
+pub use evaluators::NotEvaluated;
 pub use health::{RuleHealth, SeriesHealth};
 pub use oauth_clients::ClientRecord;
 pub use oauth_grants::{GrantRecord, GrantRejection, NewCode, RedeemedCode};
 pub use points::NewPoint;
 pub use rule_summaries::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
-pub use rules::{RuleFilter, RuleRecord};
+pub use rules::{RuleFilter, RuleRecord, RuleWithHealth};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
 pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
@@ -50,6 +52,7 @@ pub struct Store {
     token_cache: tokens::TokenCache,
     summaries: rule_summaries::SummaryCache,
     changes: Option<ChangePublisher>,
+    evaluators: evaluators::Evaluators,
 }
 
 impl Store {
@@ -69,6 +72,7 @@ impl Store {
             token_cache: tokens::TokenCache::default(),
             summaries: rule_summaries::SummaryCache::default(),
             changes: None,
+            evaluators: evaluators::Evaluators::Fleet,
         }
     }
 

@@ -22,7 +22,7 @@ use shared_models::{
     time::format_millis,
 };
 
-use super::Store;
+use super::{NotEvaluated, Store};
 use crate::error::Result;
 
 /// A rule in a listing: enough to recognise it and see what it watches,
@@ -51,6 +51,8 @@ pub struct ListedHealth {
     pub last_evaluated_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_evaluated: Option<NotEvaluated>,
 }
 
 /// A listed rule: its summary and how its last evaluation went.
@@ -113,16 +115,30 @@ impl RuleListItem {
             ("last_error", &health.last_error),
         ] {
             if let Some(value) = value {
-                text.push_str(",\"");
-                text.push_str(key);
-                text.push_str("\":");
-                text.push_str(&serde_json::to_string(value)?);
-                object.insert(key.to_owned(), Value::String(value.clone()));
+                push_field(text, &mut object, key, Value::String(value.clone()))?;
             }
+        }
+        if let Some(why) = health.not_evaluated {
+            push_field(text, &mut object, "not_evaluated", serde_json::to_value(why)?)?;
         }
         text.push('}');
         Ok(Value::Object(object))
     }
+}
+
+/// Adds `"key":value` to an item's text and object.
+fn push_field(
+    text: &mut String,
+    object: &mut Map<String, Value>,
+    key: &str,
+    value: Value,
+) -> serde_json::Result<()> {
+    text.push_str(",\"");
+    text.push_str(key);
+    text.push_str("\":");
+    text.push_str(&serde_json::to_string(&value)?);
+    object.insert(key.to_owned(), value);
+    Ok(())
 }
 
 impl RuleSummary {

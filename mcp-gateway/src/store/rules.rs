@@ -15,13 +15,24 @@ use shared_models::{
     time::format_millis,
 };
 
+use std::collections::BTreeSet;
+
 use super::{
-    Page, RuleHealth, Store, all_limited, cursor,
+    NotEvaluated, Page, RuleHealth, Store, all_limited, cursor,
     rule_summaries::{ListedHealth, RuleListItem},
 };
 
-/// (id, version, state, last evaluated at, last error) of a listed rule.
-type HealthRow = (String, i64, Option<String>, Option<i64>, Option<String>);
+/// (id, version, enabled, shard, state, last evaluated at, last error) of a
+/// listed rule.
+type HealthRow = (
+    String,
+    i64,
+    bool,
+    i32,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+);
 use crate::error::{Error, Result};
 
 /// A stored rule as clients see it: its id and bookkeeping beside the spec.
@@ -36,9 +47,21 @@ pub struct RuleRecord {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Saved, but it may never fire: e.g. no points now, naming what exists.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// A stored rule with how its evaluation goes (get_alert_rule).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct RuleWithHealth {
+    #[serde(flatten)]
+    pub rule: RuleRecord,
     /// How evaluation went last time; absent until the rule is first evaluated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health: Option<RuleHealth>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_evaluated: Option<NotEvaluated>,
 }
 
 impl TryFrom<alert_rule::Model> for RuleRecord {
@@ -53,7 +76,7 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
             version: row.version,
             created_at: format_millis(row.created_at),
             updated_at: format_millis(row.updated_at),
-            health: None,
+            warnings: Vec::new(),
         })
     }
 }
@@ -110,11 +133,19 @@ impl Store {
             .try_into()
     }
 
-    /// The rule with its evaluation health.
-    pub async fn get_rule_with_health(&self, owner: UserId, id: &str) -> Result<RuleRecord> {
-        let mut record = self.get_rule(owner, id).await?;
-        record.health = self.rule_health(owner, &record.id).await?;
-        Ok(record)
+    /// The rule with its evaluation health, and why it has none current.
+    pub async fn get_rule_with_health(&self, owner: UserId, id: &str) -> Result<RuleWithHealth> {
+        let rule = self.get_rule(owner, id).await?;
+        let health = self.rule_health(owner, &rule.id).await?;
+        let shard = i32::try_from(rule.shard).unwrap_or_default();
+        let unheld = self.unheld_shards(BTreeSet::from([shard])).await?;
+        let not_evaluated =
+            NotEvaluated::of(rule.spec.enabled, health.is_some(), unheld.is_empty());
+        Ok(RuleWithHealth {
+            rule,
+            health,
+            not_evaluated,
+        })
     }
 
     pub async fn list_rules(
@@ -142,7 +173,12 @@ impl Store {
         // health, which changes on every evaluation, comes with the ids.
         let query = query
             .select_only()
-            .columns([alert_rule::Column::Id, alert_rule::Column::Version])
+            .columns([
+                alert_rule::Column::Id,
+                alert_rule::Column::Version,
+                alert_rule::Column::Enabled,
+                alert_rule::Column::Shard,
+            ])
             .left_join(rule_status::Entity)
             .column(rule_status::Column::State)
             .column(rule_status::Column::LastEvaluatedAt)
@@ -151,22 +187,28 @@ impl Store {
         let rows: Vec<HealthRow> = all_limited(&self.db, query, size + 1).await?;
         let keys: Vec<(&str, i64)> = rows.iter().map(|r| (r.0.as_str(), r.1)).collect();
         let summaries = self.summaries_of(owner, &keys).await?;
+        let unheld = self
+            .unheld_shards(rows.iter().filter(|r| r.2).map(|r| r.3).collect())
+            .await?;
         // The rules evaluated in one tick share their time: format it once.
         let mut evaluated: Option<(i64, String)> = None;
         let items = rows
             .into_iter()
             .zip(summaries)
-            .filter_map(|((_, _, state, at, last_error), summary)| {
+            .filter_map(|((_, _, enabled, shard, state, at, last_error), summary)| {
                 let last_evaluated_at = at.map(|at| match &evaluated {
                     Some((millis, text)) if *millis == at => text.clone(),
                     _ => evaluated.insert((at, format_millis(at))).1.clone(),
                 });
+                let not_evaluated =
+                    NotEvaluated::of(enabled, at.is_some(), !unheld.contains(&shard));
                 Some(RuleListItem {
                     summary: summary?,
                     health: ListedHealth {
                         state,
                         last_evaluated_at,
                         last_error,
+                        not_evaluated,
                     },
                 })
             })
@@ -337,19 +379,22 @@ impl Store {
         txn: &impl ConnectionTrait,
         owner: UserId,
         channel: ChannelId,
-    ) -> Result<usize> {
-        let candidates: Vec<String> = alert_rule::Entity::find_owned(owner)
+    ) -> Result<Vec<(String, String)>> {
+        let candidates: Vec<(String, String, String)> = alert_rule::Entity::find_owned(owner)
             .select_only()
+            .column(alert_rule::Column::Id)
+            .column(alert_rule::Column::Name)
             .column(alert_rule::Column::Spec)
             .filter(alert_rule::Column::Spec.contains(format!("\"{channel}\"")))
+            .order_by_asc(alert_rule::Column::Name)
             .into_tuple()
             .all(txn)
             .await?;
-        let mut naming = 0;
-        for spec in candidates {
+        let mut naming = Vec::new();
+        for (id, name, spec) in candidates {
             let spec: RuleSpec = serde_json::from_str(&spec).map_err(ModelError::CorruptSpec)?;
             if spec.channels.contains(&channel) {
-                naming += 1;
+                naming.push((id, name));
             }
         }
         Ok(naming)

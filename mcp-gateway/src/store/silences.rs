@@ -15,7 +15,7 @@ use shared_models::{
     time::{format_millis, to_millis},
 };
 
-use super::{Credential, Page, Store, cursor};
+use super::{Page, Store, cursor};
 use crate::error::{Error, Result};
 
 const MAX_MATCHERS: usize = 32;
@@ -39,7 +39,7 @@ pub struct SilenceInput {
     /// When muting ends (RFC 3339, e.g. "2026-11-24T08:00:00Z"). Give this or duration.
     #[serde(default)]
     pub ends_at: Option<DateTime<Utc>>,
-    /// How long muting lasts from starts_at, e.g. "2h" or "1d". Give this or ends_at.
+    /// How long muting lasts from starts_at, e.g. "2h" or "1d", at most 366d. Give this or ends_at.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub duration: Option<HumanDuration>,
@@ -66,7 +66,7 @@ pub struct SilenceRecord {
     pub starts_at: String,
     pub ends_at: String,
     pub state: SilenceState,
-    /// The id of the API token that created it.
+    /// The email of the user who created it.
     pub created_by: String,
     pub created_at: String,
 }
@@ -145,6 +145,11 @@ fn parse_comment(comment: &str) -> Result<String, FieldError> {
     Ok(comment.to_owned())
 }
 
+/// The longest a silence may last, and how far ahead it may start: long
+/// enough for any maintenance, short enough that every end is a date.
+const MAX_SILENCE_DAYS: i64 = 366;
+const MAX_SILENCE_MILLIS: i64 = MAX_SILENCE_DAYS * 86_400_000;
+
 /// The window as (starts_at, ends_at) in epoch milliseconds.
 fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError> {
     let starts_at = input.starts_at.map_or(now, to_millis);
@@ -176,6 +181,26 @@ fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError
     if ends_at <= now {
         return Err(FieldError::new("ends_at", "must be in the future"));
     }
+    if starts_at > now.saturating_add(MAX_SILENCE_MILLIS) {
+        return Err(FieldError::new(
+            "starts_at",
+            format!("must be at most {MAX_SILENCE_DAYS} days from now"),
+        ));
+    }
+    if ends_at - starts_at > MAX_SILENCE_MILLIS {
+        let field = if input.duration.is_some() {
+            "duration"
+        } else {
+            "ends_at"
+        };
+        return Err(FieldError::new(
+            field,
+            format!(
+                "a silence lasts at most {MAX_SILENCE_DAYS} days; to stop a rule for good, \
+                 pause it (update_alert_rule with enabled: false) or delete it"
+            ),
+        ));
+    }
     Ok((starts_at, ends_at))
 }
 
@@ -183,7 +208,6 @@ impl Store {
     pub async fn create_silence(
         &self,
         owner: UserId,
-        created_by: Credential,
         input: SilenceInput,
     ) -> Result<SilenceRecord> {
         let now = self.clock.now_millis();
@@ -213,7 +237,7 @@ impl Store {
             rule_id: Set(rule_id),
             matchers: Set(matchers),
             comment: Set(comment),
-            created_by: Set(created_by.id().to_string()),
+            created_by: Set(self.user_by_id(owner).await?.email),
             starts_at: Set(starts_at),
             ends_at: Set(ends_at),
             created_at: Set(now),
@@ -308,6 +332,38 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "ends_at: must be after starts_at");
+    }
+
+    #[test]
+    fn a_silence_lasts_at_most_a_year_and_every_end_is_a_date() {
+        let now = 1_000_000;
+        let (_, end) = parse_window(
+            &input(serde_json::json!({"comment": "c", "duration": "366d"})),
+            now,
+        )
+        .unwrap();
+        assert_eq!(end, now + MAX_SILENCE_MILLIS);
+        for duration in ["367d", "1000000000d"] {
+            let err = parse_window(
+                &input(serde_json::json!({"comment": "c", "duration": duration})),
+                now,
+            )
+            .unwrap_err();
+            assert_eq!(err.field, "duration", "{duration}");
+            assert!(err.reason.contains("at most 366 days"), "{err}");
+        }
+        let err = parse_window(
+            &input(serde_json::json!({"comment": "c", "ends_at": "9999-01-01T00:00:00Z"})),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "ends_at");
+        let err = parse_window(
+            &input(serde_json::json!({"comment": "c", "starts_at": "2400-01-01T00:00:00Z", "duration": "1h"})),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, "starts_at");
     }
 
     #[test]

@@ -413,7 +413,14 @@ async fn delete_is_refused_while_a_rule_lists_the_channel(backend: Backend) {
     let refused = client
         .tool_error("delete_notification_channel", json!({"id": id}))
         .await;
-    assert!(refused.contains("is used by 2 alert rules"), "{refused}");
+    assert!(
+        refused.contains(&format!(
+            "is used by 2 alert rules: \"one\" ({}), \"two\" ({});",
+            rule_ids[0].as_str().unwrap(),
+            rule_ids[1].as_str().unwrap()
+        )),
+        "{refused}"
+    );
     client
         .ok(
             "update_alert_rule",
@@ -423,7 +430,13 @@ async fn delete_is_refused_while_a_rule_lists_the_channel(backend: Backend) {
     let refused = client
         .tool_error("delete_notification_channel", json!({"id": id}))
         .await;
-    assert!(refused.contains("is used by 1 alert rule;"), "{refused}");
+    assert!(
+        refused.contains(&format!(
+            "is used by 1 alert rule: \"two\" ({});",
+            rule_ids[1].as_str().unwrap()
+        )),
+        "{refused}"
+    );
     client
         .ok("delete_alert_rule", json!({"id": rule_ids[1]}))
         .await;

@@ -704,7 +704,7 @@ async fn access_tokens_expire_and_are_only_for_this_resource() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_without_the_write_scope_gets_403_insufficient_scope() {
+async fn an_api_token_without_the_write_scope_gets_a_tool_error_naming_the_scope() {
     let app = spawn_app(Backend::Sqlite).await;
     let user = app
         .store
@@ -724,21 +724,23 @@ async fn a_token_without_the_write_scope_gets_403_insufficient_scope() {
         .unwrap();
     let reader = McpClient::connect(&app.mcp_url(), token.expose()).await;
     reader.ok("list_alert_rules", json!({})).await;
-    let call = serde_json::to_string(&json!({
-        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
-        "params": {"name": "create_alert_rule", "arguments": minimal_rule("nope")}
-    }))
-    .unwrap();
-    let response = app.post_raw(Some(token.expose()), call).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let challenge = response.headers()[header::WWW_AUTHENTICATE]
-        .to_str()
-        .unwrap()
-        .to_owned();
+
+    // An API token cannot step up: the model is told what is missing and
+    // how a token that has it is made, instead of a failed HTTP request.
+    let refusal = reader
+        .refused("create_alert_rule", minimal_rule("nope"))
+        .await;
     assert!(
-        challenge.contains("error=\"insufficient_scope\"")
-            && challenge.contains("scope=\"alerts:write\""),
-        "{challenge}"
+        refusal.message.contains("needs the alerts:write scope")
+            && refusal.message.contains(
+                "mcp-gateway token create --user reader@example.com --scopes \"alerts:read alerts:write\""
+            ),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(
+        refusal.data,
+        Some(json!({"error": "insufficient_scope", "scope": "alerts:write"}))
     );
     assert_eq!(
         reader.ok("list_alert_rules", json!({})).await["rules"],

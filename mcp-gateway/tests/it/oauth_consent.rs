@@ -11,7 +11,7 @@ use crate::{
         Browser, Flow, REDIRECT, absolute, attribute, authorize_url, documented_client, exchange,
         ping, query_of, refresh, register, sign_in, sign_in_and_consent, user_with_password,
     },
-    support::{Backend, McpClient, TestApp, on_both_backends, spawn_app},
+    support::{Backend, McpClient, TestApp, minimal_rule, on_both_backends, spawn_app},
 };
 
 /// `url` with `set` replacing or adding query parameters and `remove`
@@ -356,5 +356,39 @@ async fn the_home_page_gives_the_mcp_url_and_leads_to_sign_in_and_the_account() 
     assert_eq!(
         (status, location.as_deref()),
         (StatusCode::SEE_OTHER, Some(account.as_str()))
+    );
+}
+
+/// An OAuth connection can step up, so a call outside its scopes gets the
+/// specification's challenge, which its client answers by asking the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_token_without_the_write_scope_gets_the_step_up_challenge() {
+    let app = spawn_app(Backend::Sqlite).await;
+    user_with_password(&app, "ada@example.com").await;
+    let flow = register(&app).await;
+    let mut browser = Browser::new();
+    let tokens = connect(&app, &mut browser, &flow, "alerts:read").await;
+
+    let call = serde_json::to_string(&json!({
+        "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "create_alert_rule", "arguments": minimal_rule("nope")}
+    }))
+    .unwrap();
+    let response = app.post_raw(Some(access(&tokens)), call).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\"")
+            && challenge.contains("scope=\"alerts:write\""),
+        "{challenge}"
+    );
+    let reader = McpClient::connect(&app.mcp_url(), access(&tokens)).await;
+    assert_eq!(
+        reader.ok("list_alert_rules", json!({})).await["rules"],
+        json!([]),
+        "nothing was written"
     );
 }

@@ -241,3 +241,39 @@ async fn any_replica_serves_any_request(backend: Backend) {
         .await;
     assert_eq!(listed["rules"][0]["id"], created["id"]);
 }
+
+/// The tool list is sent to the model on every conversation: it stays at
+/// most 40 KB of JSON, every tool still fully typed (BENCHMARKS.md has
+/// the history).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tool_list_is_at_most_40_kb() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let response = app
+        .post_raw(
+            Some(&token),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    let json = body
+        .strip_prefix("data: ")
+        .or_else(|| body.lines().find_map(|l| l.strip_prefix("data: ")))
+        .unwrap_or(&body);
+    let listed: Value = serde_json::from_str(json.trim()).expect("a JSON-RPC response");
+    let tools = listed["result"]["tools"].as_array().expect("tools");
+    assert_eq!(tools.len(), TOOLS.len());
+    let size = serde_json::to_string(&listed).unwrap().len();
+    eprintln!("tools/list: {size} bytes");
+    if let Ok(path) = std::env::var("DUMP_TOOLS") {
+        std::fs::write(path, serde_json::to_string_pretty(&listed).unwrap()).unwrap();
+    }
+    for tool in tools {
+        let name = tool["name"].as_str().unwrap();
+        let tool_size = serde_json::to_string(tool).unwrap().len();
+        let output = serde_json::to_string(&tool["outputSchema"]).unwrap().len();
+        eprintln!("  {name}: {tool_size} (output {output})");
+    }
+    assert!(size <= 40_000, "tools/list is {size} bytes");
+}

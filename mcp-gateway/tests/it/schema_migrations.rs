@@ -125,6 +125,7 @@ async fn listed(db: &DatabaseConnection, owner: UserId) -> Vec<(String, Vec<Stri
             prefix: None,
             measurements_limit: 100,
             values_limit: 100,
+            describe: true,
         })
         .await
         .expect("catalog");

@@ -32,7 +32,7 @@ async fn create_list_and_delete(backend: Backend) {
     assert_eq!(by_rule["state"], "active");
     assert_eq!(by_rule["starts_at"], format_millis(now));
     assert_eq!(by_rule["ends_at"], format_millis(now + 2 * 3_600_000));
-    assert!(by_rule["created_by"].is_string());
+    assert_eq!(by_rule["created_by"], "a@example.com");
 
     let later = Utc::now() + Duration::days(1);
     let by_labels = client
@@ -186,6 +186,10 @@ async fn bad_input_names_the_field(backend: Backend) {
         (
             json!({"matchers": {"a": "b"}, "comment": "c", "starts_at": "2000-01-01T00:00:00Z", "ends_at": "2001-01-01T00:00:00Z"}),
             "ends_at: must be in the future",
+        ),
+        (
+            json!({"matchers": {"a": "b"}, "comment": "c", "duration": "1000000000d"}),
+            "duration: a silence lasts at most 366 days",
         ),
         (
             json!({"matchers": {"a": "b"}, "comment": "c", "ends_at": "tomorrow"}),

@@ -21,11 +21,17 @@ pub(super) async fn catalog(
     if request.measurements_limit == 0 {
         return Ok(MetricCatalog::default());
     }
-    let listing = show_measurements(request.prefix.as_deref(), request.measurements_limit);
-    let names = match ask(http, per_request, database, vec![listing]).await.pop() {
+    // One more than asked, to know whether there are more.
+    let listing = show_measurements(
+        request.prefix.as_deref(),
+        request.measurements_limit.saturating_add(1),
+    );
+    let mut names = match ask(http, per_request, database, vec![listing]).await.pop() {
         Some(result) => column(result, "name")?,
         None => Vec::new(),
     };
+    let more_measurements = names.len() > request.measurements_limit;
+    names.truncate(request.measurements_limit);
     let mut measurements: Vec<MeasurementInfo> = names
         .into_iter()
         .map(|name| MeasurementInfo {
@@ -36,7 +42,7 @@ pub(super) async fn catalog(
 
     // A name InfluxQL cannot quote is listed without its fields and tags.
     let describable: Vec<usize> = (0..measurements.len())
-        .filter(|&i| inexpressible(&measurements[i].name).is_none())
+        .filter(|&i| request.describe && inexpressible(&measurements[i].name).is_none())
         .collect();
     let keys = describable
         .iter()
@@ -72,17 +78,24 @@ pub(super) async fn catalog(
             .collect();
         let statements = pairs
             .iter()
-            .map(|(i, key)| show_tag_values(&measurements[*i].name, key, request.values_limit))
+            .map(|(i, key)| {
+                show_tag_values(
+                    &measurements[*i].name,
+                    key,
+                    request.values_limit.saturating_add(1),
+                )
+            })
             .collect();
         let answers = ask(http, per_request, database, statements).await;
         for ((i, key), answer) in pairs.into_iter().zip(answers) {
             let values = column(answer, "value")?;
-            if let Some(slot) = measurements[i].tags.get_mut(&key) {
-                *slot = values;
-            }
+            measurements[i].set_tag_values(key, values, request.values_limit);
         }
     }
-    Ok(MetricCatalog { measurements })
+    Ok(MetricCatalog {
+        measurements,
+        more_measurements,
+    })
 }
 
 async fn ask(

@@ -124,13 +124,8 @@ Returns the alert.",
         Parameters(args): Parameters<JsonObject>,
         Extension(parts): Extension<http::request::Parts>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let principal = principal(&parts)?;
+        let owner = principal(&parts)?.user_id;
         let args: AlertIdArgs = parse(args)?;
-        let by = principal.credential.to_string();
-        tool_result(
-            self.store
-                .acknowledge_alert(principal.user_id, &args.id, &by)
-                .await,
-        )
+        tool_result(self.store.acknowledge_alert(owner, &args.id).await)
     }
 }

@@ -1,6 +1,6 @@
 use alert_worker::{
     engine::{
-        LoadedRule,
+        LoadedRule, data_check,
         preview::{Backtest, MAX_BACKTEST_TICKS, PreviewResult, backtest, preview_now},
     },
     source::{CatalogRequest, MetricCatalog},
@@ -15,7 +15,6 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use shared_models::{
     FieldError,
-    ids::RuleId,
     rule::{RuleInput, RuleSpec},
 };
 
@@ -38,17 +37,22 @@ pub struct ListMetricsArgs {
     /// Only measurements whose name starts with this, e.g. "cry".
     #[serde(default)]
     pub prefix: Option<String>,
-    /// Most measurements to return, 1-100 (default 20).
+    /// Most measurements to return (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<usize>,
-    /// Most values listed per tag key, 1-100 (default 20).
+    /// Most values listed per tag key (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 100))]
     pub values_limit: Option<usize>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct MetricList {
     pub measurements: Vec<MeasurementView>,
+    /// More measurements exist: narrow by prefix or raise limit.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub more_measurements: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -57,6 +61,9 @@ pub struct MeasurementView {
     pub fields: Vec<String>,
     /// Tag keys, each with some of its values.
     pub tags: std::collections::BTreeMap<String, Vec<String>>,
+    /// Tag keys with more values than listed (raise values_limit).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_values: Vec<String>,
 }
 
 impl From<MetricCatalog> for MetricList {
@@ -69,8 +76,10 @@ impl From<MetricCatalog> for MetricList {
                     name: m.name,
                     fields: m.fields,
                     tags: m.tags,
+                    more_values: m.more_tag_values.into_iter().collect(),
                 })
                 .collect(),
+            more_measurements: catalog.more_measurements,
         }
     }
 }
@@ -101,6 +110,9 @@ pub struct PreviewView {
     pub now: PreviewResult,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backtest: Option<Backtest>,
+    /// Why the rule would see no points now, naming what exists instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[tool_router(router = metric_tools, vis = "pub(in crate::mcp)")]
@@ -128,6 +140,7 @@ fields, and tag keys with some of their values. Use it to turn a request like \"
             prefix: args.prefix.filter(|p| !p.is_empty()),
             measurements_limit: limit,
             values_limit,
+            describe: true,
         };
         let catalog = self.source.catalog(&request).await.map_err(Error::Source);
         tool_result(catalog.map(MetricList::from))
@@ -149,14 +162,7 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
         let owner = principal(&parts)?.user_id;
         let args: PreviewArgs = parse(args)?;
         let spec = RuleSpec::parse(args.rule, self.store.limits()).map_err(|e| e.within("rule"))?;
-        let rule = LoadedRule {
-            id: RuleId::generate(),
-            owner,
-            version: 0,
-            shard: 0,
-            spec,
-            next_due: 0,
-        };
+        let rule = LoadedRule::draft(owner, spec);
         let now = self.store.now();
         let range = match &args.backtest {
             Some(range) => {
@@ -181,6 +187,14 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
             None => None,
         };
         let current = preview_now(self.source.as_ref(), &rule, now).await;
+        // An error is already in the preview; a quiet metric is worth a word.
+        let warnings = match current.error {
+            Some(_) => Vec::new(),
+            None => data_check::missing_data(self.source.as_ref(), &rule, now)
+                .await
+                .into_iter()
+                .collect(),
+        };
         let replay = match range {
             Some((from, to)) => Some(backtest(self.source.as_ref(), &rule, from, to).await),
             None => None,
@@ -188,6 +202,7 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
         tool_result(Ok(PreviewView {
             now: current,
             backtest: replay,
+            warnings,
         }))
     }
 }

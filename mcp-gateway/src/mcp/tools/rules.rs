@@ -1,3 +1,4 @@
+use alert_worker::engine::{LoadedRule, data_check};
 use rmcp::{
     handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared_models::{
     FieldError,
+    ids::UserId,
     rule::{RuleInput, RulePatch, RuleSpec, Severity},
 };
 
@@ -18,7 +20,7 @@ use crate::{
         schema,
         server::{MonitorsMcp, principal},
     },
-    store::{RuleFilter, RuleListItem, RuleRecord},
+    store::{RuleFilter, RuleListItem, RuleRecord, RuleWithHealth},
 };
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -122,7 +124,8 @@ notification channel ids (create_notification_channel) in \"channels\". Returns 
         let owner = principal(&parts)?.user_id;
         let input: RuleInput = parse(args)?;
         let spec = RuleSpec::parse(input, self.store.limits())?;
-        tool_result(self.store.create_rule(owner, spec).await)
+        let rule = self.store.create_rule(owner, spec).await?;
+        tool_result(Ok(self.with_data_check(owner, rule).await))
     }
 
     #[tool(
@@ -161,7 +164,7 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
         description = "Get one alert rule by id, with every field including defaults, and its health: when it was \
 last evaluated, the last error, and the state (normal, pending, firing, no_data, error) of each series.",
         input_schema = schema::input::<RuleIdArgs>(),
-        output_schema = schema::output::<RuleRecord>(),
+        output_schema = schema::output::<RuleWithHealth>(),
         annotations(title = "Get alert rule", read_only_hint = true, open_world_hint = false)
     )]
     async fn get_alert_rule(
@@ -197,7 +200,8 @@ Setting a field to null resets it to its default. Returns the updated rule.",
                 return Err(FieldError::new("id", "is required").into());
             }
         };
-        tool_result(self.store.update_rule(owner, &id, args).await)
+        let rule = self.store.update_rule(owner, &id, args).await?;
+        tool_result(Ok(self.with_data_check(owner, rule).await))
     }
 
     #[tool(
@@ -226,6 +230,19 @@ To stop a rule temporarily, use update_alert_rule with enabled=false instead.",
     }
 }
 
+impl MonitorsMcp {
+    /// The saved rule, with a warning when it would read no points now.
+    async fn with_data_check(&self, owner: UserId, mut rule: RuleRecord) -> RuleRecord {
+        let draft = LoadedRule::draft(owner, rule.spec.clone());
+        if let Some(warning) =
+            data_check::missing_data(self.source.as_ref(), &draft, self.store.now()).await
+        {
+            rule.warnings.push(warning);
+        }
+        rule
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::{collections::BTreeMap, sync::Arc};
@@ -234,7 +251,7 @@ mod tests {
     use shared_models::rule::Severity;
 
     use super::RuleList;
-    use crate::store::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
+    use crate::store::{CachedSummary, ListedHealth, NotEvaluated, RuleListItem, RuleSummary};
 
     fn item(id: &str, labels: &[(&str, &str)], health: ListedHealth) -> RuleListItem {
         let summary = RuleSummary {
@@ -269,12 +286,21 @@ mod tests {
                 rules: vec![
                     item("a", &[], ListedHealth::default()),
                     item(
+                        "n",
+                        &[],
+                        ListedHealth {
+                            not_evaluated: Some(NotEvaluated::NotYet),
+                            ..ListedHealth::default()
+                        },
+                    ),
+                    item(
                         "b",
                         &[("team", "db"), ("tier", "1")],
                         ListedHealth {
                             state: Some("error".to_owned()),
                             last_evaluated_at: Some("2026-11-23T05:07:00.000Z".to_owned()),
                             last_error: Some("source said \"no\"\n".to_owned()),
+                            not_evaluated: Some(NotEvaluated::NoWorker),
                         },
                     ),
                     item(
@@ -284,6 +310,7 @@ mod tests {
                             state: Some("normal".to_owned()),
                             last_evaluated_at: Some("2026-11-23T05:07:01.000Z".to_owned()),
                             last_error: None,
+                            not_evaluated: None,
                         },
                     ),
                 ],

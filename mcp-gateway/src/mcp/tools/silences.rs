@@ -67,11 +67,7 @@ in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \
     ) -> Result<CallToolResult, ToolFailure> {
         let principal = principal(&parts)?;
         let input: SilenceInput = parse(args)?;
-        tool_result(
-            self.store
-                .create_silence(principal.user_id, principal.credential, input)
-                .await,
-        )
+        tool_result(self.store.create_silence(principal.user_id, input).await)
     }
 
     #[tool(
