@@ -94,14 +94,17 @@ fn compacted(schema: &JsonObject, options: Options) -> Arc<JsonObject> {
     // The tool's description speaks for its arguments as a whole; the root
     // type's doc comment is written for this code's readers.
     schema.remove("description");
-    inline_single_use_definitions(&mut schema);
+    inline_definitions(&mut schema);
     compact_object(&mut schema, options, Depth::Root);
+    // Compacting may leave a definition smaller than a reference to it.
+    inline_definitions(&mut schema);
     Arc::new(schema)
 }
 
-/// A definition referred to once is written where it is used: the `$ref`
-/// and the name cost more than they share.
-fn inline_single_use_definitions(schema: &mut JsonObject) {
+/// A definition referred to once, or no longer than a reference to it, is
+/// written where it is used: the `$ref` and the name cost more than they
+/// share.
+fn inline_definitions(schema: &mut JsonObject) {
     let Some(Value::Object(mut definitions)) = schema.remove("$defs") else {
         return;
     };
@@ -112,9 +115,12 @@ fn inline_single_use_definitions(schema: &mut JsonObject) {
             .chain(definitions.values())
             .for_each(|node| count_references(node, &mut uses));
         let single: Vec<String> = definitions
-            .keys()
-            .filter(|name| uses.get(*name) == Some(&1))
-            .cloned()
+            .iter()
+            .filter(|(name, definition)| {
+                uses.get(*name) == Some(&1)
+                    || definition.to_string().len() <= r##""$ref":"#/$defs/""##.len() + name.len()
+            })
+            .map(|(name, _)| name.clone())
             .collect();
         if single.is_empty() {
             break;
@@ -225,9 +231,13 @@ fn compact_object(object: &mut Map<String, Value>, options: Options, depth: Dept
         object.remove("description");
     }
     // Output schemas are read by validators, for which an `enum` of strings
-    // says all that its `type` would.
-    if options.prose == Prose::Nothing && object.contains_key("enum") {
-        object.remove("type");
+    // says all that its `type` would; a pattern guides what a model writes,
+    // and nothing reads an output that way.
+    if options.prose == Prose::Nothing {
+        if object.contains_key("enum") {
+            object.remove("type");
+        }
+        object.remove("pattern");
     }
     // A default of null says no more than "optional" does.
     if object.get("default") == Some(&Value::Null) {
@@ -276,6 +286,15 @@ fn compact_object(object: &mut Map<String, Value>, options: Options, depth: Dept
     for key in ["items", "additionalProperties", "anyOf", "oneOf", "allOf"] {
         if let Some(child) = object.get_mut(key) {
             compact(child, options, Depth::Nested);
+        }
+    }
+    // An enum type's own doc comment, inlined as a branch of `anyOf` (a
+    // nullable patch field), is said better by the property holding it.
+    if let Some(Value::Array(branches)) = object.get_mut("anyOf") {
+        for branch in branches.iter_mut().filter_map(Value::as_object_mut) {
+            if branch.contains_key("enum") {
+                branch.remove("description");
+            }
         }
     }
     // A patch's map values may be null too (`{"labels": {"team": null}}`).

@@ -60,9 +60,8 @@ pub struct AlertList {
 #[tool_router(router = alert_tools, vis = "pub(in crate::mcp)")]
 impl MonitorsMcp {
     #[tool(
-        description = "List alerts your rules have raised, most recent first: each has the rule, the series labels, \
-the value that fired, when it started and, once over, when it resolved, and the delivery status of each \
-notification sent about it (deliveries). Filter by state (firing, resolved), rule_id, since (RFC 3339) or \
+        description = "List alerts your rules raised, newest first, with the rule, series labels, value, start and resolve times, \
+and each notification's delivery status. Filter by state (firing, resolved), rule_id, since (RFC 3339) or \
 acknowledged. Paginated with cursor/next_cursor.",
         input_schema = schema::input::<ListAlertsArgs>(),
         output_schema = schema::output::<AlertList>(),
@@ -95,9 +94,9 @@ acknowledged. Paginated with cursor/next_cursor.",
     }
 
     #[tool(
-        description = "Get one alert by id: the rule, series labels, value and threshold, when it started and \
-resolved, its acknowledgement, and for each notification about it (one per state change and channel) whether it \
-was delivered, is pending a retry, failed (with the receiver's status and error) or was silenced or suppressed.",
+        description = "Get one alert by id: the rule, series labels, value and threshold, when it started and resolved, its \
+acknowledgement, and each notification about it (per state change and channel): delivered, pending a retry, \
+failed (with the receiver's status and error), silenced or suppressed.",
         input_schema = schema::input::<AlertIdArgs>(),
         output_schema = schema::output::<AlertRecord>(),
         annotations(title = "Get alert", read_only_hint = true, open_world_hint = false)

@@ -30,9 +30,9 @@ use crate::{
 macro_rules! config_fields {
     () => {
         "Fields of config by kind: \
-slack, discord and teams: {\"webhook_url\": the incoming-webhook URL (Teams: a Workflows webhook)}; \
-webhook: {\"url\": your https endpoint}, each request signed per Standard Webhooks with a secret returned once at creation; \
-pagerduty: {\"routing_key\": the Events API v2 integration key, \"events_url\"?: default https://events.pagerduty.com/v2/enqueue}; \
+slack, discord and teams: {\"webhook_url\"} (Teams: a Workflows webhook); \
+webhook: {\"url\"}, each request signed per Standard Webhooks; \
+pagerduty: {\"routing_key\" (Events API v2), \"events_url\"?}; \
 email over SMTP: {\"host\", \"port\"? (default 587 for starttls, 465 for tls), \"security\"?: \"starttls\" (default), \"tls\" or \"none\", \
 \"username\"? and \"password\"? (both or neither), \"from\", \"to\": [1-20 addresses]}; \
 email over SendGrid: {\"transport\": \"sendgrid\", \"api_key\", \"from\", \"to\": [addresses], \"api_url\"?}. \
@@ -183,10 +183,10 @@ Alerts of rules that list this channel will arrive here.",
 #[tool_router(router = channel_tools, vis = "pub(in crate::mcp)")]
 impl MonitorsMcp {
     #[tool(
-        description = concat!("Create a notification channel: a place alerts are sent (Slack, Discord, Microsoft Teams, \
-a signed generic webhook, email, or PagerDuty). Then list its id in a rule's \"channels\" (create_alert_rule or \
-update_alert_rule) to be notified when that rule fires and resolves, and try it with test_notification_channel. \
-Secrets are stored encrypted and shown masked; a webhook's signing_secret is shown once, here. ", config_fields!()),
+        description = concat!("Create a notification channel (Slack, Discord, Microsoft Teams, a signed webhook, email \
+or PagerDuty), then list its id in a rule's \"channels\" to be notified when the rule fires and resolves; try it \
+with test_notification_channel. Secrets are stored encrypted and shown masked; a webhook's signing_secret is shown \
+once, here. ", config_fields!()),
         input_schema = schema::input::<CreateChannelArgs>(),
         output_schema = schema::output::<CreatedChannelView>(),
         annotations(title = "Create notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
@@ -238,10 +238,10 @@ credentials masked. Paginated with cursor/next_cursor.",
     }
 
     #[tool(
-        description = "Rename a notification channel and/or change some of its configuration: give only the config \
-fields to change (the rest keep their values, secrets included), e.g. {\"id\": \"...\", \"config\": \
-{\"webhook_url\": \"https://hooks.slack.com/services/...\"}}. A webhook channel keeps its signing secret. Returns the \
-channel with credentials masked. The config fields of each kind are those create_notification_channel lists.",
+        description = "Rename a notification channel or change some of its config: give only the fields to change; the rest, \
+secrets included, keep their values (a webhook keeps its signing secret). E.g. {\"id\": \"...\", \"config\": \
+{\"webhook_url\": \"https://hooks.slack.com/services/...\"}}. Returns the channel, credentials masked. \
+Config fields per kind: as create_notification_channel lists.",
         input_schema = schema::patch::<UpdateChannelArgs>(),
         output_schema = schema::output::<ChannelRecord>(),
         annotations(title = "Update notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
@@ -293,9 +293,8 @@ visible on their alerts.",
     }
 
     #[tool(
-        description = "Send a test message to a notification channel now, and report whether the receiver accepted \
-it: delivered, the receiver's status, and the start of its answer or the error. Use it after creating or changing \
-a channel. It sends one real message to the destination and records nothing.",
+        description = "Send one real test message to a notification channel now and report whether the receiver accepted it: \
+delivered, its status, and the start of its answer or the error. Records nothing.",
         input_schema = schema::input::<ChannelIdArgs>(),
         output_schema = schema::output::<TestOutcome>(),
         annotations(title = "Test notification channel", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)

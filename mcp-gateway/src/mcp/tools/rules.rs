@@ -111,7 +111,7 @@ impl MonitorsMcp {
 Example: {\"name\": \"BTC above 70k\", \"metric\": {\"measurement\": \"crypto\", \"field\": \"price\", \
 \"tags\": {\"symbol\": \"BTC\"}}, \"condition\": {\"op\": \">\", \"threshold\": 70000}, \"interval\": \"10s\"}. \
 Durations are strings like \"30s\", \"5m\", \"2h\". To be notified when it fires and resolves, list \
-notification channel ids (create_notification_channel) in \"channels\". Returns the stored rule with its id.",
+notification channel ids (create_notification_channel) in \"channels\". Returns the stored rule.",
         input_schema = schema::input::<RuleInput>(),
         output_schema = schema::output::<RuleRecord>(),
         annotations(title = "Create alert rule", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
@@ -129,9 +129,9 @@ notification channel ids (create_notification_channel) in \"channels\". Returns 
     }
 
     #[tool(
-        description = "List your alert rules, newest first, optionally filtered by enabled, severity or a name fragment. \
-Each entry is a summary (id, name, enabled, severity, interval, and the condition in one line); use get_alert_rule \
-for every field. Paginated: pass the returned next_cursor as cursor to get the next page.",
+        description = "List your alert rules, newest first, filtered by enabled, severity or a name fragment. Each is a summary \
+(id, name, enabled, severity, interval, the condition in one line); get_alert_rule has every field. \
+Paginated with cursor/next_cursor.",
         input_schema = schema::input::<ListRulesArgs>(),
         output_schema = schema::output::<RuleList>(),
         annotations(title = "List alert rules", read_only_hint = true, open_world_hint = false)
@@ -161,8 +161,8 @@ for every field. Paginated: pass the returned next_cursor as cursor to get the n
     }
 
     #[tool(
-        description = "Get one alert rule by id, with every field including defaults, and its health: when it was \
-last evaluated, the last error, and the state (normal, pending, firing, no_data, error) of each series.",
+        description = "Get one alert rule by id with every field including defaults, and its health: last evaluation and error, and \
+each series' state (normal, pending, firing, no_data, error).",
         input_schema = schema::input::<RuleIdArgs>(),
         output_schema = schema::output::<RuleWithHealth>(),
         annotations(title = "Get alert rule", read_only_hint = true, open_world_hint = false)

@@ -50,12 +50,11 @@ pub struct SilenceList {
 #[tool_router(router = silence_tools, vis = "pub(in crate::mcp)")]
 impl MonitorsMcp {
     #[tool(
-        description = "Mute notifications for a while, e.g. during maintenance: rules keep being evaluated and alerts \
-recorded (each muted notification shows as \"silenced\" on its alert), but nothing is sent until the silence \
-ends. Mute one rule (rule_id), or every alert whose labels (series and rule labels) include all of matchers \
-(e.g. {\"symbol\": \"BTC\"}), or both together. \
-Say until when with ends_at (RFC 3339) or duration (\"2h\", \"1d\"), counted from starts_at (default now), and why \
-in comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"exchange maintenance\"}.",
+        description = "Mute notifications for a while (maintenance): rules are still evaluated and alerts recorded, muted \
+notifications shown as \"silenced\", but nothing is sent until it ends. Mute one rule (rule_id), or every \
+alert whose labels (series and rule labels) include all of matchers (e.g. {\"symbol\": \"BTC\"}), or both. \
+Say until when with ends_at (RFC 3339) or duration (\"2h\", \"1d\") from starts_at (default now), and why in \
+comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"exchange maintenance\"}.",
         input_schema = schema::input::<SilenceInput>(),
         output_schema = schema::output::<SilenceRecord>(),
         annotations(title = "Create silence", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
