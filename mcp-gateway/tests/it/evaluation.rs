@@ -131,12 +131,17 @@ async fn builtin_store_fires_and_resolves(backend: Backend) {
     assert_eq!(fired["value"], 71_000.0);
     assert_eq!(fired["labels"], json!({"symbol": "BTC"}));
 
-    let health = client
+    assert!(created.get("warnings").is_none(), "{created}");
+    let got = client
         .ok("get_alert_rule", json!({"id": created["id"]}))
-        .await["health"]
-        .clone();
+        .await;
+    let health = &got["health"];
     assert_eq!(health["state"], "firing");
     assert!(health["last_error"].is_null());
+    assert!(
+        got.get("not_evaluated").is_none(),
+        "the embedded worker evaluates every rule, without leases: {got}"
+    );
 
     write_price(&app, &token, 69_000.0).await;
     let resolved = wait_for(Duration::from_secs(10), "the resolution", || async {

@@ -13,6 +13,7 @@ mod keys;
 mod oauth;
 mod oauth_consent;
 mod protocol;
+mod rule_checks;
 mod rules;
 mod schema_migrations;
 mod silences;

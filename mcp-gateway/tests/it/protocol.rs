@@ -9,7 +9,7 @@ use rmcp::{
 use serde_json::{Value, json};
 
 use crate::support::{
-    Backend, minimal_rule, on_both_backends, spawn_app, spawn_app_with, spawn_replica,
+    Backend, minimal_rule, on_both_backends, spawn_app, spawn_app_with, spawn_replica, stored,
 };
 
 on_both_backends!(any_replica_serves_any_request);
@@ -229,7 +229,7 @@ async fn any_replica_serves_any_request(backend: Backend) {
     let fetched = on_second
         .ok("get_alert_rule", json!({"id": created["id"]}))
         .await;
-    assert_eq!(fetched, created);
+    assert_eq!(stored(fetched), stored(created.clone()));
     on_second
         .ok(
             "update_alert_rule",

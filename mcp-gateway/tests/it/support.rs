@@ -363,6 +363,16 @@ pub fn run_operator(
     }
 }
 
+/// A rule as create, update and get return it, less what belongs to the
+/// call: a save's warnings and a get's word on evaluation.
+pub fn stored(mut rule: Value) -> Value {
+    if let Some(fields) = rule.as_object_mut() {
+        fields.remove("warnings");
+        fields.remove("not_evaluated");
+    }
+    rule
+}
+
 pub fn minimal_rule(name: &str) -> Value {
     serde_json::json!({
         "name": name,
