@@ -191,7 +191,14 @@ mod tests {
 
     #[test]
     fn the_nearest_names_come_first() {
-        let candidates = names(&["mem", "cpu", "crypto", "crypto.price", "Crypto.Prise", "disk"]);
+        let candidates = names(&[
+            "mem",
+            "cpu",
+            "crypto",
+            "crypto.price",
+            "Crypto.Prise",
+            "disk",
+        ]);
         assert_eq!(
             nearest("crypto.prce", &candidates)[..2],
             ["crypto.price", "Crypto.Prise"]

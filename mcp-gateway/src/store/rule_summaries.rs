@@ -119,7 +119,12 @@ impl RuleListItem {
             }
         }
         if let Some(why) = health.not_evaluated {
-            push_field(text, &mut object, "not_evaluated", serde_json::to_value(why)?)?;
+            push_field(
+                text,
+                &mut object,
+                "not_evaluated",
+                serde_json::to_value(why)?,
+            )?;
         }
         text.push('}');
         Ok(Value::Object(object))

@@ -38,7 +38,9 @@ async fn a_rule_on_missing_data_is_saved_with_a_warning_naming_what_exists(backe
 
     // What minimal_rule watches exists: nothing to say.
     assert!(
-        warnings(&client, "create_alert_rule", minimal_rule("right")).await.is_empty()
+        warnings(&client, "create_alert_rule", minimal_rule("right"))
+            .await
+            .is_empty()
     );
 
     let cases = [
@@ -72,7 +74,10 @@ async fn a_rule_on_missing_data_is_saved_with_a_warning_naming_what_exists(backe
     }
 
     // Changing a good rule to a wrong name warns too.
-    let id = client.ok("create_alert_rule", minimal_rule("to change")).await["id"].clone();
+    let id = client
+        .ok("create_alert_rule", minimal_rule("to change"))
+        .await["id"]
+        .clone();
     let changed = client
         .ok(
             "update_alert_rule",
@@ -87,12 +92,18 @@ async fn a_rule_on_missing_data_is_saved_with_a_warning_naming_what_exists(backe
     let quiet = warnings(&client, "create_alert_rule", minimal_rule("quiet")).await;
     assert_eq!(quiet.len(), 1);
     assert!(
-        quiet[0].starts_with(r#"metric.window: "crypto"."price" with these tags has no points in the last 5m"#),
+        quiet[0].starts_with(
+            r#"metric.window: "crypto"."price" with these tags has no points in the last 5m"#
+        ),
         "{quiet:?}"
     );
     let mut absence = minimal_rule("dead man's switch");
     absence["condition"] = json!({"kind": "absence"});
-    assert!(warnings(&client, "create_alert_rule", absence).await.is_empty());
+    assert!(
+        warnings(&client, "create_alert_rule", absence)
+            .await
+            .is_empty()
+    );
 
     // Another user's data is not evidence for this user's rule.
     let (_, other) = app.user_with_token("b@example.com").await;
@@ -100,7 +111,9 @@ async fn a_rule_on_missing_data_is_saved_with_a_warning_naming_what_exists(backe
     let lonely = warnings(&other, "create_alert_rule", minimal_rule("no data of mine")).await;
     assert_eq!(
         lonely,
-        [r#"metric.measurement: the default database has no measurements at all yet, so the rule stays no_data until points of "crypto" are written"#]
+        [
+            r#"metric.measurement: the default database has no measurements at all yet, so the rule stays no_data until points of "crypto" are written"#
+        ]
     );
 }
 
@@ -108,7 +121,9 @@ async fn rules_no_worker_evaluates_are_told_from_rules_not_evaluated_yet(backend
     let app = spawn_app(backend).await;
     let (_, token) = app.user_with_token("a@example.com").await;
     let client = app.client(&token).await;
-    let rule = client.ok("create_alert_rule", minimal_rule("watched")).await;
+    let rule = client
+        .ok("create_alert_rule", minimal_rule("watched"))
+        .await;
     let id = rule["id"].clone();
     let mut paused = minimal_rule("paused");
     paused["enabled"] = json!(false);
@@ -126,7 +141,11 @@ async fn rules_no_worker_evaluates_are_told_from_rules_not_evaluated_yet(backend
                 .unwrap()["not_evaluated"]
                 .clone()
         };
-        assert_eq!(of(&paused), Value::Null, "a paused rule is not expected to be evaluated");
+        assert_eq!(
+            of(&paused),
+            Value::Null,
+            "a paused rule is not expected to be evaluated"
+        );
         assert_eq!(of(&id), got, "get and list agree");
         got
     };
