@@ -6,6 +6,7 @@ pub mod channel;
 pub mod crypto;
 pub mod db;
 pub mod entity;
+pub mod html;
 mod error;
 pub mod ids;
 pub mod json;

@@ -268,7 +268,7 @@ pub fn error(page: &ErrorPage<'_>) -> String {
 
 /// Makes a value safe as HTML text and as a double- or single-quoted
 /// attribute value: the same escaping notification emails use.
-pub(crate) use alert_worker::notify::render::escape_html as escape;
+pub(crate) use shared_models::html::escape;
 
 fn hidden(name: &str, value: &str) -> String {
     format!(

@@ -1,9 +1,9 @@
 //! Email: a subject, and the same facts as plain text and as HTML for the
 //! clients that show it. Transports (SMTP, SendGrid) are the sender's.
 
-use shared_models::{notification::NotifyEvent, rule::Severity};
+use shared_models::{html::escape as escape_html, notification::NotifyEvent, rule::Severity};
 
-use super::{Facts, escape_html};
+use super::Facts;
 use crate::notify::Delivery;
 
 /// A subject line longer than this is folded or cut by mail clients.

@@ -101,22 +101,6 @@ pub(crate) fn human_duration(ms: i64) -> String {
         .join(" ")
 }
 
-/// For text placed in HTML, element content or quoted attributes alike.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
 /// Slack's mrkdwn treats `<...>` as links and mentions (`<!channel>`), so
 /// user text escapes the three control characters Slack documents.
 pub fn escape_slack(text: &str) -> String {
@@ -212,16 +196,6 @@ pub(crate) mod tests {
     }
 
     proptest! {
-        #[test]
-        fn escaped_html_has_no_markup(text in ".*") {
-            let escaped = escape_html(&text);
-            prop_assert!(!escaped.contains(['<', '>', '"', '\'']));
-            // Every `&` starts one of the entities written above.
-            for (i, _) in escaped.match_indices('&') {
-                let rest = &escaped[i..];
-                prop_assert!(["&amp;", "&lt;", "&gt;", "&quot;", "&#39;"].iter().any(|e| rest.starts_with(e)));
-            }
-        }
 
         #[test]
         fn escaped_slack_text_has_no_control_characters(text in ".*") {
