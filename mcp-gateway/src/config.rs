@@ -131,6 +131,10 @@ pub enum ConfigError {
     Load(#[from] Box<figment::Error>),
     #[error("configuration {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    /// The settings shared with the worker refused for a reason other than
+    /// a bad key; kept whole, with its source chain.
+    #[error("configuration shared with the worker")]
+    Shared(#[source] alert_worker::error::Error),
 }
 
 /// Where configuration comes from: the optional file and the environment.
@@ -222,8 +226,12 @@ impl Config {
             self.notify.validate(),
             self.changes.validate(),
         ] {
-            if let Err(alert_worker::error::Error::Config { key, reason }) = shared {
-                return Err(ConfigError::Invalid { key, reason });
+            match shared {
+                Ok(()) => {}
+                Err(alert_worker::error::Error::Config { key, reason }) => {
+                    return Err(ConfigError::Invalid { key, reason });
+                }
+                Err(other) => return Err(ConfigError::Shared(other)),
             }
         }
         // The sweep runs every minute; a shorter retention would delete

@@ -26,10 +26,11 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("the system random number generator failed")]
     Random,
-    /// Loading the keyring or building the notification sender failed:
-    /// configuration or the key file, reported as the worker crate words it.
+    /// Something the worker crate does for the gateway failed (loading the
+    /// keyring, building the notification sender, the change bus), reported
+    /// as that crate words it.
     #[error(transparent)]
-    Notify(#[from] alert_worker::error::Error),
+    Worker(#[from] alert_worker::error::Error),
     /// A channel's configuration or a signing key could not be sealed or
     /// opened: a missing old key after a rotation, or a row that was
     /// tampered with.
