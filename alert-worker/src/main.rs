@@ -16,7 +16,10 @@ use alert_worker::{
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
-use shared_models::time::{Clock, SystemClock};
+use shared_models::{
+    shutdown::stop_on_signal,
+    time::{Clock, SystemClock},
+};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
@@ -193,20 +196,3 @@ fn default_worker_id() -> String {
     format!("{host}-{suffix}")
 }
 
-/// SIGTERM or Ctrl-C: finish the evaluation in flight, then stop.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = terminate => {},
-    }
-    shutdown.cancel();
-}

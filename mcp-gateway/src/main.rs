@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use alert_worker::telemetry;
+use shared_models::shutdown::stop_on_signal;
 use clap::Parser;
 use mcp_gateway::{
     cli::{self, Cli},
@@ -36,24 +37,3 @@ async fn main() -> ExitCode {
     }
 }
 
-/// SIGTERM (Kubernetes) or Ctrl-C starts a graceful shutdown.
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
-}

@@ -15,6 +15,7 @@ pub mod rule;
 pub mod secret;
 pub mod series;
 pub mod shard;
+pub mod shutdown;
 pub mod silence;
 pub mod time;
 
