@@ -195,4 +195,3 @@ fn default_worker_id() -> String {
         .collect();
     format!("{host}-{suffix}")
 }
-

@@ -45,6 +45,9 @@ pub struct Config {
     pub auto_migrate: bool,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
+    /// The longest any HTTP request may take, body and answer included;
+    /// past it the request is answered 408 and its work dropped.
+    pub request_timeout: HumanDuration,
     pub shard_count: u32,
     /// On a database with no users, create `admin@localhost` and print a token.
     pub bootstrap_admin: bool,
@@ -84,6 +87,7 @@ struct Defaults {
     auto_migrate: bool,
     data_dir: &'static str,
     max_body_bytes: usize,
+    request_timeout: &'static str,
     shard_count: u32,
     bootstrap_admin: bool,
     db_max_connections: u32,
@@ -113,6 +117,8 @@ impl Default for Defaults {
             auto_migrate: true,
             data_dir: "./data",
             max_body_bytes: 256 * 1024,
+            // A backtest of 1,000 evaluations fits; a stuck one does not.
+            request_timeout: "60s",
             shard_count: DEFAULT_SHARD_COUNT,
             bootstrap_admin: true,
             db_max_connections: 16,
@@ -236,6 +242,11 @@ impl Config {
         }
         // The sweep runs every minute; a shorter retention would delete
         // points that rules with hour-long windows still need.
+        if self.request_timeout < HumanDuration::from_secs(1)
+            || self.request_timeout > HumanDuration::from_secs(600)
+        {
+            return Err(invalid("request_timeout", "must be between 1s and 10m"));
+        }
         if self.points_retention < HumanDuration::from_secs(3600) {
             return Err(invalid("points_retention", "must be at least 1h"));
         }

@@ -1,13 +1,13 @@
 use std::process::ExitCode;
 
 use alert_worker::telemetry;
-use shared_models::shutdown::stop_on_signal;
 use clap::Parser;
 use mcp_gateway::{
     cli::{self, Cli},
     config::Config,
     error::chain,
 };
+use shared_models::shutdown::stop_on_signal;
 use tokio_util::sync::CancellationToken;
 
 // Serving MCP is allocation-heavy JSON work; mimalloc measured ~2x faster
@@ -36,4 +36,3 @@ async fn main() -> ExitCode {
         }
     }
 }
-

@@ -277,3 +277,46 @@ async fn the_tool_list_is_at_most_40_kb() {
     }
     assert!(size <= 40_000, "tools/list is {size} bytes");
 }
+
+/// No request outlives the gateway's deadline: one waiting on a metric
+/// source that never answers is answered 408 at the deadline, and the
+/// gateway goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_deadline_is_answered_408() {
+    // Accepts connections and never answers them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("MONITORS_INFLUX_URL", &silent_url),
+            ("MONITORS_INFLUX_TIMEOUT", "60s"),
+            ("MONITORS_REQUEST_TIMEOUT", "1s"),
+        ],
+    )
+    .await;
+    let (_, token) = app.user_with_token("a@example.com").await;
+    let started = std::time::Instant::now();
+    let response = app
+        .post_raw(
+            Some(&token),
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_metrics","arguments":{}}}"#,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "answered at the gateway's deadline, not the source's"
+    );
+    let ping = app
+        .post_raw(Some(&token), r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        .await;
+    assert_eq!(ping.status(), StatusCode::OK);
+    held.abort();
+}
