@@ -296,6 +296,9 @@ pub struct WorkerConfig {
     /// random suffix, so that a restarted pod is a new member.
     #[serde(default)]
     pub worker_id: Option<String>,
+    /// Connections to the product database; the same setting as the
+    /// gateway's.
+    pub db_max_connections: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,6 +316,7 @@ struct Defaults {
     metrics_listen: &'static str,
     shard_count: u32,
     lease_ttl: &'static str,
+    db_max_connections: u32,
 }
 
 impl WorkerConfig {
@@ -324,6 +328,7 @@ impl WorkerConfig {
             metrics_listen: "127.0.0.1:9090",
             shard_count: 256,
             lease_ttl: "15s",
+            db_max_connections: 8,
         }));
         let file = file.or_else(|| {
             env.iter()
@@ -341,6 +346,12 @@ impl WorkerConfig {
         config.sources.validate()?;
         config.notify.validate()?;
         config.changes.validate()?;
+        if config.db_max_connections == 0 {
+            return Err(Error::Config {
+                key: "db_max_connections",
+                reason: "must be at least 1".to_owned(),
+            });
+        }
         if config.shard_count == 0 {
             return Err(Error::Config {
                 key: "shard_count",

@@ -67,7 +67,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(command: Command, config: WorkerConfig) -> Result<(), Error> {
-    let db = shared_models::db::connect(config.database_url.expose(), 8).await?;
+    let db =
+        shared_models::db::connect(config.database_url.expose(), config.db_max_connections).await?;
     if config.auto_migrate {
         Migrator::up(&db, None).await?;
     }
@@ -159,7 +160,7 @@ async fn evaluate(config: WorkerConfig, db: DatabaseConnection) -> Result<(), Er
 
 /// `alert-worker status`: reads the fleet's tables, and nothing else.
 async fn status(db: &DatabaseConnection) -> Result<(), Error> {
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = SystemClock.now_millis();
     for member in fleet::members(db, now).await? {
         println!(
             "{}  host {}  heartbeat {} ms ago  shards {}",
