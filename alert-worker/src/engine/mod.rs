@@ -2,6 +2,7 @@
 //! each series moves, and what is written down.
 
 pub mod data_check;
+mod decide;
 pub mod outbox;
 mod persist;
 pub mod plan;
@@ -12,6 +13,7 @@ pub mod template;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    ops::Range,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -21,24 +23,28 @@ use sea_orm::DatabaseConnection;
 use shared_models::{
     ids::{AlertId, RuleId},
     series::series_key,
+    silence::ActiveSilence,
     time::Clock,
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use outbox::{AlertFacts, decide, rows_for};
+use decide::{SeriesDecision, decide_series};
+use outbox::{AlertFacts, rows_for};
 pub use persist::Fence;
-use persist::{AlertDraft, RuleHealth, SeriesOutcome, load_silences, load_states, persist};
+use persist::{
+    AlertDraft, RuleHealth, SeriesOutcome, StoredStates, load_silences, load_states, persist,
+};
 pub use persist::{PersistReport, queue_resolutions_of_removed_rule};
 use plan::{Labels, first_error, observations, queries_for};
 use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
-use state::{Transition, step};
+use state::{Phase, SeriesState, Transition};
 
 use crate::{
     error::{Error, Result},
     metrics::WorkerMetrics,
-    source::MetricSource,
+    source::{MetricSource, SeriesQuery, SeriesValue, SourceError},
 };
 
 #[derive(Debug, Clone)]
@@ -190,13 +196,7 @@ impl Engine {
             .filter_map(|id| self.rules.get(id))
             .filter(|r| leased.as_ref().is_none_or(|l| l.contains_key(&r.shard)))
             .collect();
-        let mut queries = Vec::new();
-        let mut spans = Vec::with_capacity(rules.len());
-        for rule in &rules {
-            let planned = queries_for(rule);
-            spans.push(queries.len()..queries.len() + planned.len());
-            queries.extend(planned);
-        }
+        let (queries, spans) = plan_batch(&rules);
         let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
         let answers = self.source.query(&queries, at).await;
         if let Some(metrics) = &self.metrics {
@@ -214,116 +214,17 @@ impl Engine {
         for (rule, span) in rules.iter().zip(spans) {
             let answers: Vec<_> = answers[span].iter().collect();
             let states = stored.remove(&rule.id).unwrap_or_default();
-            let known: BTreeSet<Labels> =
-                states.values().map(|(labels, _)| labels.clone()).collect();
-            let error = first_error(&answers).map(ToString::to_string);
-            let observed = observations(rule, &answers, &known);
-            report.series += observed.len();
-            report.errors += usize::from(error.is_some());
-            let mut worst = state::Phase::Normal;
-            let series_count = observed.len();
-            for (labels, observation) in observed {
-                let key = series_key(&labels);
-                let previous = states.get(&key).map(|(_, s)| s.clone());
-                let prev = previous.clone().unwrap_or_default();
-                let (mut next, transition) = step(&prev, observation, &rule.spec, tick);
-                if next.phase.urgency() > worst.urgency() {
-                    worst = next.phase;
-                }
-                let mut alert_labels = rule.spec.metric.tags.clone();
-                alert_labels.extend(labels.clone());
-                let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
-                    let id = AlertId::generate().to_string();
-                    next.alert_id = Some(id.clone());
-                    AlertDraft {
-                        id,
-                        message: template::render(&rule.spec, &alert_labels, next.last_value),
-                        labels: alert_labels.clone(),
-                        rule_name: rule.spec.name.as_str().to_owned(),
-                        severity: rule.spec.severity.as_str(),
-                        threshold: rule.spec.condition.threshold,
-                    }
-                });
-                let notifications =
-                    match decide(rule, &labels, &prev, &mut next, transition, &silences, tick) {
-                        Some(verdict) => {
-                            // A resolution is about the alert that just closed.
-                            let about = if verdict.event.is_resolution() {
-                                &prev
-                            } else {
-                                &next
-                            };
-                            match (about.alert_id.as_deref(), about.firing_since) {
-                                (Some(id), Some(started_at)) => {
-                                    let facts = AlertFacts {
-                                        id,
-                                        labels: &alert_labels,
-                                        started_at,
-                                        value: next.last_value,
-                                    };
-                                    rows_for(rule, facts, &verdict, tick)
-                                }
-                                _ => Vec::new(),
-                            }
-                        }
-                        None => Vec::new(),
-                    };
-                let timers = |s: &state::SeriesState| {
-                    (
-                        s.phase,
-                        s.pending_since,
-                        s.firing_since,
-                        s.clear_since,
-                        s.last_notified_at,
-                    )
-                };
-                let changed = match &previous {
-                    Some(p) => timers(p) != timers(&next),
-                    // A new series needs a row only if it is not plainly
-                    // normal, or if it must be remembered to notice it
-                    // vanish: an ungrouped rule's one series is always asked
-                    // about, so its normal state is the default, not news.
-                    None => {
-                        !rule.spec.metric.group_by.is_empty()
-                            || timers(&next) != timers(&state::SeriesState::default())
-                    }
-                };
-                outcomes.push(SeriesOutcome {
-                    rule: rule.id,
-                    owner: rule.owner,
-                    shard: rule.shard,
-                    series_key: key,
-                    resolved_alert: prev.alert_id.clone(),
-                    labels,
-                    next,
-                    transition,
-                    changed,
-                    alert,
-                    notifications,
-                });
-            }
-            health.push(RuleHealth {
-                rule: rule.id,
-                owner: rule.owner,
-                state: worst,
-                error,
-                series: series_count,
-            });
+            let rule_health =
+                evaluate_rule(rule, &answers, &states, &silences, tick, &mut outcomes);
+            report.series += rule_health.series;
+            report.errors += usize::from(rule_health.error.is_some());
+            health.push(rule_health);
         }
         report.rules += rules.len();
         report.queries += queries.len();
-        let fence = match (&self.scope, leased) {
-            (RuleScope::Fleet(ownership), Some(leased)) => Some(Fence {
-                worker_id: ownership.worker_id().to_owned(),
-                epochs: rules
-                    .iter()
-                    .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
-                    .collect(),
-                now: self.clock.now_millis(),
-                ttl_ms: ownership.ttl_ms(),
-            }),
-            _ => None,
-        };
+        // Built after evaluating, since its `now` stands for the commit: a
+        // lease that lapsed while the batch was evaluated must refuse it.
+        let fence = self.fence(&rules, leased);
         let persisted = match persist(&self.db, outcomes, health, tick, fence.as_ref()).await {
             Err(Error::Fenced) => {
                 tracing::info!(
@@ -338,16 +239,29 @@ impl Engine {
         if let Some(metrics) = &self.metrics {
             metrics.batch_evaluated(rules.len(), &persisted, started.elapsed());
         }
-        report.persisted.fired += persisted.fired;
-        report.persisted.resolved += persisted.resolved;
-        report.persisted.states_written += persisted.states_written;
-        report.persisted.notifications_queued += persisted.notifications_queued;
+        report.persisted += persisted;
         if persisted.notifications_queued > 0
             && let Some(signal) = &self.outbox_signal
         {
             signal.notify_one();
         }
         Ok(())
+    }
+
+    /// The leases a batch of `rules` was evaluated under, in a fleet.
+    fn fence(&self, rules: &[&LoadedRule], leased: Option<BTreeMap<i32, i64>>) -> Option<Fence> {
+        match (&self.scope, leased) {
+            (RuleScope::Fleet(ownership), Some(leased)) => Some(Fence {
+                worker_id: ownership.worker_id().to_owned(),
+                epochs: rules
+                    .iter()
+                    .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
+                    .collect(),
+                now: self.clock.now_millis(),
+                ttl_ms: ownership.ttl_ms(),
+            }),
+            _ => None,
+        }
     }
 
     /// Refreshes and evaluates until `shutdown` fires. An evaluation in
@@ -412,5 +326,120 @@ impl Engine {
                 () = shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+/// The queries of a batch, in one list so that the source can merge them,
+/// and the range of each rule's queries (and so of its answers) in it.
+fn plan_batch(rules: &[&LoadedRule]) -> (Vec<SeriesQuery>, Vec<Range<usize>>) {
+    let mut queries = Vec::new();
+    let mut spans = Vec::with_capacity(rules.len());
+    for rule in rules {
+        let planned = queries_for(rule);
+        spans.push(queries.len()..queries.len() + planned.len());
+        queries.extend(planned);
+    }
+    (queries, spans)
+}
+
+/// Every series of one rule at `tick`, from its answers and stored states:
+/// pushes what to write for each series onto `outcomes` and returns the
+/// rule's health.
+fn evaluate_rule(
+    rule: &LoadedRule,
+    answers: &[&Result<Vec<SeriesValue>, SourceError>],
+    states: &StoredStates,
+    silences: &[ActiveSilence],
+    tick: i64,
+    outcomes: &mut Vec<SeriesOutcome>,
+) -> RuleHealth {
+    let known: BTreeSet<Labels> = states.values().map(|(labels, _)| labels.clone()).collect();
+    let error = first_error(answers).map(ToString::to_string);
+    let observed = observations(rule, answers, &known);
+    let series = observed.len();
+    let mut worst = Phase::Normal;
+    for (labels, observation) in observed {
+        let key = series_key(&labels);
+        let previous = states.get(&key).map(|(_, s)| s);
+        let decision = decide_series(rule, &labels, previous, observation, silences, tick);
+        if decision.next.phase.urgency() > worst.urgency() {
+            worst = decision.next.phase;
+        }
+        outcomes.push(outcome(rule, labels, key, previous, decision, tick));
+    }
+    RuleHealth {
+        rule: rule.id,
+        owner: rule.owner,
+        state: worst,
+        error,
+        series,
+    }
+}
+
+/// What persist writes for one decided series. The ids minted here (a
+/// fired alert's, each notification row's) read the clock, which is why
+/// they are not part of the decision.
+fn outcome(
+    rule: &LoadedRule,
+    labels: Labels,
+    series_key: String,
+    previous: Option<&SeriesState>,
+    decision: SeriesDecision,
+    tick: i64,
+) -> SeriesOutcome {
+    let SeriesDecision {
+        mut next,
+        transition,
+        verdict,
+        changed,
+    } = decision;
+    let fresh = SeriesState::default();
+    let prev = previous.unwrap_or(&fresh);
+    let mut alert_labels = rule.spec.metric.tags.clone();
+    alert_labels.extend(labels.clone());
+    let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
+        let id = AlertId::generate().to_string();
+        next.alert_id = Some(id.clone());
+        AlertDraft {
+            id,
+            message: template::render(&rule.spec, &alert_labels, next.last_value),
+            labels: alert_labels.clone(),
+            rule_name: rule.spec.name.as_str().to_owned(),
+            severity: rule.spec.severity.as_str(),
+            threshold: rule.spec.condition.threshold,
+        }
+    });
+    let notifications = verdict.map_or_else(Vec::new, |verdict| {
+        // A resolution is about the alert that just closed.
+        let about = if verdict.event.is_resolution() {
+            prev
+        } else {
+            &next
+        };
+        match (about.alert_id.as_deref(), about.firing_since) {
+            (Some(id), Some(started_at)) => {
+                let facts = AlertFacts {
+                    id,
+                    labels: &alert_labels,
+                    started_at,
+                    value: next.last_value,
+                };
+                rows_for(rule, facts, &verdict, tick)
+            }
+            _ => Vec::new(),
+        }
+    });
+    SeriesOutcome {
+        rule: rule.id,
+        owner: rule.owner,
+        shard: rule.shard,
+        series_key,
+        resolved_alert: prev.alert_id.clone(),
+        labels,
+        next,
+        transition,
+        changed,
+        alert,
+        notifications,
     }
 }

@@ -516,3 +516,19 @@ pub struct PersistReport {
     /// Outbox rows queued for sending (not those recorded as muted).
     pub notifications_queued: usize,
 }
+
+impl std::ops::AddAssign for PersistReport {
+    fn add_assign(&mut self, other: Self) {
+        // Destructured, so that a field added later cannot be left out.
+        let Self {
+            fired,
+            resolved,
+            states_written,
+            notifications_queued,
+        } = other;
+        self.fired += fired;
+        self.resolved += resolved;
+        self.states_written += states_written;
+        self.notifications_queued += notifications_queued;
+    }
+}
