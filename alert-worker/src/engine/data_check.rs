@@ -26,14 +26,18 @@ pub async fn missing_data(
     let queries = queries_for(rule);
     let first = source.query(&queries[..1], now).await.pop()?;
     match first {
-        Ok(series) if !series.is_empty() => return None,
-        Ok(_) => {}
-        Err(error) => {
-            return Some(format!(
-                "could not check that the metric has points: the metric source failed ({error})"
-            ));
-        }
+        Ok(series) if !series.is_empty() => None,
+        Ok(_) => why_no_points(source, rule).await,
+        Err(error) => Some(format!(
+            "could not check that the metric has points: the metric source failed ({error})"
+        )),
     }
+}
+
+/// For a rule already seen to read no points (a preview has asked the
+/// source): the argument at fault and what exists instead, or that the
+/// metric is quiet. `None` for an absence rule on a quiet metric.
+pub async fn why_no_points(source: &dyn MetricSource, rule: &LoadedRule) -> Option<String> {
     let metric = &rule.spec.metric;
     let described = source
         .catalog(&CatalogRequest {
@@ -53,7 +57,7 @@ pub async fn missing_data(
             .find(|m| m.name == metric.measurement),
         Err(error) => {
             return Some(format!(
-                "could not check that the metric has points: the metric source failed ({error})"
+                "could not check why the metric has no points: the metric source failed ({error})"
             ));
         }
     };

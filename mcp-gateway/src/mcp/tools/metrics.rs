@@ -187,13 +187,16 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
             None => None,
         };
         let current = preview_now(self.source.as_ref(), &rule, now).await;
-        // An error is already in the preview; a quiet metric is worth a word.
-        let warnings = match current.error {
-            Some(_) => Vec::new(),
-            None => data_check::missing_data(self.source.as_ref(), &rule, now)
+        // An error is already in the preview; when it saw no points, the
+        // source is not asked again whether it has any, only why not.
+        let saw_no_points = current.series.iter().all(|s| s.value.is_none());
+        let warnings = if current.error.is_none() && saw_no_points {
+            data_check::why_no_points(self.source.as_ref(), &rule)
                 .await
                 .into_iter()
-                .collect(),
+                .collect()
+        } else {
+            Vec::new()
         };
         let replay = match range {
             Some((from, to)) => Some(backtest(self.source.as_ref(), &rule, from, to).await),
