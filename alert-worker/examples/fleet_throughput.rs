@@ -14,10 +14,6 @@
 //! MariaDB at `MONITORS_TEST_MYSQL_URL` (default root@127.0.0.1:3306) and
 //! `influxd` on PATH are required. It prints figures and records nothing.
 
-#[allow(dead_code)]
-#[path = "../tests/support/influxd.rs"]
-mod influxd;
-
 use std::{
     net::TcpListener,
     path::PathBuf,
@@ -25,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alert_worker::testing::{Backend, TestDb, insert_user};
+use alert_worker::testing::{Backend, TestDb, influxd, insert_user};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use migrations::{Migrator, MigratorTrait};

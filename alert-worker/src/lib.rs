@@ -12,5 +12,7 @@ pub mod metrics;
 pub mod notify;
 pub mod source;
 pub mod telemetry;
-#[cfg(feature = "test-support")]
+#[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+#[cfg(test)]
+mod tests;

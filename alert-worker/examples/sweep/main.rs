@@ -13,10 +13,6 @@
 //! its own on free loopback ports, in a temporary directory that is removed
 //! when the example exits. It prints figures and records nothing.
 
-// The test helper also escapes line protocol, which this example does not use.
-#[allow(dead_code)]
-#[path = "../../tests/support/influxd.rs"]
-mod influxd;
 mod timed_source;
 mod usage;
 
@@ -34,7 +30,7 @@ use alert_worker::{
         builtin::BuiltinSource,
         influx::{InfluxConfig, InfluxSource},
     },
-    testing::insert_user,
+    testing::{influxd, insert_user},
 };
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};

@@ -70,5 +70,4 @@ fn timers(s: &SeriesState) -> (Phase, Option<i64>, Option<i64>, Option<i64>, Opt
 }
 
 #[cfg(test)]
-#[path = "decide_tests.rs"]
 mod tests;

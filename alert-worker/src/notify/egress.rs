@@ -451,5 +451,4 @@ fn in_v6(ip: Ipv6Addr, net: u128, len: u8) -> bool {
 }
 
 #[cfg(test)]
-#[path = "egress_tests.rs"]
 mod tests;

@@ -1,10 +1,18 @@
-//! Test support shared by this crate's tests and the gateway's: a database
-//! that exists for one test, on SQLite or on a fresh MariaDB database, and a
-//! local HTTP receiver standing in for a customer's endpoint, and servers a
-//! test starts for itself. Compiled only with the `test-support` feature.
+//! Test support shared by this crate's tests, its process tests and the
+//! gateway's: a database that exists for one test, on SQLite or on a fresh
+//! MariaDB database, a rule-evaluation fixture on it, a local HTTP receiver
+//! standing in for a customer's endpoint, an SMTP server, and servers a test
+//! starts for itself (InfluxDB, MariaDB, Redis). Compiled for the crate's
+//! own tests and with the `test-support` feature.
 
 pub mod daemon;
+pub mod exposition;
+pub mod fixture;
+pub mod influxd;
+pub mod mariadbd;
 pub mod receiver;
+pub mod redis_server;
+pub mod smtp;
 
 use std::time::{Duration, Instant};
 

@@ -4,17 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use alert_worker::testing::receiver::Receiver;
+use alert_worker::testing::{influxd, receiver::Receiver};
 use serde_json::{Value, json};
 
 use crate::support::{
     Backend, McpClient, TestApp, on_both_backends, spawn_app, spawn_live_app, spawn_live_replica,
     wait_for,
 };
-
-#[path = "../../../alert-worker/tests/support/influxd.rs"]
-#[allow(dead_code)]
-mod influxd;
 
 on_both_backends!(
     builtin_store_fires_and_resolves,

@@ -206,5 +206,4 @@ pub(super) fn show_tag_values(measurement: &str, key: &str, limit: usize) -> Str
 }
 
 #[cfg(test)]
-#[path = "influxql_tests.rs"]
 mod tests;

@@ -328,5 +328,4 @@ fn function(reduce: Reduce) -> &'static str {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

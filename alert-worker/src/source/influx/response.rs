@@ -229,5 +229,4 @@ fn message(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
-#[path = "response_tests.rs"]
 mod tests;

@@ -413,5 +413,4 @@ fn evict(slots: &mut HashMap<String, Arc<Slot>>, now: i64, capacity: usize) {
 }
 
 #[cfg(test)]
-#[path = "metadata_document_tests.rs"]
 mod tests;

@@ -370,5 +370,4 @@ fn https_url(fields: &Map<String, Value>, name: &str) -> Result<Option<String>, 
 }
 
 #[cfg(test)]
-#[path = "registration_tests.rs"]
 mod tests;

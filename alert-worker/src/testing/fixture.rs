@@ -2,11 +2,9 @@
 //! with time passed in explicitly: no sleeping. Shared by the engine and
 //! notification tests.
 
-#![allow(dead_code)]
-
 use std::{collections::BTreeMap, sync::Arc};
 
-use alert_worker::{
+use crate::{
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
     testing::{Backend, TestDb, insert_user},

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::{
+use crate::{
     source::{
         CatalogRequest, MeasurementInfo, MetricSource, Reduce, SeriesQuery, SeriesValue,
         builtin::{BuiltinSource, DEFAULT_DATABASE},
@@ -19,7 +19,7 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ActiveModelTrait, Database, DatabaseConnection, Set};
 use shared_models::{entity::point, ids::UserId, rule::Aggregation, series::series_key};
 
-alert_worker::on_both_backends!(
+crate::on_both_backends!(
     every_reduction_over_the_window,
     the_window_is_open_at_its_start_and_closed_at_its_end,
     the_latest_write_wins_at_one_instant,

@@ -14,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::testing::daemon::{Daemon, free_port, scratch_dir};
+use crate::testing::daemon::{Daemon, free_port, scratch_dir};
 
 /// How long `influxd` gets to answer `/ping`.
 const START_DEADLINE: Duration = Duration::from_secs(60);

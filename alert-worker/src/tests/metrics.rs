@@ -1,20 +1,11 @@
 //! The worker's metrics and health port over real HTTP on a real SQLite
-//! database: the probes answer, `/metrics` reads as Prometheus text, the
-//! engine's and dispatcher's recordings show in it, and `alert-worker run`
-//! serves it beside the engine until SIGTERM.
+//! database: the probes answer, `/metrics` reads as Prometheus text, and the
+//! engine's and dispatcher's recordings show in it. The process serving it
+//! until SIGTERM is in `tests/it/metrics.rs`.
 
-#[path = "support/fixture.rs"]
-mod fixture;
-#[path = "support/processes.rs"]
-mod processes;
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-    time::Duration,
-};
-
-use alert_worker::{
+use crate::{
     config::NotifySettings,
     error::Error,
     fleet::{Fleet, FleetSettings, Ownership},
@@ -24,34 +15,17 @@ use alert_worker::{
         dispatch::{DispatchSettings, Dispatcher},
         send::Sender,
     },
-    testing::within,
+    testing::{
+        exposition::{FAMILIES, Samples, parse_exposition},
+        fixture::{fixture, t},
+    },
 };
-use fixture::{fixture, t};
-use migrations::{Migrator, MigratorTrait};
-use processes::{FleetEnv, Processes};
 use reqwest::StatusCode;
-use sea_orm::{Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::json;
 use shared_models::{crypto::Keyring, ids::ChannelId, time::Clock};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
-
-/// Every metric a worker exports, with its Prometheus type.
-const FAMILIES: &[(&str, &str)] = &[
-    ("monitors_worker_rules", "gauge"),
-    ("monitors_worker_owned_shards", "gauge"),
-    ("monitors_worker_evaluations_total", "counter"),
-    ("monitors_worker_evaluation_seconds", "histogram"),
-    ("monitors_worker_query_batches_total", "counter"),
-    ("monitors_worker_queries_total", "counter"),
-    ("monitors_worker_alerts_fired_total", "counter"),
-    ("monitors_worker_alerts_resolved_total", "counter"),
-    ("monitors_worker_notifications_total", "counter"),
-    ("monitors_worker_notifications_unopenable_total", "counter"),
-    ("monitors_worker_lease_claims_total", "counter"),
-    ("monitors_worker_lease_losses_total", "counter"),
-    ("monitors_worker_lease_renew_failures_total", "counter"),
-];
 
 /// A metrics server on an ephemeral port, stopped by its token.
 struct Served {
@@ -111,105 +85,6 @@ impl Served {
             .unwrap()
             .unwrap();
     }
-}
-
-/// Samples by series as written (`name{label="value"}`), and the declared
-/// type of each family.
-struct Samples {
-    values: BTreeMap<String, f64>,
-    types: BTreeMap<String, String>,
-}
-
-impl Samples {
-    fn value(&self, series: &str) -> f64 {
-        *self
-            .values
-            .get(series)
-            .unwrap_or_else(|| panic!("{series} not exported; have {:?}", self.values.keys()))
-    }
-}
-
-/// Reads the text exposition format strictly enough to catch a malformed
-/// scrape: every line is a HELP or TYPE comment or a sample; names and
-/// label names are valid; values are numbers; each sample belongs to a
-/// family whose TYPE came before it; no series appears twice.
-fn parse_exposition(text: &str) -> Samples {
-    let valid_name = |name: &str| {
-        !name.is_empty()
-            && !name.starts_with(|c: char| c.is_ascii_digit())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-    };
-    let mut values = BTreeMap::new();
-    let mut types: BTreeMap<String, String> = BTreeMap::new();
-    assert!(text.ends_with('\n'), "the exposition ends with a newline");
-    for line in text.lines() {
-        if let Some(comment) = line.strip_prefix("# ") {
-            let mut words = comment.splitn(3, ' ');
-            let (keyword, name) = (words.next().unwrap(), words.next().unwrap_or_default());
-            assert!(valid_name(name), "metric name in {line:?}");
-            match keyword {
-                "HELP" => {}
-                "TYPE" => {
-                    let kind = words.next().unwrap_or_default();
-                    assert!(
-                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
-                        "type in {line:?}"
-                    );
-                    assert!(
-                        types.insert(name.to_owned(), kind.to_owned()).is_none(),
-                        "{name} typed twice"
-                    );
-                }
-                _ => panic!("unexpected comment {line:?}"),
-            }
-            continue;
-        }
-        assert!(!line.is_empty(), "blank line in the exposition");
-        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
-        let name = &line[..name_end];
-        assert!(valid_name(name), "sample name in {line:?}");
-        let (series, rest) = if line[name_end..].starts_with('{') {
-            let close = line
-                .find('}')
-                .unwrap_or_else(|| panic!("unclosed labels in {line:?}"));
-            for pair in line[name_end + 1..close]
-                .split(',')
-                .filter(|p| !p.is_empty())
-            {
-                let (label, value) = pair
-                    .split_once('=')
-                    .unwrap_or_else(|| panic!("label pair in {line:?}"));
-                assert!(valid_name(label), "label name in {line:?}");
-                assert!(
-                    value.len() >= 2 && value.starts_with('"') && value.ends_with('"'),
-                    "quoted label value in {line:?}"
-                );
-            }
-            (&line[..=close], &line[close + 1..])
-        } else {
-            (name, &line[name_end..])
-        };
-        let value = rest
-            .strip_prefix(' ')
-            .and_then(|v| v.split(' ').next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("numeric value in {line:?}"));
-        let family = ["_bucket", "_sum", "_count"]
-            .iter()
-            .find_map(|suffix| {
-                let base = name.strip_suffix(suffix)?;
-                (types.get(base).map(String::as_str) == Some("histogram")).then_some(base)
-            })
-            .unwrap_or(name);
-        assert!(types.contains_key(family), "{name} sampled before its TYPE");
-        assert!(
-            values.insert(series.to_owned(), value).is_none(),
-            "{series} twice"
-        );
-    }
-    Samples { values, types }
 }
 
 #[tokio::test]
@@ -368,56 +243,4 @@ async fn readyz_reports_the_workers_standing_in_the_fleet() {
     fleet.round().await.unwrap_err();
     assert_eq!(readiness().await.1["reason"], "leases lapsed");
     served.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_process_serves_probes_beside_the_engine_until_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
-    let db = Database::connect(&database_url).await.unwrap();
-    Migrator::up(&db, None).await.unwrap();
-    let mut processes = Processes::new(FleetEnv {
-        database_url,
-        encryption_key: Keyring::generate_key().unwrap(),
-        lease_ttl: Duration::from_secs(3),
-        shard_count: 16,
-        redis_url: None,
-    });
-    let worker = processes.start("w1").await;
-    assert_eq!(
-        reqwest::get(worker.url("/healthz")).await.unwrap().status(),
-        StatusCode::OK
-    );
-    // Ready once its first lease round has gone through.
-    let body = within(
-        "w1 is ready",
-        Duration::from_secs(10),
-        async || match worker.readiness().await {
-            (StatusCode::OK, body) => Ok(body),
-            (status, body) => Err(format!("{status} {body}")),
-        },
-    )
-    .await;
-    assert_eq!(body["shards"], 16, "a lone worker holds every shard");
-    let metrics = reqwest::get(worker.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let samples = parse_exposition(&metrics);
-    assert_eq!(samples.types.len(), FAMILIES.len(), "{metrics}");
-    assert_eq!(samples.value("monitors_worker_owned_shards"), 16.0);
-
-    let healthz = worker.url("/healthz");
-    worker.signal("TERM");
-    let status = processes
-        .worker_mut("w1")
-        .exited(Duration::from_secs(30))
-        .await;
-    assert!(status.success(), "{status}");
-    assert!(
-        reqwest::get(healthz).await.is_err(),
-        "the port is closed once the worker has stopped"
-    );
 }

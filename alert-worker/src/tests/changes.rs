@@ -3,24 +3,19 @@
 //! the listener, a worker's engine picks a new rule up within 2 s although
 //! its periodic resync is a minute away, and a Redis restart is ridden out.
 
-#[path = "support/fixture.rs"]
-mod fixture;
-#[path = "support/redis.rs"]
-mod redis_server;
-
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use alert_worker::{
+use crate::testing::fixture::fixture;
+use crate::testing::redis_server::Redis;
+use crate::{
     changes::{ChangePublisher, listen},
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
     testing::within,
 };
-use fixture::fixture;
-use redis_server::Redis;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use shared_models::{entity::rule_status, time::SystemClock};

@@ -4,13 +4,11 @@
 //! retry budget, muting, and restarts. Time is the fixture's manual clock;
 //! waits on background work have deadlines.
 
-#[path = "support/fixture.rs"]
-mod fixture;
-
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use alert_worker::testing::receiver::{Receiver, Reply};
-use alert_worker::{
+use crate::testing::fixture::{Fixture, fixture_on, t};
+use crate::testing::receiver::{Receiver, Reply};
+use crate::{
     config::NotifySettings,
     metrics::WorkerMetrics,
     notify::{
@@ -20,7 +18,6 @@ use alert_worker::{
     },
     testing::{Backend, within},
 };
-use fixture::{Fixture, fixture_on, t};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 use shared_models::{
@@ -533,7 +530,7 @@ async fn a_channel_sealed_under_a_missing_key_fails_at_once(backend: Backend) {
     assert!(receiver.requests().is_empty());
 }
 
-alert_worker::on_both_backends!(
+crate::on_both_backends!(
     a_channel_sealed_under_a_missing_key_fails_at_once,
     firing_and_resolution_each_reach_the_receiver_once,
     a_500_then_200_is_delivered_exactly_once_after_a_retry,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use alert_worker::{
+use crate::{
     changes::CHANNEL,
     testing::{
         daemon::{Daemon, free_port, scratch_dir},

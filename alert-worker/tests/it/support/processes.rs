@@ -3,8 +3,6 @@
 //! signalled as a crash, a stall or a scale-down would, and killed when the
 //! test ends. When a test fails, the logs are kept and their tails printed.
 
-#![allow(dead_code)]
-
 use std::{
     collections::BTreeSet,
     fs::{self, File},

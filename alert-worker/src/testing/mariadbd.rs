@@ -5,7 +5,7 @@
 
 use std::{io::Read, net::TcpStream, process::Command, time::Duration};
 
-use alert_worker::testing::daemon::{Daemon, free_port, scratch_dir};
+use crate::testing::daemon::{Daemon, free_port, scratch_dir};
 
 /// Crash recovery of a small data directory takes about a second.
 const START_DEADLINE: Duration = Duration::from_secs(60);

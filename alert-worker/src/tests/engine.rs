@@ -2,10 +2,7 @@
 //! suite covers MariaDB through MCP), fed by the built-in store, with time
 //! passed in explicitly: no sleeping.
 
-#[path = "support/fixture.rs"]
-mod fixture;
-
-use fixture::{fixture, t};
+use crate::testing::fixture::{fixture, t};
 use sea_orm::EntityTrait;
 use serde_json::json;
 use shared_models::entity::{alert_rule, rule_status};

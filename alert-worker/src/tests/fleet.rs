@@ -3,18 +3,15 @@
 //! leases without knowing. Each worker runs on its own manual clock, so a
 //! paused process is a clock that stands still.
 
-#[path = "support/fixture.rs"]
-mod fixture;
-
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use alert_worker::{
+use crate::testing::fixture::{fixture_on, t};
+use crate::{
     engine::RuleScope,
     fleet::{Fleet, FleetSettings},
     testing::Backend,
 };
 use chrono::{TimeZone, Utc};
-use fixture::{fixture_on, t};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::json;
 use shared_models::{entity::shard_lease, time::ManualClock};
@@ -153,7 +150,7 @@ async fn a_paused_worker_cannot_write_once_its_shards_are_claimed(backend: Backe
     assert_eq!(f.alerts().await.len(), 1);
 }
 
-alert_worker::on_both_backends!(
+crate::on_both_backends!(
     three_workers_split_the_shards_fairly,
     a_dead_workers_shards_are_claimed_after_the_ttl,
     a_leaving_worker_hands_over_at_once,
