@@ -68,6 +68,7 @@ EVERYTHING = {
         "influxToken": "influx-token",
     },
     "gateway": {
+        "metricsPort": 9091,
         "autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 6},
         "podAnnotations": {"example.com/team": "alerts"},
         "podLabels": {"team": "alerts"},
@@ -366,6 +367,12 @@ def check_promises(name: str, release: str, values: dict, docs: list[dict], sett
     check(gwc["livenessProbe"]["httpGet"]["path"] == "/healthz", "gateway liveness /healthz")
     check(gwc["readinessProbe"]["httpGet"]["path"] == "/readyz", "gateway readiness /readyz")
     check(gwc["ports"][0]["containerPort"] == port, "gateway port")
+    gw_metrics = v["gateway"]["metricsPort"]
+    if gw_metrics:
+        check(env.get("MONITORS_METRICS_LISTEN") == f"{bind}:{gw_metrics}", "gateway MONITORS_METRICS_LISTEN")
+        check(gwc["ports"][1] == {"name": "metrics", "containerPort": gw_metrics, "protocol": "TCP"}, "gateway metrics port")
+    else:
+        check("MONITORS_METRICS_LISTEN" not in env and len(gwc["ports"]) == 1, "gateway metrics off by default")
     refs = {list(r.values())[0]["name"] for r in gwc["envFrom"]}
     check(existing in refs if existing else True, "the existing Secret is read")
     annotations = gw["spec"]["template"]["metadata"]["annotations"]

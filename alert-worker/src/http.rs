@@ -8,20 +8,20 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use axum::{
     Json, Router,
     extract::State,
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::get,
 };
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use shared_models::time::Clock;
+use shared_models::{metrics::exposition, time::Clock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     error::{Error, Result, chain},
     fleet::{Ownership, Standing},
-    metrics::{CONTENT_TYPE, WorkerMetrics},
+    metrics::WorkerMetrics,
 };
 
 /// A database slower than this to answer counts as unavailable: probes
@@ -104,13 +104,7 @@ fn router(probes: Probes) -> Router {
 }
 
 async fn metrics_text(State(probes): State<Probes>) -> Response {
-    match probes.metrics.render() {
-        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
-        Err(error) => {
-            tracing::error!(error = %chain(&error), "rendering metrics failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    exposition(probes.metrics.registry()).into_response()
 }
 
 /// Alive: the process answers.

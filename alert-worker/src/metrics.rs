@@ -1,21 +1,19 @@
 //! The worker's Prometheus metrics. Every name, label and bucket is declared
-//! here, in one registry per process (not the crate's global one, so tests
-//! and an embedded worker each count on their own). The engine, the
-//! dispatcher and the fleet code record through the methods below; the
-//! HTTP server renders the registry.
+//! here, in one registry per process (`shared_models::metrics` says why).
+//! The engine, the dispatcher and the fleet code record through the methods
+//! below; the HTTP server renders the registry.
 
 use std::time::Duration;
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-    core::Collector,
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
-use shared_models::notification::DeliveryStatus;
+use shared_models::{
+    metrics::{register, render},
+    notification::DeliveryStatus,
+};
 
 use crate::engine::PersistReport;
-
-/// The media type of [`WorkerMetrics::render`]'s output.
-pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
 /// Upper bounds, in seconds, of one batch's evaluation: a few rules on the
 /// built-in store take milliseconds, a full batch of 20,000 against a slow
@@ -119,9 +117,14 @@ impl WorkerMetrics {
         })
     }
 
-    /// Every metric, in the Prometheus text format ([`CONTENT_TYPE`]).
+    /// Every metric, in the Prometheus text format.
     pub fn render(&self) -> Result<String, prometheus::Error> {
-        TextEncoder::new().encode_to_string(&self.registry.gather())
+        render(&self.registry)
+    }
+
+    /// What `/metrics` answers.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The rule set after a refresh.
@@ -179,15 +182,6 @@ impl WorkerMetrics {
     pub fn lease_renew_failed(&self) {
         self.lease_renew_failures.inc();
     }
-}
-
-fn register<M>(registry: &Registry, metric: prometheus::Result<M>) -> prometheus::Result<M>
-where
-    M: Collector + Clone + 'static,
-{
-    let metric = metric?;
-    registry.register(Box::new(metric.clone()))?;
-    Ok(metric)
 }
 
 fn saturating_i64(n: usize) -> i64 {

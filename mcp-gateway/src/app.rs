@@ -38,6 +38,7 @@ use crate::{
     error::{Error, Result, chain},
     http::{body_limit::refuse_declared_oversize, health, influx_query, write},
     mcp::MonitorsMcp,
+    metrics::{GatewayMetrics, MetricsListener},
     oauth::{self, authority::Authority, clients::metadata_document::MetadataDocuments},
     store::Store,
 };
@@ -58,12 +59,14 @@ pub struct AppState {
     /// OAuth clients identified by the URL of their metadata document,
     /// fetched through the same egress guard as notifications.
     pub client_documents: Arc<MetadataDocuments>,
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 impl AppState {
     /// An authentication failure with the challenge pointing OAuth clients
     /// to this resource's metadata.
     pub fn challenge(&self, error: AuthError) -> Challenge {
+        self.metrics.auth_failure(&error);
         Challenge {
             error,
             resource_metadata: format!(
@@ -83,6 +86,8 @@ pub struct App {
     /// The in-process rule evaluator and notification dispatcher, when
     /// `embedded_worker` is on.
     worker: Option<(Engine, Arc<Dispatcher>)>,
+    /// `/metrics`, when `metrics_listen` is set.
+    metrics_listener: Option<MetricsListener>,
 }
 
 impl App {
@@ -151,6 +156,8 @@ impl App {
         });
         let authority = Authority::start(store.clone(), &config).await?;
         let client_documents = Arc::new(MetadataDocuments::new(sender.clone(), store.clock()));
+        let metrics = Arc::new(GatewayMetrics::new()?);
+        let metrics_listener = MetricsListener::bind(config.metrics_listen, &metrics).await?;
         let state = AppState {
             store,
             config: Arc::new(config),
@@ -159,6 +166,7 @@ impl App {
             authority,
             write_tools: Arc::new(MonitorsMcp::write_tool_names()),
             client_documents,
+            metrics,
         };
         Ok(Self {
             listener,
@@ -166,6 +174,7 @@ impl App {
             first_start,
             state,
             worker,
+            metrics_listener,
         })
     }
 
@@ -173,6 +182,14 @@ impl App {
         self.listener
             .local_addr()
             .map_err(Error::io("reading the listener address"))
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>> {
+        self.metrics_listener
+            .as_ref()
+            .map(MetricsListener::local_addr)
+            .transpose()
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
@@ -196,6 +213,9 @@ impl App {
                 stop_sweeping.clone(),
             ),
         );
+        let metrics = self
+            .metrics_listener
+            .map(|listener| tokio::spawn(listener.run_until(stop_sweeping.clone())));
         let worker = self.worker.map(|(engine, dispatcher)| {
             (
                 tokio::spawn(engine.run(stop_sweeping.clone())),
@@ -223,6 +243,13 @@ impl App {
         ] {
             if let Err(error) = task.await {
                 tracing::error!(error = %chain(&error), task = what, "background task failed");
+            }
+        }
+        if let Some(task) = metrics {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::error!(error = %chain(&error), "metrics listener failed"),
+                Err(error) => tracing::error!(error = %chain(&error), "metrics listener task failed"),
             }
         }
         // The engine finishes the evaluation in flight, and the dispatcher
@@ -285,6 +312,7 @@ pub fn router(state: AppState) -> Router {
         state.source.clone(),
         state.sender.clone(),
         state.authority.clone(),
+        state.metrics.clone(),
     );
     let mcp = StreamableHttpService::new(
         move || Ok(server.clone()),
@@ -331,6 +359,7 @@ pub fn router(state: AppState) -> Router {
                         path = %request.uri().path(),
                         request_id,
                         user_id = tracing::field::Empty,
+                        tool = tracing::field::Empty,
                     )
                 }),
             )

@@ -23,6 +23,10 @@ pub struct Config {
     /// `sqlite://…` or `mysql://…`. May hold a password, hence secret.
     pub database_url: Secret<String>,
     pub listen: SocketAddr,
+    /// Where Prometheus scrapes `/metrics`, apart from user traffic; off
+    /// unless set.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The URL clients use to reach this gateway, without `/mcp`: the one
     /// configured, or else `http://` and the listen address (the address
     /// bound, once [`Config::resolve_public_url`] has run). The connect line,

@@ -42,6 +42,9 @@ pub enum Error {
     /// The metrics store could not answer; the reason is safe to show.
     #[error("{0}")]
     Source(#[from] alert_worker::source::SourceError),
+    /// The metrics registry refused a metric (a name given twice).
+    #[error("the metrics registry could not be built")]
+    Metrics(#[from] prometheus::Error),
     #[error("{context}")]
     Io {
         context: String,

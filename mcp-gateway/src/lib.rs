@@ -10,5 +10,6 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mcp;
+pub mod metrics;
 pub mod oauth;
 pub mod store;

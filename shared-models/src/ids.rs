@@ -1,9 +1,10 @@
 //! Typed identifiers. Each wraps a UUIDv7, so ids sort by creation time and
 //! one kind of id cannot be passed where another is expected.
 
-use std::{fmt, str::FromStr};
+use std::{borrow::Cow, fmt, str::FromStr};
 
-use serde::{Deserialize, Serialize};
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, de};
 use uuid::Uuid;
 
 use crate::FieldError;
@@ -11,9 +12,35 @@ use crate::FieldError;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(Uuid);
+
+        /// From a string, refused in the words of [`Self::parse_field`], so a
+        /// tool argument that is no id says which kind it must be.
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_str(IdVisitor {
+                    refusal: concat!("must be ", $what, " id (a UUID)"),
+                })
+                .map(Self)
+            }
+        }
+
+        /// A string, as clients see it: the same schema as a `String` field.
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn schema_name() -> Cow<'static, str> {
+                String::schema_name()
+            }
+
+            fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+                String::json_schema(generator)
+            }
+        }
 
         impl $name {
             pub fn generate() -> Self {
@@ -51,6 +78,24 @@ macro_rules! id_type {
             }
         }
     };
+}
+
+/// A UUID in a string; anything else is refused with `refusal`.
+struct IdVisitor {
+    refusal: &'static str,
+}
+
+impl de::Visitor<'_> for IdVisitor {
+    type Value = Uuid;
+
+    // serde's own words for a `String`, so a wrong type reads as before.
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Uuid, E> {
+        Uuid::parse_str(v).map_err(|_| E::custom(self.refusal))
+    }
 }
 
 id_type!(

@@ -10,6 +10,7 @@ mod error;
 pub mod html;
 pub mod ids;
 pub mod json;
+pub mod metrics;
 pub mod notification;
 pub mod rule;
 pub mod secret;

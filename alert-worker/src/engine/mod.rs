@@ -181,6 +181,17 @@ impl Engine {
         Ok(report)
     }
 
+    #[tracing::instrument(
+        name = "evaluate_batch",
+        skip_all,
+        fields(
+            tick = ?tick,
+            rules = ids.len(),
+            evaluated = tracing::field::Empty,
+            shards = tracing::field::Empty,
+            queries = tracing::field::Empty,
+        )
+    )]
     async fn evaluate_batch(
         &self,
         ids: &[RuleId],
@@ -197,6 +208,10 @@ impl Engine {
             .filter(|r| leased.as_ref().is_none_or(|l| l.contains_key(&r.shard)))
             .collect();
         let (queries, spans) = plan_batch(&rules);
+        let span = tracing::Span::current();
+        span.record("evaluated", rules.len());
+        span.record("shards", rules.iter().map(|r| r.shard).collect::<BTreeSet<_>>().len());
+        span.record("queries", queries.len());
         let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
         let answers = self.source.query(&queries, at).await;
         if let Some(metrics) = &self.metrics {

@@ -199,6 +199,18 @@ impl Fleet {
 
     /// One round: heartbeat, renew, give up what is no longer this
     /// worker's share, claim what is and is free.
+    #[tracing::instrument(
+        name = "lease_round",
+        skip_all,
+        fields(
+            worker = self.leases.worker_id(),
+            workers = tracing::field::Empty,
+            held = tracing::field::Empty,
+            claimed = tracing::field::Empty,
+            released = tracing::field::Empty,
+            lost = tracing::field::Empty,
+        )
+    )]
     pub async fn round(&self) -> Result<RoundReport> {
         let now = self.clock.now_millis();
         let ttl_ms = i64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
@@ -270,6 +282,12 @@ impl Fleet {
             .collect();
         report.next_lapse = self.leases.earliest_expiry(&missing, now).await?;
         report.held = held.len();
+        let span = tracing::Span::current();
+        span.record("workers", report.live_workers);
+        span.record("held", report.held);
+        span.record("claimed", report.claimed.len());
+        span.record("released", report.released.len());
+        span.record("lost", report.lost.len());
         self.ownership.replace(held);
         self.ownership.last_round_at.store(now, Ordering::Release);
         Ok(report)

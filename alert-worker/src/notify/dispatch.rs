@@ -257,9 +257,20 @@ impl Dispatcher {
     }
 
     /// One attempt for one claimed row, recorded under the claim.
+    #[tracing::instrument(
+        name = "delivery_attempt",
+        skip_all,
+        fields(
+            notification = %row.id,
+            channel = %row.channel_id,
+            attempt = row.attempts + 1,
+            channel_kind = tracing::field::Empty,
+        )
+    )]
     async fn deliver(&self, row: notification::Model) -> Result<DeliveryStatus> {
         let attempt = match self.open(&row).await {
             Ok((channel, name, event)) => {
+                tracing::Span::current().record("channel_kind", channel.kind().as_str());
                 let delivery = Delivery {
                     id: &row.id,
                     event: &event,

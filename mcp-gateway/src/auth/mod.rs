@@ -152,6 +152,9 @@ pub async fn require_principal(
         request = Request::from_parts(parts, axum::body::Body::from(bytes));
     }
     request.extensions_mut().insert(principal);
+    // rmcp answers the call on a task of its own: the tool call finds the
+    // request's span here, to name the tool in it and to log beneath it.
+    request.extensions_mut().insert(tracing::Span::current());
     next.run(request).await
 }
 

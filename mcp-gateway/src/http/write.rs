@@ -120,6 +120,7 @@ async fn write(
         _ => WriteError::Invalid(rejection.body_text()),
     })?;
     let gzip = content_encoding_is_gzip(headers)?;
+    let received = body.len();
     let limit = write_limit(&state);
     // Decompressing and parsing a few MiB is CPU work: keep it off the
     // threads that serve other requests.
@@ -134,6 +135,7 @@ async fn write(
         .insert_points(principal.user_id, parsed.points)
         .await
         .map_err(WriteError::Store)?;
+    state.metrics.write(stored, received);
     tracing::debug!(stored, dropped = parsed.dropped.len(), "points written");
     if parsed.dropped.is_empty() {
         Ok(StatusCode::NO_CONTENT)

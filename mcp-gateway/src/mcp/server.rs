@@ -1,4 +1,4 @@
-use std::{collections::HashSet, sync::Arc};
+use std::{collections::HashSet, sync::Arc, time::Instant};
 
 use alert_worker::{notify::send::Sender, source::MetricSource};
 use rmcp::{
@@ -13,11 +13,17 @@ use rmcp::{
     service::RequestContext,
     tool_handler,
 };
+use tracing::{Instrument, Span, field::Empty};
 
-use super::scopes;
+use super::{
+    args::{principal, refused_argument},
+    result::ToolFailure,
+    scopes,
+};
 use crate::{
+    metrics::{GatewayMetrics, ToolOutcome},
     oauth::authority::Authority,
-    store::{Principal, Store},
+    store::Store,
 };
 
 const INSTRUCTIONS: &str = "monitors-mcp watches time-series metrics and raises alerts. \
@@ -44,6 +50,7 @@ pub struct MonitorsMcp {
     tool_router: Arc<ToolRouter<Self>>,
     /// The tools whose calls need `alerts:write`.
     write_tools: Arc<HashSet<String>>,
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl MonitorsMcp {
@@ -52,14 +59,20 @@ impl MonitorsMcp {
         source: Arc<dyn MetricSource>,
         sender: Arc<Sender>,
         authority: Arc<Authority>,
+        metrics: Arc<GatewayMetrics>,
     ) -> Self {
+        let tool_router = Self::tools();
+        for tool in tool_router.list_all() {
+            metrics.expect_tool(&tool.name);
+        }
         Self {
             store,
             source,
             sender,
             authority,
-            tool_router: Arc::new(Self::tools()),
+            tool_router: Arc::new(tool_router),
             write_tools: Arc::new(Self::write_tool_names()),
+            metrics,
         }
     }
 
@@ -110,17 +123,39 @@ impl ServerHandler for MonitorsMcp {
                 None,
             ));
         }
-        if let Some(principal) = context
+        let tool = request.name.clone();
+        // Beneath the HTTP request's span, which names the tool too.
+        let request_span = context
             .extensions
             .get::<http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Principal>())
-            && let Some(refusal) =
-                scopes::refusal(&self.store, principal, &request.name, &self.write_tools).await
-        {
-            return refusal.into_call_tool_result();
-        }
-        let call = ToolCallContext::new(self, request, context);
-        self.tool_router.call(call).await
+            .and_then(|parts| parts.extensions.get::<Span>())
+            .cloned()
+            .unwrap_or_else(Span::current);
+        request_span.record("tool", &*tool);
+        let span = tracing::info_span!(
+            parent: &request_span,
+            "tool_call",
+            tool = &*tool,
+            user_id = Empty,
+            outcome = Empty,
+        );
+        let started = Instant::now();
+        let answer = self.answer(request, context).instrument(span.clone()).await;
+        let outcome = match &answer {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                ToolOutcome::ToolError
+            }
+            Ok(_) => ToolOutcome::Ok,
+            Err(error) => {
+                span.in_scope(|| {
+                    tracing::warn!(tool = &*tool, code = error.code.0, error = %error.message, "tool call failed");
+                });
+                ToolOutcome::Error
+            }
+        };
+        span.record("outcome", outcome.as_str());
+        self.metrics.tool_call(&tool, outcome, started.elapsed());
+        answer
     }
 
     fn get_info(&self) -> ServerConfig {
@@ -133,10 +168,30 @@ impl ServerHandler for MonitorsMcp {
     }
 }
 
-/// The authenticated caller, placed in the HTTP request by the auth
-/// middleware and carried into the tool call by rmcp.
-pub(super) fn principal(parts: &http::request::Parts) -> Result<Principal, ErrorData> {
-    parts.extensions.get::<Principal>().copied().ok_or_else(|| {
-        ErrorData::internal_error("request reached a tool without authentication", None)
-    })
+impl MonitorsMcp {
+    /// A known tool's answer: refused when the caller's token lacks the
+    /// scope it needs, else the tool's own, with a refused argument as the
+    /// tool error it is.
+    async fn answer(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if let Some(principal) = principal(&context.extensions) {
+            Span::current().record("user_id", tracing::field::display(principal.user_id));
+            if let Some(refusal) =
+                scopes::refusal(&self.store, principal, &request.name, &self.write_tools).await
+            {
+                return refusal.into_call_tool_result();
+            }
+        }
+        let call = ToolCallContext::new(self, request, context);
+        match self.tool_router.call(call).await {
+            Err(error) => match refused_argument(&error) {
+                Some(refused) => ToolFailure::from(refused).into_call_tool_result(),
+                None => Err(error),
+            },
+            answer => answer,
+        }
+    }
 }

@@ -9,6 +9,7 @@ use axum::{
     routing::{get, post},
 };
 use serde::Deserialize;
+use shared_models::ids::GrantId;
 
 use super::{authorize::sign_in_page, pages, web};
 use crate::{app::AppState, error::chain};
@@ -118,7 +119,11 @@ async fn revoke(
         );
     }
     let id = form.connection_id.unwrap_or_default();
-    match state.store.revoke_grant(session.user_id, &id).await {
+    let revoked = match GrantId::parse_field(&id, "id") {
+        Ok(id) => state.store.revoke_grant(session.user_id, id).await,
+        Err(error) => Err(error.into()),
+    };
+    match revoked {
         Ok(grant) => state.authority.revoked(&grant.id.to_string()).await,
         Err(error) if error.is_client_error() => {}
         Err(error) => return failed(error),

@@ -78,7 +78,7 @@ impl TryFrom<alert::Model> for AlertRecord {
 #[derive(Debug, Default, Clone)]
 pub struct AlertFilter {
     pub state: Option<AlertState>,
-    pub rule_id: Option<String>,
+    pub rule_id: Option<RuleId>,
     /// Alerts that started at or after this instant.
     pub since: Option<DateTime<Utc>>,
     pub acknowledged: Option<bool>,
@@ -99,7 +99,6 @@ impl Store {
             query = query.filter(alert::Column::State.eq(state.as_str()));
         }
         if let Some(rule_id) = filter.rule_id {
-            let rule_id = RuleId::parse_field(&rule_id, "rule_id")?;
             query = query.filter(alert::Column::RuleId.eq(rule_id.to_string()));
         }
         if let Some(since) = filter.since {
@@ -148,8 +147,7 @@ impl Store {
         })
     }
 
-    pub async fn get_alert(&self, owner: UserId, id: &str) -> Result<AlertRecord> {
-        let id = AlertId::parse_field(id, "id")?;
+    pub async fn get_alert(&self, owner: UserId, id: AlertId) -> Result<AlertRecord> {
         let record: AlertRecord = alert::Entity::find_owned_by_id(owner, &id.to_string())
             .one(&self.db)
             .await?
@@ -172,8 +170,7 @@ impl Store {
 
     /// Marks an alert as seen by its owner, named by email. Acknowledging
     /// twice keeps the first acknowledgement, so retries are harmless.
-    pub async fn acknowledge_alert(&self, owner: UserId, id: &str) -> Result<AlertRecord> {
-        let alert_id = AlertId::parse_field(id, "id")?;
+    pub async fn acknowledge_alert(&self, owner: UserId, id: AlertId) -> Result<AlertRecord> {
         let by = self.user_by_id(owner).await?.email;
         alert::Entity::update_owned(owner)
             .col_expr(
@@ -181,7 +178,7 @@ impl Store {
                 Expr::value(self.clock.now_millis()),
             )
             .col_expr(alert::Column::AcknowledgedBy, Expr::value(by))
-            .filter(alert::Column::Id.eq(alert_id.to_string()))
+            .filter(alert::Column::Id.eq(id.to_string()))
             .filter(alert::Column::AcknowledgedAt.is_null())
             .exec(&self.db)
             .await?;

@@ -217,7 +217,7 @@ impl Store {
     }
 
     /// The channel with its configuration opened, for a test send.
-    pub async fn open_channel(&self, owner: UserId, id: &str) -> Result<OpenedChannel> {
+    pub async fn open_channel(&self, owner: UserId, id: ChannelId) -> Result<OpenedChannel> {
         let row = self.channel_row(owner, id).await?;
         let config = ChannelConfig::open(&self.keyring, &row.id, &row.sealed)?;
         Ok(OpenedChannel {
@@ -234,7 +234,7 @@ impl Store {
     pub async fn update_channel(
         &self,
         owner: UserId,
-        id: &str,
+        id: ChannelId,
         name: Option<&str>,
         patch: Option<Value>,
         sender: &Sender,
@@ -322,8 +322,7 @@ impl Store {
     /// channel gone.
     /// Deletes a channel no rule uses; one in use is refused, naming the
     /// rules, since deleting it would silently stop their notifications.
-    pub async fn delete_channel(&self, owner: UserId, id: &str) -> Result<()> {
-        let id = ChannelId::parse_field(id, "id")?;
+    pub async fn delete_channel(&self, owner: UserId, id: ChannelId) -> Result<()> {
         let txn = self.db.begin().await?;
         let deleted = notification_channel::Entity::delete_owned(owner)
             .filter(notification_channel::Column::Id.eq(id.to_string()))
@@ -383,8 +382,12 @@ impl Store {
         }
     }
 
-    async fn channel_row(&self, owner: UserId, id: &str) -> Result<notification_channel::Model> {
-        let id = ChannelId::parse_field(id, "id")?.to_string();
+    async fn channel_row(
+        &self,
+        owner: UserId,
+        id: ChannelId,
+    ) -> Result<notification_channel::Model> {
+        let id = id.to_string();
         notification_channel::Entity::find_owned_by_id(owner, &id)
             .one(&self.db)
             .await?

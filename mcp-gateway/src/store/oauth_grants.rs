@@ -323,14 +323,13 @@ impl Store {
     }
 
     /// Revokes one of the user's connections; another user's is not found.
-    pub async fn revoke_grant(&self, user: UserId, id: &str) -> Result<GrantRecord> {
-        let grant_id = GrantId::parse_field(id, "id")?;
-        let Some(row) = oauth_grant::Entity::find_owned_by_id(user, &grant_id.to_string())
+    pub async fn revoke_grant(&self, user: UserId, id: GrantId) -> Result<GrantRecord> {
+        let Some(row) = oauth_grant::Entity::find_owned_by_id(user, &id.to_string())
             .filter(oauth_grant::Column::RevokedAt.is_null())
             .one(&self.db)
             .await?
         else {
-            return Err(Error::not_found("connection", id));
+            return Err(Error::not_found("connection", id.to_string()));
         };
         self.revoke_grant_family(&row.id).await?;
         let mut record = GrantRecord::try_from(row)?;

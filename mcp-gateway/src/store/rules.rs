@@ -124,8 +124,7 @@ impl Store {
         row.try_into()
     }
 
-    pub async fn get_rule(&self, owner: UserId, id: &str) -> Result<RuleRecord> {
-        let id = RuleId::parse_field(id, "id")?;
+    pub async fn get_rule(&self, owner: UserId, id: RuleId) -> Result<RuleRecord> {
         alert_rule::Entity::find_owned_by_id(owner, &id.to_string())
             .one(&self.db)
             .await?
@@ -134,7 +133,7 @@ impl Store {
     }
 
     /// The rule with its evaluation health, and why it has none current.
-    pub async fn get_rule_with_health(&self, owner: UserId, id: &str) -> Result<RuleWithHealth> {
+    pub async fn get_rule_with_health(&self, owner: UserId, id: RuleId) -> Result<RuleWithHealth> {
         let rule = self.get_rule(owner, id).await?;
         let health = self.rule_health(owner, &rule.id).await?;
         let shard = i32::try_from(rule.shard).unwrap_or_default();
@@ -223,7 +222,7 @@ impl Store {
     pub async fn update_rule(
         &self,
         owner: UserId,
-        id: &str,
+        id: RuleId,
         patch: Map<String, Value>,
     ) -> Result<RuleRecord> {
         let current = self.get_rule(owner, id).await?;
@@ -275,8 +274,8 @@ impl Store {
     /// Deletes the rule and its evaluation state, and resolves its open
     /// alerts: nothing will ever evaluate them again, so leaving them firing
     /// would leave them firing forever. The alert history stays.
-    pub async fn delete_rule(&self, owner: UserId, id: &str) -> Result<()> {
-        let id = RuleId::parse_field(id, "id")?.to_string();
+    pub async fn delete_rule(&self, owner: UserId, id: RuleId) -> Result<()> {
+        let id = id.to_string();
         let now = self.clock.now_millis();
         let txn = self.db.begin().await?;
         // A write first: on SQLite it takes the write lock before anything

@@ -28,7 +28,7 @@ const MAX_COMMENT_CHARS: usize = 1_000;
 pub struct SilenceInput {
     /// Mute only this rule's alerts (an id from list_alert_rules).
     #[serde(default)]
-    pub rule_id: Option<String>,
+    pub rule_id: Option<RuleId>,
     /// Mute alerts whose labels include every one of these label=value pairs,
     /// e.g. {"symbol": "BTC"}. Give rule_id, matchers, or both.
     #[serde(default)]
@@ -214,8 +214,8 @@ impl Store {
         parse_matchers(&input.matchers)?;
         let comment = parse_comment(&input.comment)?;
         let (starts_at, ends_at) = parse_window(&input, now)?;
-        let rule_id = match &input.rule_id {
-            Some(raw) => Some(self.owned_rule_id(owner, raw).await?),
+        let rule_id = match input.rule_id {
+            Some(id) => Some(self.owned_rule_id(owner, id).await?),
             None if input.matchers.is_empty() => {
                 return Err(FieldError::new(
                     "matchers",
@@ -275,8 +275,8 @@ impl Store {
         Ok(cursor::paginate(items, size, |s| cursor::encode(&[&s.id])))
     }
 
-    pub async fn delete_silence(&self, owner: UserId, id: &str) -> Result<()> {
-        let id = SilenceId::parse_field(id, "id")?.to_string();
+    pub async fn delete_silence(&self, owner: UserId, id: SilenceId) -> Result<()> {
+        let id = id.to_string();
         let deleted = silence::Entity::delete_owned(owner)
             .filter(silence::Column::Id.eq(id.as_str()))
             .exec(&self.db)
@@ -287,10 +287,10 @@ impl Store {
         Ok(())
     }
 
-    /// `raw` as the id of one of `owner`'s rules; another user's rule is
-    /// not found, exactly like a missing one.
-    async fn owned_rule_id(&self, owner: UserId, raw: &str) -> Result<String> {
-        let id = RuleId::parse_field(raw, "rule_id")?.to_string();
+    /// `id` as that of one of `owner`'s rules; another user's rule is not
+    /// found, exactly like a missing one.
+    async fn owned_rule_id(&self, owner: UserId, id: RuleId) -> Result<String> {
+        let id = id.to_string();
         let found: Option<String> = alert_rule::Entity::find_owned_by_id(owner, &id)
             .select_only()
             .column(alert_rule::Column::Id)

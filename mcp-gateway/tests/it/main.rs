@@ -10,6 +10,7 @@ mod evaluation;
 mod first_start;
 mod influx_clients;
 mod keys;
+mod metrics;
 mod oauth;
 mod oauth_consent;
 mod protocol;

@@ -36,6 +36,8 @@ pub use alert_worker::testing::{Backend, TestDb};
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, when `MONITORS_METRICS_LISTEN` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub store: Store,
     /// The clock the app runs on, unless it is a live app on the system clock.
     manual_clock: Option<Arc<ManualClock>>,
@@ -144,11 +146,13 @@ async fn spawn_on(db: Arc<TestDb>, url: String, extra: &[(&str, &str)], live: bo
         .await
         .expect("gateway builds");
     let addr = app.local_addr().expect("bound address");
+    let metrics_addr = app.metrics_addr().expect("metrics address");
     let store = app.state.store.clone();
     let shutdown = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         addr,
+        metrics_addr,
         store,
         manual_clock,
         database_url: url,

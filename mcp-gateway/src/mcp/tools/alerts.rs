@@ -1,19 +1,21 @@
 use chrono::{DateTime, Utc};
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, JsonObject},
+    model::CallToolResult,
     schemars::{self, JsonSchema},
     tool, tool_router,
 };
 use serde::{Deserialize, Serialize};
-use shared_models::rule::AlertState;
+use shared_models::{
+    ids::{AlertId, RuleId},
+    rule::AlertState,
+};
 
 use crate::{
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, tool_result},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
     store::{AlertFilter, AlertRecord},
 };
@@ -26,7 +28,7 @@ pub struct ListAlertsArgs {
     pub state: Option<AlertState>,
     /// Only alerts raised by this rule.
     #[serde(default)]
-    pub rule_id: Option<String>,
+    pub rule_id: Option<RuleId>,
     /// Only alerts that started at or after this instant (RFC 3339, e.g. "2026-11-22T09:00:00Z").
     #[serde(default)]
     pub since: Option<DateTime<Utc>>,
@@ -45,7 +47,7 @@ pub struct ListAlertsArgs {
 #[serde(deny_unknown_fields)]
 pub struct AlertIdArgs {
     /// The alert's id, as returned by list_alerts.
-    pub id: String,
+    pub id: AlertId,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -69,11 +71,9 @@ acknowledged. Paginated with cursor/next_cursor.",
     )]
     async fn list_alerts(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<ListAlertsArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ListAlertsArgs = parse(args)?;
         let filter = AlertFilter {
             state: args.state,
             rule_id: args.rule_id,
@@ -103,12 +103,10 @@ failed (with the receiver's status and error), silenced or suppressed.",
     )]
     async fn get_alert(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(AlertIdArgs { id }): Args<AlertIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: AlertIdArgs = parse(args)?;
-        tool_result(self.store.get_alert(owner, &args.id).await)
+        tool_result(self.store.get_alert(owner, id).await)
     }
 
     #[tool(
@@ -120,11 +118,9 @@ Returns the alert.",
     )]
     async fn acknowledge_alert(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(AlertIdArgs { id }): Args<AlertIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: AlertIdArgs = parse(args)?;
-        tool_result(self.store.acknowledge_alert(owner, &args.id).await)
+        tool_result(self.store.acknowledge_alert(owner, id).await)
     }
 }

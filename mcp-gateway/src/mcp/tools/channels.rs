@@ -1,7 +1,6 @@
 use alert_worker::notify::{Attempt, Delivery};
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, JsonObject},
+    model::CallToolResult,
     schemars::{self, JsonSchema},
     tool, tool_router,
 };
@@ -9,18 +8,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared_models::{
     channel::ChannelKind,
-    ids::NotificationId,
+    ids::{ChannelId, NotificationId},
     notification::{NotificationEvent, NotifyEvent},
     rule::Severity,
 };
 
-use super::rules::Deleted;
+use super::Deleted;
 use crate::{
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, tool_result},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
     store::{ChannelRecord, CreatedChannel, OpenedChannel},
 };
@@ -66,7 +65,7 @@ pub struct ListChannelsArgs {
 #[serde(deny_unknown_fields)]
 pub struct UpdateChannelArgs {
     /// The channel's id, as returned by create_notification_channel or list_notification_channels.
-    pub id: String,
+    pub id: ChannelId,
     /// A new name.
     #[serde(default)]
     pub name: Option<String>,
@@ -80,7 +79,7 @@ pub struct UpdateChannelArgs {
 #[serde(deny_unknown_fields)]
 pub struct ChannelIdArgs {
     /// The channel's id, as returned by create_notification_channel or list_notification_channels.
-    pub id: String,
+    pub id: ChannelId,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -193,11 +192,9 @@ once, here. ", config_fields!()),
     )]
     async fn create_notification_channel(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<CreateChannelArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: CreateChannelArgs = parse(args)?;
         tool_result(
             self.store
                 .create_channel(
@@ -221,11 +218,9 @@ credentials masked. Paginated with cursor/next_cursor.",
     )]
     async fn list_notification_channels(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<ListChannelsArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ListChannelsArgs = parse(args)?;
         tool_result(
             self.store
                 .list_channels(owner, args.limit, args.cursor)
@@ -248,16 +243,14 @@ Config fields per kind: as create_notification_channel lists.",
     )]
     async fn update_notification_channel(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<UpdateChannelArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: UpdateChannelArgs = parse(args)?;
         tool_result(
             self.store
                 .update_channel(
                     owner,
-                    &args.id,
+                    args.id,
                     args.name.as_deref(),
                     args.config.map(Value::Object),
                     &self.sender,
@@ -276,19 +269,14 @@ visible on their alerts.",
     )]
     async fn delete_notification_channel(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(ChannelIdArgs { id }): Args<ChannelIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ChannelIdArgs = parse(args)?;
         tool_result(
             self.store
-                .delete_channel(owner, &args.id)
+                .delete_channel(owner, id)
                 .await
-                .map(|()| Deleted {
-                    id: args.id,
-                    deleted: true,
-                }),
+                .map(|()| Deleted::of(id)),
         )
     }
 
@@ -301,12 +289,10 @@ delivered, its status, and the start of its answer or the error. Records nothing
     )]
     async fn test_notification_channel(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(ChannelIdArgs { id }): Args<ChannelIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ChannelIdArgs = parse(args)?;
-        let channel = match self.store.open_channel(owner, &args.id).await {
+        let channel = match self.store.open_channel(owner, id).await {
             Ok(channel) => channel,
             Err(error) => return tool_result::<TestOutcome>(Err(error)),
         };

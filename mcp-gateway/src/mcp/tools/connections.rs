@@ -1,17 +1,17 @@
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, JsonObject},
+    model::CallToolResult,
     schemars::{self, JsonSchema},
     tool, tool_router,
 };
 use serde::{Deserialize, Serialize};
+use shared_models::ids::GrantId;
 
 use crate::{
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, tool_result},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
     store::GrantRecord,
 };
@@ -24,7 +24,7 @@ pub struct NoArgs {}
 #[serde(deny_unknown_fields)]
 pub struct ConnectionIdArgs {
     /// The connection's id, as list_connections returns it.
-    pub id: String,
+    pub id: GrantId,
 }
 
 /// An app (MCP client) the user connected to their account through OAuth.
@@ -74,11 +74,9 @@ with what each may do. API tokens are not listed.",
     )]
     async fn list_connections(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(NoArgs {}): Args<NoArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let NoArgs {} = parse(args)?;
         tool_result(
             self.store
                 .list_grants(owner)
@@ -99,12 +97,10 @@ its own access.",
     )]
     async fn revoke_connection(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(ConnectionIdArgs { id }): Args<ConnectionIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ConnectionIdArgs = parse(args)?;
-        let revoked = self.store.revoke_grant(owner, &args.id).await;
+        let revoked = self.store.revoke_grant(owner, id).await;
         if let Ok(grant) = &revoked {
             self.authority.revoked(&grant.id.to_string()).await;
         }

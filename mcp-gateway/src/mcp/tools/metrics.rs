@@ -7,8 +7,7 @@ use alert_worker::{
 };
 use chrono::{DateTime, Utc};
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, JsonObject},
+    model::CallToolResult,
     schemars::{self, JsonSchema},
     tool, tool_router,
 };
@@ -21,10 +20,10 @@ use shared_models::{
 use crate::{
     error::Error,
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, tool_result},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
 };
 
@@ -127,11 +126,9 @@ fields, and tag keys with some of their values. Use it to turn a request like \"
     )]
     async fn list_metrics(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<ListMetricsArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ListMetricsArgs = parse(args)?;
         let limit = bounded(args.limit, "limit")?;
         let values_limit = bounded(args.values_limit, "values_limit")?;
         let request = CatalogRequest {
@@ -156,11 +153,9 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
     )]
     async fn preview_alert_rule(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<PreviewArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: PreviewArgs = parse(args)?;
         let spec = RuleSpec::parse(args.rule, self.store.limits()).map_err(|e| e.within("rule"))?;
         let rule = LoadedRule::draft(owner, spec);
         let now = self.store.now();

@@ -1,6 +1,5 @@
 use alert_worker::engine::{LoadedRule, data_check};
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
     tool, tool_router,
@@ -8,17 +7,17 @@ use rmcp::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use shared_models::{
-    FieldError,
-    ids::UserId,
+    ids::{RuleId, UserId},
     rule::{RuleInput, RulePatch, RuleSpec, Severity},
 };
 
+use super::Deleted;
 use crate::{
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, structured_with_text, tool_result, unserialisable},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
     store::{RuleFilter, RuleListItem, RuleRecord, RuleWithHealth},
 };
@@ -27,7 +26,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct RuleIdArgs {
     /// The rule's id, as returned by create_alert_rule or list_alert_rules.
-    pub id: String,
+    pub id: RuleId,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -50,16 +49,16 @@ pub struct ListRulesArgs {
     pub cursor: Option<String>,
 }
 
-/// Describes the input schema only: the id is taken out of the arguments and
-/// the rest is merged as a [`RulePatch`], which serde's `flatten` could not
-/// combine with `deny_unknown_fields`.
-#[derive(Debug, JsonSchema)]
-#[expect(dead_code, reason = "schema description, never constructed")]
+/// The id, and the rest as the JSON Merge Patch the store applies to the
+/// rule (a [`RulePatch`], as the schema says, checked field by field there:
+/// serde's `flatten` could not combine it with `deny_unknown_fields`).
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct UpdateRuleArgs {
     /// The id of the rule to change.
-    pub id: String,
-    #[schemars(flatten)]
-    pub changes: RulePatch,
+    pub id: RuleId,
+    #[serde(flatten)]
+    #[schemars(with = "RulePatch")]
+    pub changes: JsonObject,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -98,12 +97,6 @@ impl RuleList {
     }
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Deleted {
-    pub id: String,
-    pub deleted: bool,
-}
-
 #[tool_router(router = rule_tools, vis = "pub(in crate::mcp)")]
 impl MonitorsMcp {
     #[tool(
@@ -118,11 +111,9 @@ notification channel ids (create_notification_channel) in \"channels\". Returns 
     )]
     async fn create_alert_rule(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(input): Args<RuleInput>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let input: RuleInput = parse(args)?;
         let spec = RuleSpec::parse(input, self.store.limits())?;
         let rule = self.store.create_rule(owner, spec).await?;
         tool_result(Ok(self.with_data_check(owner, rule).await))
@@ -138,11 +129,9 @@ Paginated with cursor/next_cursor.",
     )]
     async fn list_alert_rules(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<ListRulesArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ListRulesArgs = parse(args)?;
         let filter = RuleFilter {
             enabled: args.enabled,
             severity: args.severity,
@@ -169,12 +158,10 @@ each series' state (normal, pending, firing, no_data, error).",
     )]
     async fn get_alert_rule(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(RuleIdArgs { id }): Args<RuleIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: RuleIdArgs = parse(args)?;
-        tool_result(self.store.get_rule_with_health(owner, &args.id).await)
+        tool_result(self.store.get_rule_with_health(owner, id).await)
     }
 
     #[tool(
@@ -187,20 +174,10 @@ Setting a field to null resets it to its default. Returns the updated rule.",
     )]
     async fn update_alert_rule(
         &self,
-        Parameters(mut args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(UpdateRuleArgs { id, changes }): Args<UpdateRuleArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let id = match args.remove("id") {
-            Some(serde_json::Value::String(id)) => id,
-            Some(_) => {
-                return Err(FieldError::new("id", "must be a string").into());
-            }
-            None => {
-                return Err(FieldError::new("id", "is required").into());
-            }
-        };
-        let rule = self.store.update_rule(owner, &id, args).await?;
+        let rule = self.store.update_rule(owner, id, changes).await?;
         tool_result(Ok(self.with_data_check(owner, rule).await))
     }
 
@@ -213,19 +190,14 @@ To stop a rule temporarily, use update_alert_rule with enabled=false instead.",
     )]
     async fn delete_alert_rule(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(RuleIdArgs { id }): Args<RuleIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: RuleIdArgs = parse(args)?;
         tool_result(
             self.store
-                .delete_rule(owner, &args.id)
+                .delete_rule(owner, id)
                 .await
-                .map(|()| Deleted {
-                    id: args.id,
-                    deleted: true,
-                }),
+                .map(|()| Deleted::of(id)),
         )
     }
 }

@@ -1,18 +1,18 @@
 use rmcp::{
-    handler::server::{tool::Extension, wrapper::Parameters},
-    model::{CallToolResult, JsonObject},
+    model::CallToolResult,
     schemars::{self, JsonSchema},
     tool, tool_router,
 };
 use serde::{Deserialize, Serialize};
+use shared_models::ids::SilenceId;
 
-use super::rules::Deleted;
+use super::Deleted;
 use crate::{
     mcp::{
-        args::parse,
+        args::{Args, Caller},
         result::{ToolFailure, tool_result},
         schema,
-        server::{MonitorsMcp, principal},
+        server::MonitorsMcp,
     },
     store::{SilenceFilter, SilenceInput, SilenceRecord},
 };
@@ -35,7 +35,7 @@ pub struct ListSilencesArgs {
 #[serde(deny_unknown_fields)]
 pub struct SilenceIdArgs {
     /// The silence's id, as returned by create_silence or list_silences.
-    pub id: String,
+    pub id: SilenceId,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -61,12 +61,10 @@ comment. Example: {\"rule_id\": \"...\", \"duration\": \"2h\", \"comment\": \"ex
     )]
     async fn create_silence(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(input): Args<SilenceInput>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let principal = principal(&parts)?;
-        let input: SilenceInput = parse(args)?;
-        tool_result(self.store.create_silence(principal.user_id, input).await)
+        tool_result(self.store.create_silence(owner, input).await)
     }
 
     #[tool(
@@ -78,11 +76,9 @@ later) or expired. Only active and pending ones unless include_expired is true. 
     )]
     async fn list_silences(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(args): Args<ListSilencesArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: ListSilencesArgs = parse(args)?;
         let filter = SilenceFilter {
             include_expired: args.include_expired,
             limit: args.limit,
@@ -108,19 +104,14 @@ while muted and is still firing is notified at its rule's next evaluation.",
     )]
     async fn delete_silence(
         &self,
-        Parameters(args): Parameters<JsonObject>,
-        Extension(parts): Extension<http::request::Parts>,
+        Caller(owner): Caller,
+        Args(SilenceIdArgs { id }): Args<SilenceIdArgs>,
     ) -> Result<CallToolResult, ToolFailure> {
-        let owner = principal(&parts)?.user_id;
-        let args: SilenceIdArgs = parse(args)?;
         tool_result(
             self.store
-                .delete_silence(owner, &args.id)
+                .delete_silence(owner, id)
                 .await
-                .map(|()| Deleted {
-                    id: args.id,
-                    deleted: true,
-                }),
+                .map(|()| Deleted::of(id)),
         )
     }
 }
