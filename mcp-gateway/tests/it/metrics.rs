@@ -267,7 +267,13 @@ async fn a_tool_call_span_names_the_tool_the_caller_and_the_outcome() {
         spans: spans.clone(),
         open: Mutex::default(),
     };
+    // While one dispatcher exists, tracing decides whether a span is wanted
+    // by asking the default of whichever thread reaches it first: tests on
+    // other threads would turn this one's spans off for good. A second,
+    // idle dispatcher makes it ask every one, this test's included.
+    let _idle = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing_subscriber::registry().with(capture).set_default();
+    tracing::callsite::rebuild_interest_cache();
     let app = spawn_app(Backend::Sqlite).await;
     let (user, token) = app.user_with_token("a@example.com").await;
     let client = app.client(&token).await;
