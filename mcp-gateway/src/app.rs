@@ -248,8 +248,12 @@ impl App {
         if let Some(task) = metrics {
             match task.await {
                 Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::error!(error = %chain(&error), "metrics listener failed"),
-                Err(error) => tracing::error!(error = %chain(&error), "metrics listener task failed"),
+                Ok(Err(error)) => {
+                    tracing::error!(error = %chain(&error), "metrics listener failed")
+                }
+                Err(error) => {
+                    tracing::error!(error = %chain(&error), "metrics listener task failed")
+                }
             }
         }
         // The engine finishes the evaluation in flight, and the dispatcher

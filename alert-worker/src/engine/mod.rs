@@ -210,7 +210,10 @@ impl Engine {
         let (queries, spans) = plan_batch(&rules);
         let span = tracing::Span::current();
         span.record("evaluated", rules.len());
-        span.record("shards", rules.iter().map(|r| r.shard).collect::<BTreeSet<_>>().len());
+        span.record(
+            "shards",
+            rules.iter().map(|r| r.shard).collect::<BTreeSet<_>>().len(),
+        );
         span.record("queries", queries.len());
         let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
         let answers = self.source.query(&queries, at).await;

@@ -137,7 +137,13 @@ async fn refused_requests_are_counted_by_reason() {
         )
     };
     let before = scrape(addr).await;
-    for reason in ["missing", "unknown", "expired", "revoked", "insufficient_scope"] {
+    for reason in [
+        "missing",
+        "unknown",
+        "expired",
+        "revoked",
+        "insufficient_scope",
+    ] {
         assert_eq!(failures(&before, reason), Some(0.0), "{reason}");
     }
 
@@ -200,9 +206,12 @@ async fn written_points_and_bytes_are_counted() {
     );
 }
 
-/// Spans as a subscriber saw them: name and fields, recorded late or not.
+/// A span's fields by name, as recorded (at creation or later).
+type SpanFields = BTreeMap<String, String>;
+
+/// Spans as a subscriber saw them: name and fields.
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<(String, SpanFields)>>>);
 
 struct Capture {
     spans: Spans,
@@ -210,7 +219,7 @@ struct Capture {
     open: Mutex<HashMap<u64, usize>>,
 }
 
-struct Fields<'a>(&'a mut BTreeMap<String, String>);
+struct Fields<'a>(&'a mut SpanFields);
 
 impl Visit for Fields<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -218,8 +227,7 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}"));
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
     }
 }
 
@@ -247,7 +255,7 @@ impl<S: Subscriber> Layer<S> for Capture {
 }
 
 impl Spans {
-    fn named(&self, name: &str) -> Vec<BTreeMap<String, String>> {
+    fn named(&self, name: &str) -> Vec<SpanFields> {
         self.0
             .lock()
             .unwrap()
@@ -267,7 +275,13 @@ async fn a_tool_call_span_names_the_tool_the_caller_and_the_outcome() {
         spans: spans.clone(),
         open: Mutex::default(),
     };
+    // While one dispatcher exists, tracing decides whether a span is wanted
+    // by asking the default of whichever thread reaches it first: tests on
+    // other threads would turn this one's spans off for good. A second,
+    // idle dispatcher makes it ask every one, this test's included.
+    let _idle = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing_subscriber::registry().with(capture).set_default();
+    tracing::callsite::rebuild_interest_cache();
     let app = spawn_app(Backend::Sqlite).await;
     let (user, token) = app.user_with_token("a@example.com").await;
     let client = app.client(&token).await;
