@@ -8,6 +8,7 @@ use shared_models::{
     ids::NotificationId,
     notification::{DeliveryStatus, NotificationEvent, NotifyEvent},
     silence::ActiveSilence,
+    time::duration_millis,
 };
 
 use super::{
@@ -60,7 +61,7 @@ pub fn decide(
             .find(|s| s.mutes(&owner, &id, &all, now))
             .map(|s| s.id.clone())
     };
-    let cooldown_ms = millis(spec.cooldown.as_millis());
+    let cooldown_ms = duration_millis(spec.cooldown.as_duration());
     let in_cooldown = prev
         .last_notified_at
         .is_some_and(|at| cooldown_ms > 0 && now < at.saturating_add(cooldown_ms));
@@ -114,7 +115,7 @@ pub fn decide(
                     .then(|| send(next, NotifyEvent::Firing))
                     .flatten();
             }
-            let repeat_ms = millis(spec.repeat_interval.as_millis());
+            let repeat_ms = duration_millis(spec.repeat_interval.as_duration());
             let due = prev
                 .last_notified_at
                 .is_some_and(|at| repeat_ms > 0 && now >= at.saturating_add(repeat_ms));
@@ -132,10 +133,6 @@ fn notified_since(state: &SeriesState, since: Option<i64>) -> bool {
         (Some(at), Some(since)) => at >= since,
         _ => false,
     }
-}
-
-fn millis(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// The alert a notification is about.

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
-use shared_models::series::series_key;
+use shared_models::{series::series_key, time::Timestamp};
 
 use super::{
     plan::{Labels, first_error, observations, queries_for},
@@ -39,10 +39,10 @@ pub struct PreviewResult {
 pub async fn preview_now(
     source: &dyn MetricSource,
     rule: &LoadedRule,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> PreviewResult {
     let queries = queries_for(rule);
-    let answers = source.query(&queries, now).await;
+    let answers = source.query(&queries, now.to_datetime()).await;
     let answers: Vec<_> = answers.iter().collect();
     let error = first_error(&answers).map(ToString::to_string);
     let series = observations(rule, &answers, &BTreeSet::new())
@@ -52,7 +52,7 @@ pub async fn preview_now(
                 &SeriesState::default(),
                 observation,
                 &rule.spec,
-                now.timestamp_millis(),
+                now.as_millis(),
             );
             SeriesPreview {
                 labels,

@@ -9,6 +9,7 @@ use shared_models::{
     entity::alert_rule,
     ids::{RuleId, UserId},
     rule::RuleSpec,
+    time::duration_millis,
 };
 
 use crate::{
@@ -64,9 +65,7 @@ impl LoadedRule {
     }
 
     pub fn interval_ms(&self) -> i64 {
-        i64::try_from(self.spec.interval.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1)
+        duration_millis(self.spec.interval.as_duration()).max(1)
     }
 }
 

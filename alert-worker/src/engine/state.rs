@@ -1,7 +1,10 @@
 //! The per-series state machine: a pure function from the previous state
 //! and one observation to the next state and the transition to record.
 
-use shared_models::rule::{ConditionKind, ErrorPolicy, NoDataPolicy, RuleSpec};
+use shared_models::{
+    rule::{ConditionKind, ErrorPolicy, NoDataPolicy, RuleSpec},
+    time::duration_millis,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -146,8 +149,8 @@ pub fn step(
     let value = next
         .last_value
         .filter(|_| matches!(observation, Observation::Value(_)));
-    let pending_for = rule.for_.as_millis() as i64;
-    let keep_for = rule.keep_firing_for.as_millis() as i64;
+    let pending_for = duration_millis(rule.for_.as_duration());
+    let keep_for = duration_millis(rule.keep_firing_for.as_duration());
 
     if prev.alerting() {
         if holds {

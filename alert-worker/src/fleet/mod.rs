@@ -17,7 +17,7 @@ use std::{
 };
 
 use sea_orm::DatabaseConnection;
-use shared_models::time::Clock;
+use shared_models::time::{Clock, duration_millis};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -169,7 +169,7 @@ impl Fleet {
         clock: Arc<dyn Clock>,
         settings: FleetSettings,
     ) -> Self {
-        let ttl_ms = i64::try_from(settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = duration_millis(settings.lease_ttl);
         Self {
             ownership: Ownership::new(&worker_id, ttl_ms),
             leases: Leases::new(db, worker_id, ttl_ms),
@@ -201,7 +201,7 @@ impl Fleet {
     /// worker's share, claim what is and is free.
     pub async fn round(&self) -> Result<RoundReport> {
         let now = self.clock.now_millis();
-        let ttl_ms = i64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let ttl_ms = duration_millis(self.settings.lease_ttl);
         // The lease rows exist for good once created: once per process.
         if !self.rows_ensured.load(Ordering::Relaxed) {
             self.leases.ensure_rows(self.settings.shard_count).await?;

@@ -12,7 +12,7 @@ use shared_models::{
     entity::{TenantScoped, alert_rule, silence},
     ids::{RuleId, SilenceId, UserId},
     rule::{HumanDuration, parse_labels},
-    time::{format_millis, to_millis},
+    time::{duration_millis, format_millis, to_millis},
 };
 
 use super::{Page, Store, cursor};
@@ -171,8 +171,7 @@ fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError
             if duration == HumanDuration::ZERO {
                 return Err(FieldError::new("duration", "must be longer than 0s"));
             }
-            let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-            starts_at.saturating_add(millis)
+            starts_at.saturating_add(duration_millis(duration.as_duration()))
         }
     };
     if ends_at <= starts_at {

@@ -70,7 +70,7 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
             user,
             "short",
             Scopes::all(),
-            Some(app.clock().now() + Duration::hours(1)),
+            Some(app.clock().now().to_datetime() + Duration::hours(1)),
             &SystemRandom::new(),
         )
         .await
