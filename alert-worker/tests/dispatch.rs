@@ -28,6 +28,7 @@ use shared_models::{
     crypto::Keyring,
     entity::{notification, notification_channel, silence},
     ids::{ChannelId, RuleId},
+    time::Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -397,9 +398,9 @@ async fn a_silenced_firing_is_recorded_and_sent_once_the_silence_is_gone(backend
         matchers: Set(r#"{"team":"trading"}"#.into()),
         comment: Set("maintenance".into()),
         created_by: Set(o.f.owner.to_string()),
-        starts_at: Set(t(0)),
-        ends_at: Set(t(25)),
-        created_at: Set(t(0)),
+        starts_at: Set(Timestamp::from_millis(t(0))),
+        ends_at: Set(Timestamp::from_millis(t(25))),
+        created_at: Set(Timestamp::from_millis(t(0))),
     }
     .insert(&o.f.db)
     .await

@@ -24,7 +24,7 @@ use shared_models::{
     ids::{AlertId, RuleId},
     series::series_key,
     silence::ActiveSilence,
-    time::Clock,
+    time::{Clock, Timestamp},
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -204,7 +204,12 @@ impl Engine {
         }
         let mut stored = load_states(&self.db, ids).await?;
         let silences = if rules.iter().any(|r| !r.spec.channels.is_empty()) {
-            load_silences(&self.db, rules.iter().map(|r| r.owner), tick).await?
+            load_silences(
+                &self.db,
+                rules.iter().map(|r| r.owner),
+                Timestamp::from_millis(tick),
+            )
+            .await?
         } else {
             Vec::new()
         };

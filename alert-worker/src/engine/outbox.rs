@@ -8,7 +8,7 @@ use shared_models::{
     ids::NotificationId,
     notification::{DeliveryStatus, NotificationEvent, NotifyEvent},
     silence::ActiveSilence,
-    time::duration_millis,
+    time::{Timestamp, duration_millis},
 };
 
 use super::{
@@ -58,7 +58,7 @@ pub fn decide(
         let id = rule.id.to_string();
         silences
             .iter()
-            .find(|s| s.mutes(&owner, &id, &all, now))
+            .find(|s| s.mutes(&owner, &id, &all, Timestamp::from_millis(now)))
             .map(|s| s.id.clone())
     };
     let cooldown_ms = duration_millis(spec.cooldown.as_duration());
@@ -257,8 +257,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            starts_at: 0,
-            ends_at: until,
+            starts_at: Timestamp::EPOCH,
+            ends_at: Timestamp::from_millis(until),
         }
     }
 

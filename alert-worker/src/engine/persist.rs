@@ -15,6 +15,7 @@ use shared_models::{
     notification::DeliveryStatus,
     rule::AlertState,
     silence::ActiveSilence,
+    time::Timestamp,
 };
 
 use super::{
@@ -77,7 +78,7 @@ fn series_state(row: &rule_state::Model) -> Result<(Labels, SeriesState)> {
 pub async fn load_silences(
     db: &impl ConnectionTrait,
     owners: impl Iterator<Item = UserId>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<ActiveSilence>> {
     let owners: std::collections::BTreeSet<String> = owners.map(|o| o.to_string()).collect();
     let mut out = Vec::new();
@@ -443,7 +444,12 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     if open.is_empty() {
         return Ok(0);
     }
-    let silences = load_silences(txn, std::iter::once(rule.owner), now).await?;
+    let silences = load_silences(
+        txn,
+        std::iter::once(rule.owner),
+        Timestamp::from_millis(now),
+    )
+    .await?;
     let mut rows = Vec::new();
     let mut queued = 0;
     for row in &open {

@@ -41,7 +41,7 @@ pub use points::NewPoint;
 pub use rule_summaries::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord, RuleWithHealth};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
-pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
+pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 pub use web_sessions::WebSession;
 
