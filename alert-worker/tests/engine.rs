@@ -8,7 +8,10 @@ mod fixture;
 use fixture::{fixture, t};
 use sea_orm::EntityTrait;
 use serde_json::json;
-use shared_models::entity::{alert_rule, rule_status};
+use shared_models::{
+    entity::{alert_rule, rule_status},
+    time::Timestamp,
+};
 
 #[tokio::test]
 async fn fires_once_and_resolves_with_an_alert_record() {
@@ -70,7 +73,7 @@ async fn a_new_engine_continues_the_pending_timer() {
     first.evaluate_due(t(15)).await.unwrap();
     let states = f.state_of(rule).await;
     assert_eq!(states[0].state, "pending");
-    assert_eq!(states[0].pending_since, Some(t(0)));
+    assert_eq!(states[0].pending_since, Some(Timestamp::from_millis(t(0))));
     drop(first);
 
     // The process restarts 10 s later: the timer runs from t(0), not from now.

@@ -366,7 +366,14 @@ fn evaluate_rule(
     for (labels, observation) in observed {
         let key = series_key(&labels);
         let previous = states.get(&key).map(|(_, s)| s);
-        let decision = decide_series(rule, &labels, previous, observation, silences, tick);
+        let decision = decide_series(
+            rule,
+            &labels,
+            previous,
+            observation,
+            silences,
+            Timestamp::from_millis(tick),
+        );
         if decision.next.phase.urgency() > worst.urgency() {
             worst = decision.next.phase;
         }
@@ -429,7 +436,7 @@ fn outcome(
                     started_at,
                     value: next.last_value,
                 };
-                rows_for(rule, facts, &verdict, tick)
+                rows_for(rule, facts, &verdict, Timestamp::from_millis(tick))
             }
             _ => Vec::new(),
         }

@@ -430,7 +430,7 @@ async fn lock_rules<C: ConnectionTrait>(
 pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     txn: &C,
     rule: &LoadedRule,
-    now: i64,
+    now: Timestamp,
 ) -> Result<usize> {
     if rule.spec.channels.is_empty() {
         return Ok(0);
@@ -444,12 +444,7 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     if open.is_empty() {
         return Ok(0);
     }
-    let silences = load_silences(
-        txn,
-        std::iter::once(rule.owner),
-        Timestamp::from_millis(now),
-    )
-    .await?;
+    let silences = load_silences(txn, std::iter::once(rule.owner), now).await?;
     let mut rows = Vec::new();
     let mut queued = 0;
     for row in &open {
@@ -479,7 +474,13 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
         };
         for planned in rows_for(rule, facts, &verdict, now) {
             queued += usize::from(planned.verdict.status == DeliveryStatus::Pending);
-            rows.push(outbox_row(rule.owner, rule.id, rule.shard, &planned, now));
+            rows.push(outbox_row(
+                rule.owner,
+                rule.id,
+                rule.shard,
+                &planned,
+                now.as_millis(),
+            ));
         }
     }
     for chunk in rows.chunks(200) {
@@ -506,7 +507,7 @@ fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
         last_seen_at: Set(s.last_seen_at),
         alert_id: Set(s.alert_id.clone()),
         last_notified_at: Set(s.last_notified_at),
-        updated_at: Set(now),
+        updated_at: Set(Timestamp::from_millis(now)),
     }
 }
 

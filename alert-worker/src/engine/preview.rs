@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
 use shared_models::{series::series_key, time::Timestamp};
@@ -48,12 +47,7 @@ pub async fn preview_now(
     let series = observations(rule, &answers, &BTreeSet::new())
         .into_iter()
         .map(|(labels, observation)| {
-            let (next, _) = step(
-                &SeriesState::default(),
-                observation,
-                &rule.spec,
-                now.as_millis(),
-            );
+            let (next, _) = step(&SeriesState::default(), observation, &rule.spec, now);
             SeriesPreview {
                 labels,
                 value: match observation {
@@ -106,16 +100,16 @@ pub async fn backtest(
         tick += interval;
     }
     while tick <= to && evaluations < MAX_BACKTEST_TICKS {
-        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
-        let answers = source.query(&queries, at).await;
+        let at = Timestamp::from_millis(tick);
+        let answers = source.query(&queries, at.to_datetime()).await;
         let answers: Vec<_> = answers.iter().collect();
         failed_evaluations += i64::from(first_error(&answers).is_some());
         let known: BTreeSet<Labels> = states.values().map(|(l, _)| l.clone()).collect();
         for (labels, observation) in observations(rule, &answers, &known) {
             let key = series_key(&labels);
             let prev = states.get(&key).map(|(_, s)| s.clone()).unwrap_or_default();
-            let (next, transition) = step(&prev, observation, &rule.spec, tick);
-            let stamp = shared_models::time::format_millis(tick);
+            let (next, transition) = step(&prev, observation, &rule.spec, at);
+            let stamp = at.to_string();
             match transition {
                 Some(Transition::Fired { value }) => {
                     open.insert(key.clone(), episodes.len());

@@ -61,8 +61,8 @@ impl Store {
             .map(|row| SeriesHealth {
                 labels: serde_json::from_str(&row.labels).unwrap_or_default(),
                 since: match row.state.as_str() {
-                    "firing" => row.firing_since.map(format_millis),
-                    "pending" => row.pending_since.map(format_millis),
+                    "firing" => row.firing_since.map(|at| at.to_string()),
+                    "pending" => row.pending_since.map(|at| at.to_string()),
                     _ => None,
                 },
                 state: row.state,
