@@ -5,13 +5,10 @@
 #[path = "support/fixture.rs"]
 mod fixture;
 
-use fixture::{fixture, t};
+use fixture::{fixture, t, ts};
 use sea_orm::EntityTrait;
 use serde_json::json;
-use shared_models::{
-    entity::{alert_rule, rule_status},
-    time::Timestamp,
-};
+use shared_models::entity::{alert_rule, rule_status};
 
 #[tokio::test]
 async fn fires_once_and_resolves_with_an_alert_record() {
@@ -21,15 +18,15 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     engine.refresh().await.unwrap();
 
     f.point("BTC", t(-1), 69_000.0).await;
-    let report = engine.evaluate_due(t(5)).await.unwrap();
+    let report = engine.evaluate_due(ts(5)).await.unwrap();
     assert_eq!(report.rules, 1);
     assert!(f.alerts().await.is_empty());
 
     f.point("BTC", t(9), 70_500.0).await;
-    let report = engine.evaluate_due(t(15)).await.unwrap();
+    let report = engine.evaluate_due(ts(15)).await.unwrap();
     assert_eq!(report.persisted.fired, 1);
     // Still above on the next tick: no second alert.
-    engine.evaluate_due(t(25)).await.unwrap();
+    engine.evaluate_due(ts(25)).await.unwrap();
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
     let fired = &alerts[0];
@@ -45,7 +42,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     );
 
     f.point("BTC", t(29), 69_500.0).await;
-    let report = engine.evaluate_due(t(35)).await.unwrap();
+    let report = engine.evaluate_due(ts(35)).await.unwrap();
     assert_eq!(report.persisted.resolved, 1);
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
@@ -69,21 +66,21 @@ async fn a_new_engine_continues_the_pending_timer() {
     let mut first = f.engine();
     first.refresh().await.unwrap();
     f.point("BTC", t(-1), 71_000.0).await;
-    first.evaluate_due(t(5)).await.unwrap();
-    first.evaluate_due(t(15)).await.unwrap();
+    first.evaluate_due(ts(5)).await.unwrap();
+    first.evaluate_due(ts(15)).await.unwrap();
     let states = f.state_of(rule).await;
     assert_eq!(states[0].state, "pending");
-    assert_eq!(states[0].pending_since, Some(Timestamp::from_millis(t(0))));
+    assert_eq!(states[0].pending_since, Some(ts(0)));
     drop(first);
 
     // The process restarts 10 s later: the timer runs from t(0), not from now.
     let mut second = f.engine();
     second.refresh().await.unwrap();
     f.point("BTC", t(19), 71_500.0).await;
-    second.evaluate_due(t(25)).await.unwrap();
+    second.evaluate_due(ts(25)).await.unwrap();
     assert!(f.alerts().await.is_empty(), "20 s of 30 s elapsed");
     f.point("BTC", t(29), 71_500.0).await;
-    second.evaluate_due(t(35)).await.unwrap();
+    second.evaluate_due(ts(35)).await.unwrap();
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].started_at, t(30));
@@ -99,7 +96,7 @@ async fn group_by_gives_one_alert_per_series() {
     f.point("BTC", t(-1), 71_000.0).await;
     f.point("ETH", t(-1), 3_000.0).await;
     f.point("SOL", t(-1), 80_000.0).await;
-    engine.evaluate_due(t(5)).await.unwrap();
+    engine.evaluate_due(ts(5)).await.unwrap();
     let alerts = f.alerts().await;
     let mut fired: Vec<String> = alerts.iter().map(|a| a.labels.clone()).collect();
     fired.sort();
@@ -116,11 +113,11 @@ async fn no_data_holds_a_firing_alert_and_absence_fires() {
     let mut engine = f.engine();
     engine.refresh().await.unwrap();
     f.point("BTC", t(-1), 71_000.0).await;
-    engine.evaluate_due(t(5)).await.unwrap();
+    engine.evaluate_due(ts(5)).await.unwrap();
     assert_eq!(f.alerts().await.len(), 1);
 
     // No point within the 1 m window any more.
-    engine.evaluate_due(t(75)).await.unwrap();
+    engine.evaluate_due(ts(75)).await.unwrap();
     let states = f.state_of(held).await;
     assert_eq!(states[0].state, "no_data");
     let alerts = f.alerts().await;
@@ -144,11 +141,11 @@ async fn overdue_ticks_do_not_stack() {
     f.rule(json!({})).await;
     let mut engine = f.engine();
     engine.refresh().await.unwrap();
-    assert_eq!(engine.evaluate_due(t(5)).await.unwrap().rules, 1);
+    assert_eq!(engine.evaluate_due(ts(5)).await.unwrap().rules, 1);
     // Five intervals late: one evaluation, not five.
-    assert_eq!(engine.evaluate_due(t(58)).await.unwrap().rules, 1);
-    assert_eq!(engine.evaluate_due(t(59)).await.unwrap().rules, 0);
-    assert_eq!(engine.evaluate_due(t(60)).await.unwrap().rules, 1);
+    assert_eq!(engine.evaluate_due(ts(58)).await.unwrap().rules, 1);
+    assert_eq!(engine.evaluate_due(ts(59)).await.unwrap().rules, 0);
+    assert_eq!(engine.evaluate_due(ts(60)).await.unwrap().rules, 1);
 }
 
 /// A rule deleted after the engine loaded it, before the engine's next
@@ -166,7 +163,7 @@ async fn a_rule_deleted_under_the_engine_writes_nothing() {
         .await
         .unwrap();
 
-    let report = engine.evaluate_due(t(10)).await.unwrap();
+    let report = engine.evaluate_due(ts(10)).await.unwrap();
     assert_eq!(report.rules, 1, "still loaded, so still evaluated");
     assert_eq!(report.persisted.fired, 0);
     assert!(f.alerts().await.is_empty());

@@ -14,7 +14,7 @@ use alert_worker::{
     testing::Backend,
 };
 use chrono::{TimeZone, Utc};
-use fixture::{fixture_on, t};
+use fixture::{fixture_on, t, ts};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::json;
 use shared_models::{entity::shard_lease, time::ManualClock};
@@ -141,14 +141,14 @@ async fn a_paused_worker_cannot_write_once_its_shards_are_claimed(backend: Backe
 
     // b's clock has not moved: it still believes its leases current.
     b.clock.set_millis(t(10));
-    let report = b_engine.evaluate_due(t(10)).await.unwrap();
+    let report = b_engine.evaluate_due(ts(10)).await.unwrap();
     assert_eq!((report.rules, report.fenced), (1, 1));
     assert_eq!(report.persisted.fired, 0);
     assert!(f.alerts().await.is_empty(), "the fenced write left nothing");
 
     let mut a_engine = f.engine_with(RuleScope::Fleet(a.fleet.ownership()), a.clock.clone());
     a_engine.refresh().await.unwrap();
-    let report = a_engine.evaluate_due(t(20)).await.unwrap();
+    let report = a_engine.evaluate_due(ts(20)).await.unwrap();
     assert_eq!((report.fenced, report.persisted.fired), (0, 1));
     assert_eq!(f.alerts().await.len(), 1);
 }

@@ -18,7 +18,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use shared_models::{
     ids::{AlertId, RuleId},
@@ -135,7 +134,7 @@ impl Engine {
     }
 
     pub async fn refresh(&mut self) -> Result<RefreshReport> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let report = self.rules.refresh(&self.db, &self.scope, now).await?;
         if let Some(metrics) = &self.metrics {
             metrics.set_rules(report.total);
@@ -145,12 +144,12 @@ impl Engine {
 
     /// Evaluates every rule due at `now`, each on its own latest aligned
     /// tick. Tests drive the engine through this with an injected clock.
-    pub async fn evaluate_due(&mut self, now: i64) -> Result<SweepReport> {
-        let mut by_tick: BTreeMap<i64, Vec<RuleId>> = BTreeMap::new();
+    pub async fn evaluate_due(&mut self, now: Timestamp) -> Result<SweepReport> {
+        let mut by_tick: BTreeMap<Timestamp, Vec<RuleId>> = BTreeMap::new();
         for id in self.rules.due(now) {
             if let Some(rule) = self.rules.get(&id) {
                 by_tick
-                    .entry(aligned_tick(now, rule.interval_ms()))
+                    .entry(aligned_tick(now, rule.interval()))
                     .or_default()
                     .push(id);
             }
@@ -184,32 +183,26 @@ impl Engine {
     async fn evaluate_batch(
         &self,
         ids: &[RuleId],
-        tick: i64,
+        tick: Timestamp,
         report: &mut SweepReport,
     ) -> Result<()> {
         let started = Instant::now();
         // In a fleet, only rules whose shard lease is current now; their
         // writes are fenced on those leases' epochs.
-        let leased = self.scope.shards(self.clock.now_millis());
+        let leased = self.scope.shards(self.clock.now());
         let rules: Vec<&LoadedRule> = ids
             .iter()
             .filter_map(|id| self.rules.get(id))
             .filter(|r| leased.as_ref().is_none_or(|l| l.contains_key(&r.shard)))
             .collect();
         let (queries, spans) = plan_batch(&rules);
-        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
-        let answers = self.source.query(&queries, at).await;
+        let answers = self.source.query(&queries, tick.to_datetime()).await;
         if let Some(metrics) = &self.metrics {
             metrics.query_batch(queries.len());
         }
         let mut stored = load_states(&self.db, ids).await?;
         let silences = if rules.iter().any(|r| !r.spec.channels.is_empty()) {
-            load_silences(
-                &self.db,
-                rules.iter().map(|r| r.owner),
-                Timestamp::from_millis(tick),
-            )
-            .await?
+            load_silences(&self.db, rules.iter().map(|r| r.owner), tick).await?
         } else {
             Vec::new()
         };
@@ -292,7 +285,7 @@ impl Engine {
                 }
                 last_refresh = Some(Instant::now());
             }
-            let now = self.clock.now_millis();
+            let now = self.clock.now();
             let started = Instant::now();
             let wait = match self.evaluate_due(now).await {
                 Ok(report) => {
@@ -310,14 +303,12 @@ impl Engine {
                     let next = self
                         .rules
                         .next_due()
-                        .map_or(i64::MAX, |due| due - self.clock.now_millis());
+                        .map_or(Duration::MAX, |due| due.since(self.clock.now()));
                     let until_refresh = self
                         .settings
                         .refresh_every
                         .saturating_sub(last_refresh.map_or(Duration::ZERO, |at| at.elapsed()));
-                    Duration::from_millis(u64::try_from(next.max(0)).unwrap_or(0))
-                        .min(until_refresh)
-                        .max(Duration::from_millis(5))
+                    next.min(until_refresh).max(Duration::from_millis(5))
                 }
                 Err(error) => {
                     tracing::warn!(error = %crate::error::chain(&error), "evaluation failed; retrying");
@@ -355,7 +346,7 @@ fn evaluate_rule(
     answers: &[&Result<Vec<SeriesValue>, SourceError>],
     states: &StoredStates,
     silences: &[ActiveSilence],
-    tick: i64,
+    tick: Timestamp,
     outcomes: &mut Vec<SeriesOutcome>,
 ) -> RuleHealth {
     let known: BTreeSet<Labels> = states.values().map(|(labels, _)| labels.clone()).collect();
@@ -366,14 +357,7 @@ fn evaluate_rule(
     for (labels, observation) in observed {
         let key = series_key(&labels);
         let previous = states.get(&key).map(|(_, s)| s);
-        let decision = decide_series(
-            rule,
-            &labels,
-            previous,
-            observation,
-            silences,
-            Timestamp::from_millis(tick),
-        );
+        let decision = decide_series(rule, &labels, previous, observation, silences, tick);
         if decision.next.phase.urgency() > worst.urgency() {
             worst = decision.next.phase;
         }
@@ -397,7 +381,7 @@ fn outcome(
     series_key: String,
     previous: Option<&SeriesState>,
     decision: SeriesDecision,
-    tick: i64,
+    tick: Timestamp,
 ) -> SeriesOutcome {
     let SeriesDecision {
         mut next,
@@ -436,7 +420,7 @@ fn outcome(
                     started_at,
                     value: next.last_value,
                 };
-                rows_for(rule, facts, &verdict, Timestamp::from_millis(tick))
+                rows_for(rule, facts, &verdict, tick)
             }
             _ => Vec::new(),
         }

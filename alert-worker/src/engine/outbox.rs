@@ -237,7 +237,7 @@ mod tests {
             version: 1,
             shard: 0,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         }
     }
 

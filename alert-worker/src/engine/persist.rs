@@ -163,7 +163,7 @@ pub async fn persist(
     db: &DatabaseConnection,
     mut outcomes: Vec<SeriesOutcome>,
     mut health: Vec<RuleHealth>,
-    now: i64,
+    now: Timestamp,
     fence: Option<&Fence>,
 ) -> Result<PersistReport> {
     let txn = db.begin().await?;
@@ -219,7 +219,7 @@ pub async fn persist(
                     value: Set(value),
                     threshold: Set(draft.threshold),
                     message: Set(draft.message),
-                    started_at: Set(now),
+                    started_at: Set(now.as_millis()),
                     resolved_at: Set(None),
                     acknowledged_at: Set(None),
                     acknowledged_by: Set(None),
@@ -237,8 +237,8 @@ pub async fn persist(
                 .await?;
         }
     }
-    resolve_alerts(&txn, &outcomes, now).await?;
-    report.notifications_queued = queue_notifications(&txn, &outcomes, now).await?;
+    resolve_alerts(&txn, &outcomes, now.as_millis()).await?;
+    report.notifications_queued = queue_notifications(&txn, &outcomes, now.as_millis()).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
         .iter()
@@ -273,7 +273,7 @@ pub async fn persist(
         .map(|h| rule_status::ActiveModel {
             rule_id: Set(h.rule.to_string()),
             owner_id: Set(h.owner.to_string()),
-            last_evaluated_at: Set(now),
+            last_evaluated_at: Set(now.as_millis()),
             state: Set(h.state.as_str().to_owned()),
             last_error: Set(h.error.clone()),
             series_count: Set(i32::try_from(h.series).unwrap_or(i32::MAX)),
@@ -492,7 +492,7 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     Ok(queued)
 }
 
-fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
+fn state_row(outcome: &SeriesOutcome, now: Timestamp) -> rule_state::ActiveModel {
     let s = &outcome.next;
     rule_state::ActiveModel {
         rule_id: Set(outcome.rule.to_string()),
@@ -507,7 +507,7 @@ fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
         last_seen_at: Set(s.last_seen_at),
         alert_id: Set(s.alert_id.clone()),
         last_notified_at: Set(s.last_notified_at),
-        updated_at: Set(Timestamp::from_millis(now)),
+        updated_at: Set(now),
     }
 }
 

@@ -88,7 +88,8 @@ pub async fn backtest(
     from: i64,
     to: i64,
 ) -> Backtest {
-    let interval = rule.interval_ms();
+    let interval = rule.interval();
+    let (from, to) = (Timestamp::from_millis(from), Timestamp::from_millis(to));
     let queries = queries_for(rule);
     let mut states: BTreeMap<String, (Labels, SeriesState)> = BTreeMap::new();
     let mut open: BTreeMap<String, usize> = BTreeMap::new();
@@ -100,7 +101,7 @@ pub async fn backtest(
         tick += interval;
     }
     while tick <= to && evaluations < MAX_BACKTEST_TICKS {
-        let at = Timestamp::from_millis(tick);
+        let at = tick;
         let answers = source.query(&queries, at.to_datetime()).await;
         let answers: Vec<_> = answers.iter().collect();
         failed_evaluations += i64::from(first_error(&answers).is_some());
