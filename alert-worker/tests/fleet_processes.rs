@@ -49,6 +49,7 @@ use shared_models::{
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
+    time::Timestamp,
 };
 use tokio::sync::MutexGuard;
 
@@ -301,7 +302,7 @@ impl World {
 
     /// Shards with a current lease, by holder; and how many have none.
     async fn split(&self) -> (BTreeMap<String, usize>, u64) {
-        let now = now_ms();
+        let now = Timestamp::from_millis(now_ms());
         let held = fleet::members(&self.db, now)
             .await
             .unwrap()
@@ -322,7 +323,7 @@ impl World {
         self.leases()
             .await
             .into_iter()
-            .filter(|l| l.worker_id.as_deref() == Some(id) && l.expires_at >= now)
+            .filter(|l| l.worker_id.as_deref() == Some(id) && l.expires_at.as_millis() >= now)
             .map(|l| l.shard)
             .collect()
     }
@@ -952,7 +953,8 @@ async fn stopped_past_its_lease(stall: Stall) {
                 .iter()
                 .filter(|l| held.contains(&l.shard))
                 .filter(|l| {
-                    l.expires_at < now || l.worker_id.as_deref().is_none_or(|id| id == victim)
+                    l.expires_at.as_millis() < now
+                        || l.worker_id.as_deref().is_none_or(|id| id == victim)
                 })
                 .count();
             if unclaimed == 0 {
@@ -1038,7 +1040,7 @@ async fn a_fourth_worker_gets_its_share_within_two_renewals_and_no_rule_waits() 
             .one(&w.db)
             .await
             .unwrap()
-            .map(|row| row.started_at)
+            .map(|row| row.started_at.as_millis())
             .ok_or_else(|| "no heartbeat yet".to_owned())
     })
     .await;

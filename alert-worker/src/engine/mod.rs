@@ -255,8 +255,8 @@ impl Engine {
                     .iter()
                     .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
                     .collect(),
-                now: self.clock.now_millis(),
-                ttl_ms: ownership.ttl_ms(),
+                now: self.clock.now(),
+                ttl: ownership.ttl(),
             }),
             _ => None,
         }

@@ -2,7 +2,10 @@
 //! state rows, alert records and rule health, in one transaction, so that an
 //! alert is never recorded without the state that explains it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::Duration,
+};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -144,9 +147,9 @@ pub struct Fence {
     /// Shard → lease epoch, for every shard of the batch's rules.
     pub epochs: BTreeMap<i32, i64>,
     /// The wall-clock time of the commit: a lease lapsed by then fails.
-    pub now: i64,
+    pub now: Timestamp,
     /// The lease TTL, which bounds how long the transaction may stall.
-    pub ttl_ms: i64,
+    pub ttl: Duration,
 }
 
 /// Rule-level health after one evaluation.
@@ -175,7 +178,7 @@ pub async fn persist(
         // shards: on MariaDB the server ends a transaction left idle longer
         // than a third of the lease TTL, which releases the locks in time.
         if txn.get_database_backend() == DbBackend::MySql {
-            let limit = (fence.ttl_ms / 3 / 1000).max(1);
+            let limit = (fence.ttl.as_secs() / 3).max(1);
             txn.execute_unprepared(&format!("SET SESSION idle_transaction_timeout = {limit}"))
                 .await?;
         }

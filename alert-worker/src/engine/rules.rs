@@ -93,7 +93,7 @@ impl RuleScope {
     pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<i32, i64>> {
         match self {
             Self::All => None,
-            Self::Fleet(ownership) => Some(ownership.current(now.as_millis())),
+            Self::Fleet(ownership) => Some(ownership.current(now)),
         }
     }
 }
