@@ -34,7 +34,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(fired.rule_id, rule.to_string());
     assert_eq!(fired.value, Some(70_500.0));
     assert_eq!(fired.threshold, Some(70_000.0));
-    assert_eq!(fired.started_at, t(10), "evaluated on the aligned tick");
+    assert_eq!(fired.started_at, ts(10), "evaluated on the aligned tick");
     assert_eq!(fired.message, "BTC above 70k: BTC 70500");
     assert_eq!(
         fired.labels, r#"{"symbol":"BTC"}"#,
@@ -47,7 +47,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].state, "resolved");
-    assert_eq!(alerts[0].resolved_at, Some(t(30)));
+    assert_eq!(alerts[0].resolved_at, Some(ts(30)));
 
     let status = rule_status::Entity::find_by_id(rule.to_string())
         .one(&f.db)
@@ -55,7 +55,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
         .unwrap()
         .unwrap();
     assert_eq!(status.state, "normal");
-    assert_eq!(status.last_evaluated_at, t(30));
+    assert_eq!(status.last_evaluated_at, ts(30));
     assert!(status.last_error.is_none());
 }
 
@@ -83,7 +83,7 @@ async fn a_new_engine_continues_the_pending_timer() {
     second.evaluate_due(ts(35)).await.unwrap();
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].started_at, t(30));
+    assert_eq!(alerts[0].started_at, ts(30));
 }
 
 #[tokio::test]

@@ -222,7 +222,7 @@ pub async fn persist(
                     value: Set(value),
                     threshold: Set(draft.threshold),
                     message: Set(draft.message),
-                    started_at: Set(now.as_millis()),
+                    started_at: Set(now),
                     resolved_at: Set(None),
                     acknowledged_at: Set(None),
                     acknowledged_by: Set(None),
@@ -240,7 +240,7 @@ pub async fn persist(
                 .await?;
         }
     }
-    resolve_alerts(&txn, &outcomes, now.as_millis()).await?;
+    resolve_alerts(&txn, &outcomes, now).await?;
     report.notifications_queued = queue_notifications(&txn, &outcomes, now.as_millis()).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
@@ -276,7 +276,7 @@ pub async fn persist(
         .map(|h| rule_status::ActiveModel {
             rule_id: Set(h.rule.to_string()),
             owner_id: Set(h.owner.to_string()),
-            last_evaluated_at: Set(now.as_millis()),
+            last_evaluated_at: Set(now),
             state: Set(h.state.as_str().to_owned()),
             last_error: Set(h.error.clone()),
             series_count: Set(i32::try_from(h.series).unwrap_or(i32::MAX)),
@@ -304,7 +304,7 @@ pub async fn persist(
 async fn resolve_alerts<C: ConnectionTrait>(
     txn: &C,
     outcomes: &[SeriesOutcome],
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     for outcome in outcomes {
         let (Some(Transition::Resolved { .. }), Some(alert_id)) =

@@ -9,7 +9,6 @@ use serde::Serialize;
 use shared_models::{
     entity::{TenantScoped, rule_state, rule_status},
     ids::UserId,
-    time::format_millis,
 };
 
 use super::Store;
@@ -71,7 +70,7 @@ impl Store {
             .collect();
         Ok(Some(RuleHealth {
             state: status.state,
-            last_evaluated_at: format_millis(status.last_evaluated_at),
+            last_evaluated_at: status.last_evaluated_at.to_string(),
             last_error: status.last_error,
             series,
         }))
