@@ -130,7 +130,7 @@ async fn main() -> Result<()> {
         let now = clock.now_millis();
         tokio::time::sleep(Duration::from_millis(u64::try_from(1_000 - now % 1_000)?)).await;
         let began = Instant::now();
-        let report = engine.evaluate_due(clock.now_millis()).await?;
+        let report = engine.evaluate_due(clock.now()).await?;
         let evaluated = Instant::now();
         sweep_ms.push(evaluated.duration_since(began).as_secs_f64() * 1e3);
         if report.persisted.fired != ids.len() {

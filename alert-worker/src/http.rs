@@ -118,7 +118,7 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(probes): State<Probes>) -> Response {
     let shards = match &probes.fleet {
         None => None,
-        Some((ownership, clock)) => match ownership.standing(clock.now_millis()) {
+        Some((ownership, clock)) => match ownership.standing(clock.now()) {
             Standing::Member { shards } => Some(shards),
             Standing::Joining => return unavailable("joining the fleet", json!({})),
             Standing::Lapsed { since_ms } => {

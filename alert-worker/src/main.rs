@@ -160,7 +160,7 @@ async fn evaluate(config: WorkerConfig, db: DatabaseConnection) -> Result<(), Er
 
 /// `alert-worker status`: reads the fleet's tables, and nothing else.
 async fn status(db: &DatabaseConnection) -> Result<(), Error> {
-    let now = SystemClock.now_millis();
+    let now = SystemClock.now();
     for member in fleet::members(db, now).await? {
         println!(
             "{}  host {}  heartbeat {} ms ago  shards {}",

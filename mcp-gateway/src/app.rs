@@ -8,7 +8,7 @@ use axum::{Router, http::StatusCode, middleware, routing::get};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
 };
-use shared_models::time::Clock;
+use shared_models::time::{Clock, duration_millis};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -277,7 +277,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// until `shutdown` fires. Every replica sweeps; the deletes are idempotent,
 /// so that costs a few empty queries and needs no leader.
 async fn sweep_points(store: Store, retention: Duration, shutdown: CancellationToken) {
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let retention_ms = duration_millis(retention);
     let mut every = tokio::time::interval(SWEEP_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::time::Timestamp;
+
 /// A silence as the engine needs it to decide whether it applies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActiveSilence {
@@ -12,8 +14,8 @@ pub struct ActiveSilence {
     pub rule_id: Option<String>,
     /// Mutes alerts whose labels include every one of these pairs.
     pub matchers: BTreeMap<String, String>,
-    pub starts_at: i64,
-    pub ends_at: i64,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
 }
 
 impl ActiveSilence {
@@ -24,7 +26,7 @@ impl ActiveSilence {
         owner: &str,
         rule: &str,
         labels: &BTreeMap<String, String>,
-        now: i64,
+        now: Timestamp,
     ) -> bool {
         self.owner_id == owner
             && self.starts_at <= now
@@ -41,6 +43,10 @@ impl ActiveSilence {
 mod tests {
     use super::*;
 
+    fn at(millis: i64) -> Timestamp {
+        Timestamp::from_millis(millis)
+    }
+
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -54,8 +60,8 @@ mod tests {
             owner_id: "u1".into(),
             rule_id: rule.map(Into::into),
             matchers: labels(matchers),
-            starts_at: 100,
-            ends_at: 200,
+            starts_at: at(100),
+            ends_at: at(200),
         }
     }
 
@@ -63,11 +69,14 @@ mod tests {
     fn a_rule_silence_mutes_only_that_rule_and_only_in_its_window() {
         let s = silence(Some("r1"), &[]);
         let any = labels(&[]);
-        assert!(s.mutes("u1", "r1", &any, 150));
-        assert!(!s.mutes("u1", "r2", &any, 150));
-        assert!(!s.mutes("u1", "r1", &any, 99));
-        assert!(!s.mutes("u1", "r1", &any, 200));
-        assert!(!s.mutes("u2", "r1", &any, 150), "another tenant's silence");
+        assert!(s.mutes("u1", "r1", &any, at(150)));
+        assert!(!s.mutes("u1", "r2", &any, at(150)));
+        assert!(!s.mutes("u1", "r1", &any, at(99)));
+        assert!(!s.mutes("u1", "r1", &any, at(200)));
+        assert!(
+            !s.mutes("u2", "r1", &any, at(150)),
+            "another tenant's silence"
+        );
     }
 
     #[test]
@@ -77,14 +86,14 @@ mod tests {
             "u1",
             "r",
             &labels(&[("team", "trading"), ("symbol", "BTC"), ("x", "y")]),
-            150
+            at(150)
         ));
         assert!(!s.mutes(
             "u1",
             "r",
             &labels(&[("team", "trading"), ("symbol", "ETH")]),
-            150
+            at(150)
         ));
-        assert!(!s.mutes("u1", "r", &labels(&[("team", "trading")]), 150));
+        assert!(!s.mutes("u1", "r", &labels(&[("team", "trading")]), at(150)));
     }
 }

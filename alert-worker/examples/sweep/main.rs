@@ -44,7 +44,7 @@ use shared_models::{
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
-    time::ManualClock,
+    time::{ManualClock, Timestamp},
 };
 use tokio::task::JoinSet;
 
@@ -171,7 +171,7 @@ async fn main() -> Result<()> {
         ("first sweep", first_tick),
         ("steady sweep", first_tick + INTERVAL_MS),
     ] {
-        let (report, cost) = measure(engine.evaluate_due(now)).await;
+        let (report, cost) = measure(engine.evaluate_due(Timestamp::from_millis(now))).await;
         let report = report?;
         let stats = timed.take();
         println!("{name}: {}, {cost}", Sweep(&report));
@@ -356,7 +356,7 @@ fn generate(i: usize, series: usize, owner: UserId, first_tick: i64) -> Result<L
         version: 1,
         shard: 0,
         spec: RuleSpec::parse(input, &RuleLimits::default())?,
-        next_due: first_tick,
+        next_due: Timestamp::from_millis(first_tick),
     })
 }
 

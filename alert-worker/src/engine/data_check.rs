@@ -3,8 +3,10 @@
 //! A rule that can never fire otherwise sits in `no_data` without a word;
 //! this names what does exist nearby, so the caller can correct it at once.
 
-use chrono::{DateTime, Utc};
-use shared_models::rule::{ConditionKind, MetricQuery};
+use shared_models::{
+    rule::{ConditionKind, MetricQuery},
+    time::Timestamp,
+};
 
 use super::{plan::queries_for, rules::LoadedRule};
 use crate::source::{CatalogRequest, MeasurementInfo, MetricSource};
@@ -21,10 +23,10 @@ const VALUES_SCANNED: usize = 100;
 pub async fn missing_data(
     source: &dyn MetricSource,
     rule: &LoadedRule,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> Option<String> {
     let queries = queries_for(rule);
-    let first = source.query(&queries[..1], now).await.pop()?;
+    let first = source.query(&queries[..1], now.to_datetime()).await.pop()?;
     match first {
         Ok(series) if !series.is_empty() => None,
         Ok(_) => why_no_points(source, rule).await,

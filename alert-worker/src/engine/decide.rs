@@ -3,7 +3,7 @@
 //! no clock, and no ids (uuid v7 ids read the clock), so that the engine's
 //! behaviour per series can be tested without any of those.
 
-use shared_models::silence::ActiveSilence;
+use shared_models::{silence::ActiveSilence, time::Timestamp};
 
 use super::{
     outbox::{Verdict, decide},
@@ -32,7 +32,7 @@ pub fn decide_series(
     previous: Option<&SeriesState>,
     observation: Observation,
     silences: &[ActiveSilence],
-    tick: i64,
+    tick: Timestamp,
 ) -> SeriesDecision {
     let fresh = SeriesState::default();
     let prev = previous.unwrap_or(&fresh);
@@ -59,7 +59,15 @@ pub fn decide_series(
 /// The part of a state whose change warrants a write. The last value and
 /// when it was seen move at almost every evaluation; writing them would
 /// cost a row per series per tick, which the steady sweep avoids.
-fn timers(s: &SeriesState) -> (Phase, Option<i64>, Option<i64>, Option<i64>, Option<i64>) {
+type Timers = (
+    Phase,
+    Option<Timestamp>,
+    Option<Timestamp>,
+    Option<Timestamp>,
+    Option<Timestamp>,
+);
+
+fn timers(s: &SeriesState) -> Timers {
     (
         s.phase,
         s.pending_since,

@@ -18,13 +18,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use shared_models::{
     ids::{AlertId, RuleId},
     series::series_key,
     silence::ActiveSilence,
-    time::Clock,
+    time::{Clock, Timestamp},
 };
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -135,7 +134,7 @@ impl Engine {
     }
 
     pub async fn refresh(&mut self) -> Result<RefreshReport> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let report = self.rules.refresh(&self.db, &self.scope, now).await?;
         if let Some(metrics) = &self.metrics {
             metrics.set_rules(report.total);
@@ -145,12 +144,12 @@ impl Engine {
 
     /// Evaluates every rule due at `now`, each on its own latest aligned
     /// tick. Tests drive the engine through this with an injected clock.
-    pub async fn evaluate_due(&mut self, now: i64) -> Result<SweepReport> {
-        let mut by_tick: BTreeMap<i64, Vec<RuleId>> = BTreeMap::new();
+    pub async fn evaluate_due(&mut self, now: Timestamp) -> Result<SweepReport> {
+        let mut by_tick: BTreeMap<Timestamp, Vec<RuleId>> = BTreeMap::new();
         for id in self.rules.due(now) {
             if let Some(rule) = self.rules.get(&id) {
                 by_tick
-                    .entry(aligned_tick(now, rule.interval_ms()))
+                    .entry(aligned_tick(now, rule.interval()))
                     .or_default()
                     .push(id);
             }
@@ -195,13 +194,13 @@ impl Engine {
     async fn evaluate_batch(
         &self,
         ids: &[RuleId],
-        tick: i64,
+        tick: Timestamp,
         report: &mut SweepReport,
     ) -> Result<()> {
         let started = Instant::now();
         // In a fleet, only rules whose shard lease is current now; their
         // writes are fenced on those leases' epochs.
-        let leased = self.scope.shards(self.clock.now_millis());
+        let leased = self.scope.shards(self.clock.now());
         let rules: Vec<&LoadedRule> = ids
             .iter()
             .filter_map(|id| self.rules.get(id))
@@ -215,8 +214,7 @@ impl Engine {
             rules.iter().map(|r| r.shard).collect::<BTreeSet<_>>().len(),
         );
         span.record("queries", queries.len());
-        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
-        let answers = self.source.query(&queries, at).await;
+        let answers = self.source.query(&queries, tick.to_datetime()).await;
         if let Some(metrics) = &self.metrics {
             metrics.query_batch(queries.len());
         }
@@ -275,8 +273,8 @@ impl Engine {
                     .iter()
                     .filter_map(|r| leased.get(&r.shard).map(|epoch| (r.shard, *epoch)))
                     .collect(),
-                now: self.clock.now_millis(),
-                ttl_ms: ownership.ttl_ms(),
+                now: self.clock.now(),
+                ttl: ownership.ttl(),
             }),
             _ => None,
         }
@@ -305,7 +303,7 @@ impl Engine {
                 }
                 last_refresh = Some(Instant::now());
             }
-            let now = self.clock.now_millis();
+            let now = self.clock.now();
             let started = Instant::now();
             let wait = match self.evaluate_due(now).await {
                 Ok(report) => {
@@ -323,14 +321,12 @@ impl Engine {
                     let next = self
                         .rules
                         .next_due()
-                        .map_or(i64::MAX, |due| due - self.clock.now_millis());
+                        .map_or(Duration::MAX, |due| due.since(self.clock.now()));
                     let until_refresh = self
                         .settings
                         .refresh_every
                         .saturating_sub(last_refresh.map_or(Duration::ZERO, |at| at.elapsed()));
-                    Duration::from_millis(u64::try_from(next.max(0)).unwrap_or(0))
-                        .min(until_refresh)
-                        .max(Duration::from_millis(5))
+                    next.min(until_refresh).max(Duration::from_millis(5))
                 }
                 Err(error) => {
                     tracing::warn!(error = %crate::error::chain(&error), "evaluation failed; retrying");
@@ -368,7 +364,7 @@ fn evaluate_rule(
     answers: &[&Result<Vec<SeriesValue>, SourceError>],
     states: &StoredStates,
     silences: &[ActiveSilence],
-    tick: i64,
+    tick: Timestamp,
     outcomes: &mut Vec<SeriesOutcome>,
 ) -> RuleHealth {
     let known: BTreeSet<Labels> = states.values().map(|(labels, _)| labels.clone()).collect();
@@ -403,7 +399,7 @@ fn outcome(
     series_key: String,
     previous: Option<&SeriesState>,
     decision: SeriesDecision,
-    tick: i64,
+    tick: Timestamp,
 ) -> SeriesOutcome {
     let SeriesDecision {
         mut next,

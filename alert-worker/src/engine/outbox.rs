@@ -8,6 +8,7 @@ use shared_models::{
     ids::NotificationId,
     notification::{DeliveryStatus, NotificationEvent, NotifyEvent},
     silence::ActiveSilence,
+    time::Timestamp,
 };
 
 use super::{
@@ -44,7 +45,7 @@ pub fn decide(
     next: &mut SeriesState,
     transition: Option<Transition>,
     silences: &[ActiveSilence],
-    now: i64,
+    now: Timestamp,
 ) -> Option<Verdict> {
     let spec = &rule.spec;
     if spec.channels.is_empty() {
@@ -60,10 +61,10 @@ pub fn decide(
             .find(|s| s.mutes(&owner, &id, &all, now))
             .map(|s| s.id.clone())
     };
-    let cooldown_ms = millis(spec.cooldown.as_millis());
+    let cooldown = spec.cooldown.as_duration();
     let in_cooldown = prev
         .last_notified_at
-        .is_some_and(|at| cooldown_ms > 0 && now < at.saturating_add(cooldown_ms));
+        .is_some_and(|at| !cooldown.is_zero() && now < at + cooldown);
     let send = |next: &mut SeriesState, event| {
         next.last_notified_at = Some(now);
         Some(Verdict {
@@ -114,10 +115,10 @@ pub fn decide(
                     .then(|| send(next, NotifyEvent::Firing))
                     .flatten();
             }
-            let repeat_ms = millis(spec.repeat_interval.as_millis());
+            let repeat = spec.repeat_interval.as_duration();
             let due = prev
                 .last_notified_at
-                .is_some_and(|at| repeat_ms > 0 && now >= at.saturating_add(repeat_ms));
+                .is_some_and(|at| !repeat.is_zero() && now >= at + repeat);
             (due && silence().is_none())
                 .then(|| send(next, NotifyEvent::Repeat))
                 .flatten()
@@ -127,15 +128,11 @@ pub fn decide(
 }
 
 /// Whether the series notified at or after `since` (the alert's start).
-fn notified_since(state: &SeriesState, since: Option<i64>) -> bool {
+fn notified_since(state: &SeriesState, since: Option<Timestamp>) -> bool {
     match (state.last_notified_at, since) {
         (Some(at), Some(since)) => at >= since,
         _ => false,
     }
-}
-
-fn millis(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
 }
 
 /// The alert a notification is about.
@@ -144,7 +141,7 @@ pub struct AlertFacts<'a> {
     pub id: &'a str,
     /// The rule's tag filters and the series' group labels.
     pub labels: &'a Labels,
-    pub started_at: i64,
+    pub started_at: Timestamp,
     pub value: Option<f64>,
 }
 
@@ -165,7 +162,7 @@ pub fn rows_for(
     rule: &LoadedRule,
     alert: AlertFacts<'_>,
     verdict: &Verdict,
-    now: i64,
+    now: Timestamp,
 ) -> Vec<PlannedNotification> {
     let AlertFacts {
         id: alert_id,
@@ -185,8 +182,8 @@ pub fn rows_for(
         threshold: spec.condition.threshold,
         condition: spec.describe(),
         labels: alert_labels.clone(),
-        started_at,
-        resolved_at: resolved.then_some(now),
+        started_at: started_at.as_millis(),
+        resolved_at: resolved.then_some(now.as_millis()),
         message: template::render(spec, alert_labels, value),
         description: spec.description.clone(),
     };
@@ -195,7 +192,7 @@ pub fn rows_for(
         .map(|channel| PlannedNotification {
             id: NotificationId::generate(),
             channel: channel.to_string(),
-            idempotency_key: format!("{alert_id}:{}:{now}:{channel}", verdict.event),
+            idempotency_key: format!("{alert_id}:{}:{}:{channel}", verdict.event, now.as_millis()),
             verdict: verdict.clone(),
             event: event.clone(),
         })
@@ -217,6 +214,10 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
+    fn at(millis: i64) -> Timestamp {
+        Timestamp::from_millis(millis)
+    }
+
     fn rule(extra: serde_json::Value) -> LoadedRule {
         let mut v = json!({
             "name": "r",
@@ -236,17 +237,17 @@ mod tests {
             version: 1,
             shard: 0,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         }
     }
 
     fn firing(since: i64, notified: Option<i64>) -> SeriesState {
         SeriesState {
             phase: Phase::Firing,
-            firing_since: Some(since),
-            pending_since: Some(since),
+            firing_since: Some(at(since)),
+            pending_since: Some(at(since)),
             alert_id: Some("a1".into()),
-            last_notified_at: notified,
+            last_notified_at: notified.map(at),
             ..SeriesState::default()
         }
     }
@@ -260,8 +261,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
-            starts_at: 0,
-            ends_at: until,
+            starts_at: Timestamp::EPOCH,
+            ends_at: at(until),
         }
     }
 
@@ -278,12 +279,21 @@ mod tests {
         let r = rule(json!({}));
         let prev = SeriesState::default();
         let mut next = firing(10 * MIN, None);
-        let v = decide(&r, &Labels::new(), &prev, &mut next, fired(), &[], 10 * MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &prev,
+            &mut next,
+            fired(),
+            &[],
+            at(10 * MIN),
+        )
+        .unwrap();
         assert_eq!(
             (v.event, v.status),
             (NotifyEvent::Firing, DeliveryStatus::Pending)
         );
-        assert_eq!(next.last_notified_at, Some(10 * MIN));
+        assert_eq!(next.last_notified_at, Some(at(10 * MIN)));
     }
 
     #[test]
@@ -298,7 +308,7 @@ mod tests {
                 &mut next,
                 fired(),
                 &[],
-                0
+                at(0)
             ),
             None
         );
@@ -316,7 +326,7 @@ mod tests {
             &mut next,
             fired(),
             &muted,
-            MIN,
+            at(MIN),
         )
         .unwrap();
         assert_eq!(v.status, DeliveryStatus::Silenced);
@@ -324,11 +334,28 @@ mod tests {
         // Still silenced: nothing more is recorded.
         let prev = next.clone();
         assert_eq!(
-            decide(&r, &Labels::new(), &prev, &mut next, None, &muted, 2 * MIN),
+            decide(
+                &r,
+                &Labels::new(),
+                &prev,
+                &mut next,
+                None,
+                &muted,
+                at(2 * MIN)
+            ),
             None
         );
         // Silence over, still firing: the firing goes out now.
-        let v = decide(&r, &Labels::new(), &prev, &mut next, None, &muted, 5 * MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &prev,
+            &mut next,
+            None,
+            &muted,
+            at(5 * MIN),
+        )
+        .unwrap();
         assert_eq!(
             (v.event, v.status),
             (NotifyEvent::Firing, DeliveryStatus::Pending)
@@ -347,7 +374,7 @@ mod tests {
             &mut next,
             fired(),
             &other,
-            MIN,
+            at(MIN),
         )
         .unwrap();
         assert_eq!(v.status, DeliveryStatus::Pending);
@@ -358,18 +385,44 @@ mod tests {
         let r = rule(json!({"cooldown": "10m"}));
         // Notified (and resolved) at minute 1; fires again at minute 3.
         let prev = SeriesState {
-            last_notified_at: Some(MIN),
+            last_notified_at: Some(at(MIN)),
             ..SeriesState::default()
         };
         let mut next = firing(3 * MIN, Some(MIN));
-        let v = decide(&r, &Labels::new(), &prev, &mut next, fired(), &[], 3 * MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &prev,
+            &mut next,
+            fired(),
+            &[],
+            at(3 * MIN),
+        )
+        .unwrap();
         assert_eq!(v.status, DeliveryStatus::Suppressed);
         let prev = next.clone();
         assert_eq!(
-            decide(&r, &Labels::new(), &prev, &mut next, None, &[], 10 * MIN),
+            decide(
+                &r,
+                &Labels::new(),
+                &prev,
+                &mut next,
+                None,
+                &[],
+                at(10 * MIN)
+            ),
             None
         );
-        let v = decide(&r, &Labels::new(), &prev, &mut next, None, &[], 11 * MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &prev,
+            &mut next,
+            None,
+            &[],
+            at(11 * MIN),
+        )
+        .unwrap();
         assert_eq!(
             (v.event, v.status),
             (NotifyEvent::Firing, DeliveryStatus::Pending)
@@ -382,12 +435,29 @@ mod tests {
         let prev = firing(0, Some(0));
         let mut next = prev.clone();
         assert_eq!(
-            decide(&r, &Labels::new(), &prev, &mut next, None, &[], 59 * MIN),
+            decide(
+                &r,
+                &Labels::new(),
+                &prev,
+                &mut next,
+                None,
+                &[],
+                at(59 * MIN)
+            ),
             None
         );
-        let v = decide(&r, &Labels::new(), &prev, &mut next, None, &[], 60 * MIN).unwrap();
+        let v = decide(
+            &r,
+            &Labels::new(),
+            &prev,
+            &mut next,
+            None,
+            &[],
+            at(60 * MIN),
+        )
+        .unwrap();
         assert_eq!(v.event, NotifyEvent::Repeat);
-        assert_eq!(next.last_notified_at, Some(60 * MIN));
+        assert_eq!(next.last_notified_at, Some(at(60 * MIN)));
         let never = rule(json!({"repeat_interval": "0s"}));
         let mut next = prev.clone();
         assert_eq!(
@@ -398,7 +468,7 @@ mod tests {
                 &mut next,
                 None,
                 &[],
-                600 * MIN
+                at(600 * MIN)
             ),
             None
         );
@@ -416,7 +486,7 @@ mod tests {
             &mut next,
             resolved(),
             &[],
-            MIN,
+            at(MIN),
         )
         .unwrap();
         assert_eq!(
@@ -434,7 +504,7 @@ mod tests {
                 &mut next,
                 resolved(),
                 &[],
-                MIN
+                at(MIN)
             ),
             None
         );
@@ -448,7 +518,7 @@ mod tests {
                 &mut next,
                 resolved(),
                 &[],
-                MIN
+                at(MIN)
             ),
             None
         );
@@ -467,10 +537,10 @@ mod tests {
         let alert = AlertFacts {
             id: "a1",
             labels: &labels,
-            started_at: MIN,
+            started_at: at(MIN),
             value: Some(71_000.0),
         };
-        let rows = rows_for(&r, alert, &verdict, MIN);
+        let rows = rows_for(&r, alert, &verdict, at(MIN));
         assert_eq!(rows.len(), 2);
         assert_ne!(rows[0].idempotency_key, rows[1].idempotency_key);
         assert!(rows[0].idempotency_key.starts_with("a1:firing:"));

@@ -2,7 +2,10 @@
 //! state rows, alert records and rule health, in one transaction, so that an
 //! alert is never recorded without the state that explains it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    time::Duration,
+};
 
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
@@ -15,6 +18,7 @@ use shared_models::{
     notification::DeliveryStatus,
     rule::AlertState,
     silence::ActiveSilence,
+    time::Timestamp,
 };
 
 use super::{
@@ -77,7 +81,7 @@ fn series_state(row: &rule_state::Model) -> Result<(Labels, SeriesState)> {
 pub async fn load_silences(
     db: &impl ConnectionTrait,
     owners: impl Iterator<Item = UserId>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<Vec<ActiveSilence>> {
     let owners: std::collections::BTreeSet<String> = owners.map(|o| o.to_string()).collect();
     let mut out = Vec::new();
@@ -143,9 +147,9 @@ pub struct Fence {
     /// Shard → lease epoch, for every shard of the batch's rules.
     pub epochs: BTreeMap<i32, i64>,
     /// The wall-clock time of the commit: a lease lapsed by then fails.
-    pub now: i64,
+    pub now: Timestamp,
     /// The lease TTL, which bounds how long the transaction may stall.
-    pub ttl_ms: i64,
+    pub ttl: Duration,
 }
 
 /// Rule-level health after one evaluation.
@@ -162,7 +166,7 @@ pub async fn persist(
     db: &DatabaseConnection,
     mut outcomes: Vec<SeriesOutcome>,
     mut health: Vec<RuleHealth>,
-    now: i64,
+    now: Timestamp,
     fence: Option<&Fence>,
 ) -> Result<PersistReport> {
     let txn = db.begin().await?;
@@ -174,7 +178,7 @@ pub async fn persist(
         // shards: on MariaDB the server ends a transaction left idle longer
         // than a third of the lease TTL, which releases the locks in time.
         if txn.get_database_backend() == DbBackend::MySql {
-            let limit = (fence.ttl_ms / 3 / 1000).max(1);
+            let limit = (fence.ttl.as_secs() / 3).max(1);
             txn.execute_unprepared(&format!("SET SESSION idle_transaction_timeout = {limit}"))
                 .await?;
         }
@@ -237,7 +241,7 @@ pub async fn persist(
         }
     }
     resolve_alerts(&txn, &outcomes, now).await?;
-    report.notifications_queued = queue_notifications(&txn, &outcomes, now).await?;
+    report.notifications_queued = queue_notifications(&txn, &outcomes, now.as_millis()).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
         .iter()
@@ -300,7 +304,7 @@ pub async fn persist(
 async fn resolve_alerts<C: ConnectionTrait>(
     txn: &C,
     outcomes: &[SeriesOutcome],
-    now: i64,
+    now: Timestamp,
 ) -> Result<()> {
     for outcome in outcomes {
         let (Some(Transition::Resolved { .. }), Some(alert_id)) =
@@ -429,7 +433,7 @@ async fn lock_rules<C: ConnectionTrait>(
 pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     txn: &C,
     rule: &LoadedRule,
-    now: i64,
+    now: Timestamp,
 ) -> Result<usize> {
     if rule.spec.channels.is_empty() {
         return Ok(0);
@@ -473,7 +477,13 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
         };
         for planned in rows_for(rule, facts, &verdict, now) {
             queued += usize::from(planned.verdict.status == DeliveryStatus::Pending);
-            rows.push(outbox_row(rule.owner, rule.id, rule.shard, &planned, now));
+            rows.push(outbox_row(
+                rule.owner,
+                rule.id,
+                rule.shard,
+                &planned,
+                now.as_millis(),
+            ));
         }
     }
     for chunk in rows.chunks(200) {
@@ -485,7 +495,7 @@ pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     Ok(queued)
 }
 
-fn state_row(outcome: &SeriesOutcome, now: i64) -> rule_state::ActiveModel {
+fn state_row(outcome: &SeriesOutcome, now: Timestamp) -> rule_state::ActiveModel {
     let s = &outcome.next;
     rule_state::ActiveModel {
         rule_id: Set(outcome.rule.to_string()),

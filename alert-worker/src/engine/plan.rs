@@ -98,6 +98,7 @@ mod tests {
     use shared_models::{
         ids::{RuleId, UserId},
         rule::{RuleInput, RuleLimits, RuleSpec},
+        time::Timestamp,
     };
 
     use super::*;
@@ -116,7 +117,7 @@ mod tests {
             version: 1,
             shard: 0,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         }
     }
 

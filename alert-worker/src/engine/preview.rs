@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::Serialize;
-use shared_models::series::series_key;
+use shared_models::{series::series_key, time::Timestamp};
 
 use super::{
     plan::{Labels, first_error, observations, queries_for},
@@ -39,21 +38,16 @@ pub struct PreviewResult {
 pub async fn preview_now(
     source: &dyn MetricSource,
     rule: &LoadedRule,
-    now: DateTime<Utc>,
+    now: Timestamp,
 ) -> PreviewResult {
     let queries = queries_for(rule);
-    let answers = source.query(&queries, now).await;
+    let answers = source.query(&queries, now.to_datetime()).await;
     let answers: Vec<_> = answers.iter().collect();
     let error = first_error(&answers).map(ToString::to_string);
     let series = observations(rule, &answers, &BTreeSet::new())
         .into_iter()
         .map(|(labels, observation)| {
-            let (next, _) = step(
-                &SeriesState::default(),
-                observation,
-                &rule.spec,
-                now.timestamp_millis(),
-            );
+            let (next, _) = step(&SeriesState::default(), observation, &rule.spec, now);
             SeriesPreview {
                 labels,
                 value: match observation {
@@ -94,7 +88,8 @@ pub async fn backtest(
     from: i64,
     to: i64,
 ) -> Backtest {
-    let interval = rule.interval_ms();
+    let interval = rule.interval();
+    let (from, to) = (Timestamp::from_millis(from), Timestamp::from_millis(to));
     let queries = queries_for(rule);
     let mut states: BTreeMap<String, (Labels, SeriesState)> = BTreeMap::new();
     let mut open: BTreeMap<String, usize> = BTreeMap::new();
@@ -106,16 +101,16 @@ pub async fn backtest(
         tick += interval;
     }
     while tick <= to && evaluations < MAX_BACKTEST_TICKS {
-        let at = DateTime::<Utc>::from_timestamp_millis(tick).unwrap_or_default();
-        let answers = source.query(&queries, at).await;
+        let at = tick;
+        let answers = source.query(&queries, at.to_datetime()).await;
         let answers: Vec<_> = answers.iter().collect();
         failed_evaluations += i64::from(first_error(&answers).is_some());
         let known: BTreeSet<Labels> = states.values().map(|(l, _)| l.clone()).collect();
         for (labels, observation) in observations(rule, &answers, &known) {
             let key = series_key(&labels);
             let prev = states.get(&key).map(|(_, s)| s.clone()).unwrap_or_default();
-            let (next, transition) = step(&prev, observation, &rule.spec, tick);
-            let stamp = shared_models::time::format_millis(tick);
+            let (next, transition) = step(&prev, observation, &rule.spec, at);
+            let stamp = at.to_string();
             match transition {
                 Some(Transition::Fired { value }) => {
                     open.insert(key.clone(), episodes.len());

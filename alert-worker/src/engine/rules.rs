@@ -2,13 +2,17 @@
 //! database by (id, version): a refresh reads two small columns per rule and
 //! fetches the full spec only for rules that are new or changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
 use shared_models::{
     entity::alert_rule,
     ids::{RuleId, UserId},
     rule::RuleSpec,
+    time::{Timestamp, duration_millis},
 };
 
 use crate::{
@@ -23,12 +27,12 @@ pub struct LoadedRule {
     pub version: i64,
     pub shard: i32,
     pub spec: RuleSpec,
-    /// The next aligned tick (epoch ms) at which the rule is due.
-    pub next_due: i64,
+    /// The next aligned tick at which the rule is due.
+    pub next_due: Timestamp,
 }
 
 impl LoadedRule {
-    /// The rule a stored row holds, not yet scheduled (`next_due` 0).
+    /// The rule a stored row holds, not yet scheduled (`next_due` the epoch).
     pub fn from_row(row: alert_rule::Model) -> Result<Self> {
         let spec: RuleSpec = serde_json::from_str(&row.spec)
             .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
@@ -46,7 +50,7 @@ impl LoadedRule {
             version: row.version,
             shard: row.shard,
             spec,
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         })
     }
 
@@ -59,14 +63,20 @@ impl LoadedRule {
             version: 0,
             shard: 0,
             spec,
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         }
     }
 
+    /// The evaluation interval, at least a millisecond.
+    pub fn interval(&self) -> Duration {
+        self.spec
+            .interval
+            .as_duration()
+            .max(Duration::from_millis(1))
+    }
+
     pub fn interval_ms(&self) -> i64 {
-        i64::try_from(self.spec.interval.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1)
+        duration_millis(self.interval())
     }
 }
 
@@ -80,7 +90,7 @@ pub enum RuleScope {
 
 impl RuleScope {
     /// The shards in scope at `now` with their lease epochs; `None` for all.
-    pub fn shards(&self, now: i64) -> Option<BTreeMap<i32, i64>> {
+    pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<i32, i64>> {
         match self {
             Self::All => None,
             Self::Fleet(ownership) => Some(ownership.current(now)),
@@ -90,8 +100,9 @@ impl RuleScope {
 
 /// The tick at or before `now` on the grid of `interval` (aligned to the
 /// epoch), so that all workers and restarts agree on when a rule is due.
-pub fn aligned_tick(now: i64, interval: i64) -> i64 {
-    now - now.rem_euclid(interval)
+pub fn aligned_tick(now: Timestamp, interval: Duration) -> Timestamp {
+    let now = now.as_millis();
+    Timestamp::from_millis(now - now.rem_euclid(duration_millis(interval).max(1)))
 }
 
 #[derive(Debug, Default)]
@@ -104,7 +115,7 @@ impl RuleSet {
         self.rules.len()
     }
 
-    pub fn due(&self, now: i64) -> Vec<RuleId> {
+    pub fn due(&self, now: Timestamp) -> Vec<RuleId> {
         self.rules
             .values()
             .filter(|r| r.next_due <= now)
@@ -116,15 +127,15 @@ impl RuleSet {
         self.rules.get(id)
     }
 
-    pub fn next_due(&self) -> Option<i64> {
+    pub fn next_due(&self) -> Option<Timestamp> {
         self.rules.values().map(|r| r.next_due).min()
     }
 
     /// After evaluating a rule at `tick`, it is next due on the first tick
     /// after `now`: a slow evaluation skips ticks instead of stacking them.
-    pub fn mark_evaluated(&mut self, id: &RuleId, now: i64) {
+    pub fn mark_evaluated(&mut self, id: &RuleId, now: Timestamp) {
         if let Some(rule) = self.rules.get_mut(id) {
-            let interval = rule.interval_ms();
+            let interval = rule.interval();
             rule.next_due = aligned_tick(now, interval) + interval;
         }
     }
@@ -136,7 +147,7 @@ impl RuleSet {
         &mut self,
         db: &DatabaseConnection,
         scope: &RuleScope,
-        now: i64,
+        now: Timestamp,
     ) -> Result<RefreshReport> {
         let mut query = alert_rule::Entity::find()
             .select_only()
@@ -171,7 +182,7 @@ impl RuleSet {
                 let mut rule = LoadedRule::from_row(row)?;
                 rule.next_due = match self.rules.get(&rule.id) {
                     Some(old) if old.spec.interval == rule.spec.interval => old.next_due,
-                    _ => aligned_tick(now, rule.interval_ms()),
+                    _ => aligned_tick(now, rule.interval()),
                 };
                 self.rules.insert(rule.id, rule);
                 loaded += 1;
@@ -198,8 +209,10 @@ mod tests {
 
     #[test]
     fn ticks_align_to_the_epoch_grid() {
-        assert_eq!(aligned_tick(25_000, 10_000), 20_000);
-        assert_eq!(aligned_tick(30_000, 10_000), 30_000);
-        assert_eq!(aligned_tick(-1, 10_000), -10_000);
+        let at = Timestamp::from_millis;
+        let ten = Duration::from_secs(10);
+        assert_eq!(aligned_tick(at(25_000), ten), at(20_000));
+        assert_eq!(aligned_tick(at(30_000), ten), at(30_000));
+        assert_eq!(aligned_tick(at(-1), ten), at(-10_000));
     }
 }

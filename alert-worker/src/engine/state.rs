@@ -1,7 +1,10 @@
 //! The per-series state machine: a pure function from the previous state
 //! and one observation to the next state and the transition to record.
 
-use shared_models::rule::{ConditionKind, ErrorPolicy, NoDataPolicy, RuleSpec};
+use shared_models::{
+    rule::{ConditionKind, ErrorPolicy, NoDataPolicy, RuleSpec},
+    time::Timestamp,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -50,22 +53,21 @@ impl Phase {
     }
 }
 
-/// Everything about one series that must survive a restart. Instants are
-/// epoch milliseconds.
+/// Everything about one series that must survive a restart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesState {
     pub phase: Phase,
     /// When the condition started holding (pending, then firing).
-    pub pending_since: Option<i64>,
-    pub firing_since: Option<i64>,
+    pub pending_since: Option<Timestamp>,
+    pub firing_since: Option<Timestamp>,
     /// While firing: when the condition stopped holding (keep_firing_for).
-    pub clear_since: Option<i64>,
+    pub clear_since: Option<Timestamp>,
     pub last_value: Option<f64>,
-    pub last_seen_at: Option<i64>,
+    pub last_seen_at: Option<Timestamp>,
     /// The open alert record while firing.
     pub alert_id: Option<String>,
     /// When this series last sent a notification.
-    pub last_notified_at: Option<i64>,
+    pub last_notified_at: Option<Timestamp>,
 }
 
 impl SeriesState {
@@ -109,7 +111,7 @@ pub fn step(
     prev: &SeriesState,
     observation: Observation,
     rule: &RuleSpec,
-    now: i64,
+    now: Timestamp,
 ) -> (SeriesState, Option<Transition>) {
     let mut next = prev.clone();
     let holds = match observation {
@@ -146,8 +148,8 @@ pub fn step(
     let value = next
         .last_value
         .filter(|_| matches!(observation, Observation::Value(_)));
-    let pending_for = rule.for_.as_millis() as i64;
-    let keep_for = rule.keep_firing_for.as_millis() as i64;
+    let pending_for = rule.for_.as_duration();
+    let keep_for = rule.keep_firing_for.as_duration();
 
     if prev.alerting() {
         if holds {
@@ -156,7 +158,7 @@ pub fn step(
             return (next, None);
         }
         let clear_since = prev.clear_since.unwrap_or(now);
-        if now - clear_since < keep_for {
+        if now < clear_since + keep_for {
             next.phase = Phase::Firing;
             next.clear_since = Some(clear_since);
             return (next, None);
@@ -175,7 +177,7 @@ pub fn step(
         return (next, None);
     }
     let pending_since = prev.pending_since.unwrap_or(now);
-    if now - pending_since >= pending_for {
+    if now >= pending_since + pending_for {
         next.phase = Phase::Firing;
         next.pending_since = Some(pending_since);
         next.firing_since = Some(now);
@@ -215,8 +217,10 @@ mod tests {
     fn run(rule: &RuleSpec, observations: &[Observation]) -> Vec<(Phase, &'static str)> {
         let mut state = SeriesState::default();
         let mut out = Vec::new();
-        for (i, obs) in observations.iter().enumerate() {
-            let (next, transition) = step(&state, *obs, rule, i as i64 * 10_000);
+        let mut now = Timestamp::EPOCH;
+        for obs in observations {
+            let (next, transition) = step(&state, *obs, rule, now);
+            now += std::time::Duration::from_secs(10);
             let mark = match transition {
                 Some(Transition::Fired { .. }) => "F",
                 Some(Transition::Resolved { .. }) => "R",
@@ -365,11 +369,11 @@ mod tests {
     #[test]
     fn pending_timer_continues_from_persisted_state() {
         let r = rule(json!({"for": "30s"}));
-        let (pending, _) = step(&SeriesState::default(), Value(11.0), &r, 0);
+        let (pending, _) = step(&SeriesState::default(), Value(11.0), &r, Timestamp::EPOCH);
         // As if the process restarted and read `pending` back 20 s later.
-        let (still, t) = step(&pending, Value(11.0), &r, 20_000);
+        let (still, t) = step(&pending, Value(11.0), &r, Timestamp::from_millis(20_000));
         assert_eq!((still.phase, t), (Pending, None));
-        let (fired, t) = step(&still, Value(11.0), &r, 30_000);
+        let (fired, t) = step(&still, Value(11.0), &r, Timestamp::from_millis(30_000));
         assert_eq!(fired.phase, Firing);
         assert_eq!(t, Some(Transition::Fired { value: Some(11.0) }));
     }

@@ -2,14 +2,20 @@
 //! conditional UPDATE, so concurrent workers never both win a shard, and a
 //! claim always takes a new epoch, which fences out the previous holder.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
     QueryFilter, QuerySelect, Set,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
-use shared_models::entity::{shard_lease, worker};
+use shared_models::{
+    entity::{shard_lease, worker},
+    time::Timestamp,
+};
 
 use crate::error::Result;
 
@@ -18,16 +24,12 @@ use crate::error::Result;
 pub struct Leases {
     db: DatabaseConnection,
     worker_id: String,
-    ttl_ms: i64,
+    ttl: Duration,
 }
 
 impl Leases {
-    pub fn new(db: DatabaseConnection, worker_id: String, ttl_ms: i64) -> Self {
-        Self {
-            db,
-            worker_id,
-            ttl_ms,
-        }
+    pub fn new(db: DatabaseConnection, worker_id: String, ttl: Duration) -> Self {
+        Self { db, worker_id, ttl }
     }
 
     pub fn worker_id(&self) -> &str {
@@ -35,7 +37,7 @@ impl Leases {
     }
 
     /// Announces this worker, or renews its announcement.
-    pub async fn heartbeat(&self, host: &str, started_at: i64, now: i64) -> Result<()> {
+    pub async fn heartbeat(&self, host: &str, started_at: Timestamp, now: Timestamp) -> Result<()> {
         worker::Entity::insert(worker::ActiveModel {
             id: Set(self.worker_id.clone()),
             host: Set(host.to_owned()),
@@ -53,11 +55,11 @@ impl Leases {
     }
 
     /// Workers whose last heartbeat is within one lease TTL.
-    pub async fn live_workers(&self, now: i64) -> Result<BTreeSet<String>> {
+    pub async fn live_workers(&self, now: Timestamp) -> Result<BTreeSet<String>> {
         Ok(worker::Entity::find()
             .select_only()
             .column(worker::Column::Id)
-            .filter(worker::Column::HeartbeatAt.gte(now - self.ttl_ms))
+            .filter(worker::Column::HeartbeatAt.gte(now - self.ttl))
             .into_tuple()
             .all(&self.db)
             .await?
@@ -76,7 +78,7 @@ impl Leases {
                 shard: Set(i32::try_from(shard).unwrap_or(i32::MAX)),
                 worker_id: Set(None),
                 epoch: Set(0),
-                expires_at: Set(0),
+                expires_at: Set(Timestamp::EPOCH),
             })
             .collect();
         for chunk in rows.chunks(500) {
@@ -90,7 +92,7 @@ impl Leases {
 
     /// Claims `shard` if it is free or its lease has lapsed; returns the new
     /// epoch on success.
-    pub async fn claim(&self, shard: i32, now: i64) -> Result<Option<i64>> {
+    pub async fn claim(&self, shard: i32, now: Timestamp) -> Result<Option<i64>> {
         let claimed = shard_lease::Entity::update_many()
             .col_expr(
                 shard_lease::Column::WorkerId,
@@ -100,10 +102,7 @@ impl Leases {
                 shard_lease::Column::Epoch,
                 Expr::col(shard_lease::Column::Epoch).add(1),
             )
-            .col_expr(
-                shard_lease::Column::ExpiresAt,
-                Expr::value(now + self.ttl_ms),
-            )
+            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(now + self.ttl))
             .filter(shard_lease::Column::Shard.eq(shard))
             .filter(
                 Condition::any()
@@ -123,11 +122,15 @@ impl Leases {
     }
 
     /// When the first of `shards`' current leases lapses, if any is held.
-    pub async fn earliest_expiry(&self, shards: &BTreeSet<i32>, now: i64) -> Result<Option<i64>> {
+    pub async fn earliest_expiry(
+        &self,
+        shards: &BTreeSet<i32>,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>> {
         if shards.is_empty() {
             return Ok(None);
         }
-        let expiries: Vec<i64> = shard_lease::Entity::find()
+        let expiries: Vec<Timestamp> = shard_lease::Entity::find()
             .select_only()
             .column(shard_lease::Column::ExpiresAt)
             .filter(shard_lease::Column::Shard.is_in(shards.iter().copied()))
@@ -140,7 +143,11 @@ impl Leases {
 
     /// Extends the leases in `held` (shard → epoch) that are still this
     /// worker's, unexpired and of the same epoch; returns those kept.
-    pub async fn renew(&self, held: &BTreeMap<i32, i64>, now: i64) -> Result<BTreeMap<i32, i64>> {
+    pub async fn renew(
+        &self,
+        held: &BTreeMap<i32, i64>,
+        now: Timestamp,
+    ) -> Result<BTreeMap<i32, i64>> {
         if held.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -150,17 +157,14 @@ impl Leases {
                 .add(shard_lease::Column::Shard.is_in(held.keys().copied()))
         };
         shard_lease::Entity::update_many()
-            .col_expr(
-                shard_lease::Column::ExpiresAt,
-                Expr::value(now + self.ttl_ms),
-            )
+            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(now + self.ttl))
             .filter(mine())
             .filter(shard_lease::Column::ExpiresAt.gte(now))
             .exec(&self.db)
             .await?;
         let rows = shard_lease::Entity::find()
             .filter(mine())
-            .filter(shard_lease::Column::ExpiresAt.eq(now + self.ttl_ms))
+            .filter(shard_lease::Column::ExpiresAt.eq(now + self.ttl))
             .all(&self.db)
             .await?;
         Ok(rows
@@ -182,7 +186,10 @@ impl Leases {
                 shard_lease::Column::WorkerId,
                 Expr::value(Option::<String>::None),
             )
-            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(0_i64))
+            .col_expr(
+                shard_lease::Column::ExpiresAt,
+                Expr::value(Timestamp::EPOCH),
+            )
             .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
             .filter(shard_lease::Column::Shard.is_in(shards))
             .exec(&self.db)
@@ -197,7 +204,10 @@ impl Leases {
                 shard_lease::Column::WorkerId,
                 Expr::value(Option::<String>::None),
             )
-            .col_expr(shard_lease::Column::ExpiresAt, Expr::value(0_i64))
+            .col_expr(
+                shard_lease::Column::ExpiresAt,
+                Expr::value(Timestamp::EPOCH),
+            )
             .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
             .exec(&self.db)
             .await?;
@@ -217,7 +227,7 @@ pub async fn fence<C: ConnectionTrait>(
     txn: &C,
     worker_id: &str,
     epochs: &BTreeMap<i32, i64>,
-    now: i64,
+    now: Timestamp,
 ) -> Result<bool> {
     if epochs.is_empty() {
         return Ok(true);
@@ -263,7 +273,7 @@ pub struct Member {
 }
 
 /// Every announced worker, most recently heard from first.
-pub async fn members(db: &DatabaseConnection, now: i64) -> Result<Vec<Member>> {
+pub async fn members(db: &DatabaseConnection, now: Timestamp) -> Result<Vec<Member>> {
     let leases = shard_lease::Entity::find()
         .filter(shard_lease::Column::ExpiresAt.gte(now))
         .all(db)
@@ -277,7 +287,7 @@ pub async fn members(db: &DatabaseConnection, now: i64) -> Result<Vec<Member>> {
                 .iter()
                 .filter(|l| l.worker_id.as_deref() == Some(w.id.as_str()))
                 .count(),
-            heartbeat_age_ms: now - w.heartbeat_at,
+            heartbeat_age_ms: now.as_millis() - w.heartbeat_at.as_millis(),
             worker_id: w.id,
             host: w.host,
         })
@@ -287,7 +297,7 @@ pub async fn members(db: &DatabaseConnection, now: i64) -> Result<Vec<Member>> {
 }
 
 /// Shards no worker holds a current lease on.
-pub async fn unowned_shards(db: &DatabaseConnection, now: i64) -> Result<u64> {
+pub async fn unowned_shards(db: &DatabaseConnection, now: Timestamp) -> Result<u64> {
     Ok(shard_lease::Entity::find()
         .filter(
             Condition::any()

@@ -17,7 +17,7 @@ use std::{
 };
 
 use sea_orm::DatabaseConnection;
-use shared_models::time::Clock;
+use shared_models::time::{Clock, Timestamp};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +36,7 @@ pub struct Held {
     /// When the lease lapses unless renewed: past it, this worker stops
     /// evaluating the shard even if it cannot reach the database to learn
     /// whether someone else has claimed it.
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 /// The shards this worker holds, shared between the fleet loop (writer) and
@@ -45,7 +45,7 @@ pub struct Held {
 pub struct Ownership {
     held: Arc<RwLock<BTreeMap<i32, Held>>>,
     worker_id: Arc<str>,
-    ttl_ms: i64,
+    ttl: Duration,
     /// When the last round succeeded (epoch ms); `NEVER` before the first.
     last_round_at: Arc<AtomicI64>,
 }
@@ -66,22 +66,24 @@ pub enum Standing {
 impl Ownership {
     const NEVER: i64 = i64::MIN;
 
-    pub fn new(worker_id: &str, ttl_ms: i64) -> Self {
+    pub fn new(worker_id: &str, ttl: Duration) -> Self {
         Self {
             held: Arc::default(),
             worker_id: Arc::from(worker_id),
-            ttl_ms,
+            ttl,
             last_round_at: Arc::new(AtomicI64::new(Self::NEVER)),
         }
     }
 
-    pub fn standing(&self, now: i64) -> Standing {
+    pub fn standing(&self, now: Timestamp) -> Standing {
         match self.last_round_at.load(Ordering::Acquire) {
             Self::NEVER => Standing::Joining,
-            at if now - at < self.ttl_ms => Standing::Member {
+            at if now < Timestamp::from_millis(at) + self.ttl => Standing::Member {
                 shards: self.current(now).len(),
             },
-            at => Standing::Lapsed { since_ms: now - at },
+            at => Standing::Lapsed {
+                since_ms: now.as_millis() - at,
+            },
         }
     }
 
@@ -90,12 +92,12 @@ impl Ownership {
     }
 
     /// The lease TTL the leases are held under.
-    pub fn ttl_ms(&self) -> i64 {
-        self.ttl_ms
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 
     /// Shards whose lease is current at `now`, with their epochs.
-    pub fn current(&self, now: i64) -> BTreeMap<i32, i64> {
+    pub fn current(&self, now: Timestamp) -> BTreeMap<i32, i64> {
         self.held
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -146,7 +148,7 @@ pub struct RoundReport {
     /// When a lease of this worker's share that another still holds lapses:
     /// the next round goes then, not a whole renewal period later, so a dead
     /// worker's shards move within the TTL.
-    pub next_lapse: Option<i64>,
+    pub next_lapse: Option<Timestamp>,
 }
 
 pub struct Fleet {
@@ -154,7 +156,7 @@ pub struct Fleet {
     ownership: Ownership,
     clock: Arc<dyn Clock>,
     settings: FleetSettings,
-    started_at: i64,
+    started_at: Timestamp,
     metrics: Option<Arc<WorkerMetrics>>,
     /// The engine's refresh, woken when a round claims shards, so their
     /// rules are loaded now rather than at the next periodic refresh.
@@ -169,11 +171,10 @@ impl Fleet {
         clock: Arc<dyn Clock>,
         settings: FleetSettings,
     ) -> Self {
-        let ttl_ms = i64::try_from(settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
         Self {
-            ownership: Ownership::new(&worker_id, ttl_ms),
-            leases: Leases::new(db, worker_id, ttl_ms),
-            started_at: clock.now_millis(),
+            ownership: Ownership::new(&worker_id, settings.lease_ttl),
+            leases: Leases::new(db, worker_id, settings.lease_ttl),
+            started_at: clock.now(),
             clock,
             settings,
             metrics: None,
@@ -212,8 +213,8 @@ impl Fleet {
         )
     )]
     pub async fn round(&self) -> Result<RoundReport> {
-        let now = self.clock.now_millis();
-        let ttl_ms = i64::try_from(self.settings.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+        let now = self.clock.now();
+        let ttl = self.settings.lease_ttl;
         // The lease rows exist for good once created: once per process.
         if !self.rows_ensured.load(Ordering::Relaxed) {
             self.leases.ensure_rows(self.settings.shard_count).await?;
@@ -255,7 +256,7 @@ impl Fleet {
                     s,
                     Held {
                         epoch,
-                        expires_at: now + ttl_ms,
+                        expires_at: now + ttl,
                     },
                 )
             })
@@ -270,7 +271,7 @@ impl Fleet {
                     shard,
                     Held {
                         epoch,
-                        expires_at: now + ttl_ms,
+                        expires_at: now + ttl,
                     },
                 );
                 report.claimed.push(shard);
@@ -289,7 +290,9 @@ impl Fleet {
         span.record("released", report.released.len());
         span.record("lost", report.lost.len());
         self.ownership.replace(held);
-        self.ownership.last_round_at.store(now, Ordering::Release);
+        self.ownership
+            .last_round_at
+            .store(now.as_millis(), Ordering::Release);
         Ok(report)
     }
 
@@ -334,9 +337,8 @@ impl Fleet {
                 // them when they lapse, whether or not the database is back.
                 Err(error) => tracing::warn!(error = %chain(&error), "lease round failed"),
             }
-            let until_lapse = next_lapse.map(|at| {
-                Duration::from_millis(u64::try_from(at + 1 - self.clock.now_millis()).unwrap_or(0))
-            });
+            let until_lapse =
+                next_lapse.map(|at| (at + Duration::from_millis(1)).since(self.clock.now()));
             let wait = until_lapse.map_or(self.settings.renew_every(), |d| {
                 d.min(self.settings.renew_every())
             });

@@ -22,7 +22,7 @@ use shared_models::{
     entity::{TenantScoped, notification, notification_channel},
     ids::UserId,
     notification::{DeliveryStatus, NotificationEvent},
-    time::Clock,
+    time::{Clock, duration_millis},
 };
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -437,7 +437,7 @@ impl Dispatcher {
             1.0
         };
         let jittered = step / 2 + (step as f64 / 2.0 * unit) as i64;
-        let asked = retry_after.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let asked = retry_after.map_or(0, duration_millis);
         jittered.max(asked)
     }
 }

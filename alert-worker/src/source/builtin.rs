@@ -16,7 +16,7 @@ use shared_models::{
     entity::{TenantScoped, point},
     ids::UserId,
     rule::Aggregation,
-    time::to_millis,
+    time::{duration_millis, to_millis},
 };
 
 use super::{
@@ -65,7 +65,7 @@ impl BuiltinSource {
     ) -> Result<Vec<SeriesValue>, SourceError> {
         let database = self.database(query.database.as_deref());
         let end = to_millis(at);
-        let window = i64::try_from(query.window.as_millis()).unwrap_or(i64::MAX);
+        let window = duration_millis(query.window);
         let start = end.saturating_sub(window);
         let rows: Vec<Row> = self
             .points(query.owner, database, &query.measurement)

@@ -22,7 +22,7 @@ use shared_models::{
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
-    time::{Clock, ManualClock},
+    time::{Clock, ManualClock, Timestamp},
 };
 
 pub struct Fixture {
@@ -35,6 +35,11 @@ pub struct Fixture {
 }
 
 /// Instants in these tests: whole seconds from a fixed, round origin.
+/// [`t`] as a [`Timestamp`], for the engine's entry points.
+pub fn ts(seconds: i64) -> Timestamp {
+    Timestamp::from_millis(t(seconds))
+}
+
 pub fn t(seconds: i64) -> i64 {
     Utc.with_ymd_and_hms(2026, 11, 22, 12, 0, 0)
         .unwrap()

@@ -17,7 +17,7 @@ pub mod smtp;
 use std::time::{Duration, Instant};
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DbErr, Set};
-use shared_models::{entity::user, ids::UserId};
+use shared_models::{entity::user, ids::UserId, time::Timestamp};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
@@ -90,7 +90,7 @@ pub async fn insert_user(db: &impl ConnectionTrait, email: &str) -> Result<UserI
     user::ActiveModel {
         id: Set(id.to_string()),
         email: Set(email.to_owned()),
-        created_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
         ..Default::default()
     }
     .insert(db)

@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use crate::testing::fixture::{Fixture, fixture_on, t};
+use crate::testing::fixture::{Fixture, fixture_on, t, ts};
 use crate::testing::receiver::{Receiver, Reply};
 use crate::{
     config::NotifySettings,
@@ -25,6 +25,7 @@ use shared_models::{
     crypto::Keyring,
     entity::{notification, notification_channel, silence},
     ids::{ChannelId, RuleId},
+    time::Timestamp,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -95,7 +96,7 @@ impl Outbox {
         let mut engine = self.f.engine();
         engine.refresh().await.unwrap();
         self.f.point("BTC", t(1), 71_000.0).await;
-        engine.evaluate_due(t(10)).await.unwrap();
+        engine.evaluate_due(ts(10)).await.unwrap();
         self.f.clock.set_millis(t(10));
         channel
     }
@@ -138,7 +139,7 @@ async fn firing_and_resolution_each_reach_the_receiver_once(backend: Backend) {
     let dispatcher = o.dispatcher();
 
     o.f.point("BTC", t(1), 71_000.0).await;
-    let sweep = engine.evaluate_due(t(10)).await.unwrap();
+    let sweep = engine.evaluate_due(ts(10)).await.unwrap();
     assert_eq!(sweep.persisted.notifications_queued, 1);
     let rows = o.rows().await;
     assert_eq!(rows.len(), 1);
@@ -159,7 +160,7 @@ async fn firing_and_resolution_each_reach_the_receiver_once(backend: Backend) {
     assert_eq!(got.json()["data"]["value"], 71_000.0);
 
     o.f.point("BTC", t(11), 69_000.0).await;
-    engine.evaluate_due(t(20)).await.unwrap();
+    engine.evaluate_due(ts(20)).await.unwrap();
     o.f.clock.set_millis(t(20));
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -294,7 +295,7 @@ async fn a_restarted_dispatcher_resends_only_what_was_not_delivered(backend: Bac
     let mut engine = o.f.engine();
     engine.refresh().await.unwrap();
     o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
+    engine.evaluate_due(ts(10)).await.unwrap();
     o.f.clock.set_millis(t(10));
 
     let first = o.dispatcher();
@@ -312,7 +313,7 @@ async fn a_restarted_dispatcher_resends_only_what_was_not_delivered(backend: Bac
     })
     .await;
     o.f.point("ETH", t(11), 71_000.0).await;
-    engine.evaluate_due(t(20)).await.unwrap();
+    engine.evaluate_due(ts(20)).await.unwrap();
     o.f.clock.set_millis(t(20));
     within(
         "the second request",
@@ -361,7 +362,7 @@ async fn concurrent_dispatchers_never_send_one_notification_twice(backend: Backe
     }
     let mut engine = o.f.engine();
     engine.refresh().await.unwrap();
-    engine.evaluate_due(t(10)).await.unwrap();
+    engine.evaluate_due(ts(10)).await.unwrap();
     o.f.clock.set_millis(t(10));
 
     let (a, b, c) = (o.dispatcher(), o.dispatcher(), o.dispatcher());
@@ -394,9 +395,9 @@ async fn a_silenced_firing_is_recorded_and_sent_once_the_silence_is_gone(backend
         matchers: Set(r#"{"team":"trading"}"#.into()),
         comment: Set("maintenance".into()),
         created_by: Set(o.f.owner.to_string()),
-        starts_at: Set(t(0)),
-        ends_at: Set(t(25)),
-        created_at: Set(t(0)),
+        starts_at: Set(Timestamp::from_millis(t(0))),
+        ends_at: Set(Timestamp::from_millis(t(25))),
+        created_at: Set(Timestamp::from_millis(t(0))),
     }
     .insert(&o.f.db)
     .await
@@ -406,7 +407,7 @@ async fn a_silenced_firing_is_recorded_and_sent_once_the_silence_is_gone(backend
     let dispatcher = o.dispatcher();
 
     o.f.point("BTC", t(1), 71_000.0).await;
-    engine.evaluate_due(t(10)).await.unwrap();
+    engine.evaluate_due(ts(10)).await.unwrap();
     o.f.clock.set_millis(t(10));
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -418,10 +419,10 @@ async fn a_silenced_firing_is_recorded_and_sent_once_the_silence_is_gone(backend
     assert!(rows[0].reason.as_deref().unwrap().contains("0193a000"));
 
     // Still silenced at t(20): nothing new recorded or sent.
-    engine.evaluate_due(t(20)).await.unwrap();
+    engine.evaluate_due(ts(20)).await.unwrap();
     assert_eq!(o.rows().await.len(), 1);
     // The silence ended at t(25); the alert still fires at t(30).
-    engine.evaluate_due(t(30)).await.unwrap();
+    engine.evaluate_due(ts(30)).await.unwrap();
     o.f.clock.set_millis(t(30));
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -442,7 +443,7 @@ async fn a_firing_alert_repeats_every_repeat_interval(backend: Backend) {
     engine.refresh().await.unwrap();
     o.f.point("BTC", t(1), 71_000.0).await;
     for at in [10, 20, 30, 40, 50] {
-        engine.evaluate_due(t(at)).await.unwrap();
+        engine.evaluate_due(ts(at)).await.unwrap();
     }
     let events: Vec<String> = o.rows().await.into_iter().map(|r| r.event).collect();
     assert_eq!(

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use crate::testing::fixture::{fixture_on, t};
+use crate::testing::fixture::{fixture_on, t, ts};
 use crate::{
     engine::RuleScope,
     fleet::{Fleet, FleetSettings},
@@ -14,7 +14,10 @@ use crate::{
 use chrono::{TimeZone, Utc};
 use sea_orm::{DatabaseConnection, EntityTrait};
 use serde_json::json;
-use shared_models::{entity::shard_lease, time::ManualClock};
+use shared_models::{
+    entity::shard_lease,
+    time::{ManualClock, Timestamp},
+};
 
 const SHARDS: u32 = 256;
 const TTL_MS: i64 = 15_000;
@@ -69,7 +72,7 @@ async fn three_workers_split_the_shards_fairly(backend: Backend) {
         assert!(*count <= cap, "{worker} holds {count} > {cap}");
     }
     for w in &workers {
-        let held = w.fleet.ownership().current(t(0));
+        let held = w.fleet.ownership().current(ts(0));
         let id = w.fleet.ownership().worker_id().to_owned();
         assert_eq!(held.len(), split[&id], "{id}'s view matches the database");
     }
@@ -83,7 +86,7 @@ async fn a_dead_workers_shards_are_claimed_after_the_ttl(backend: Backend) {
         a.fleet.round().await.unwrap();
         b.fleet.round().await.unwrap();
     }
-    let b_had = b.fleet.ownership().current(t(0));
+    let b_had = b.fleet.ownership().current(ts(0));
     assert!(!b_had.is_empty());
     // b dies (no more rounds). Before its leases lapse, a cannot take them.
     a.clock.set_millis(t(0) + TTL_MS - 1);
@@ -93,7 +96,10 @@ async fn a_dead_workers_shards_are_claimed_after_the_ttl(backend: Backend) {
     let report = a.fleet.round().await.unwrap();
     assert_eq!(report.live_workers, 1);
     assert_eq!(report.claimed.len(), b_had.len());
-    let now_a = a.fleet.ownership().current(t(0) + TTL_MS + 1);
+    let now_a = a
+        .fleet
+        .ownership()
+        .current(Timestamp::from_millis(t(0) + TTL_MS + 1));
     assert_eq!(now_a.len(), SHARDS as usize);
     for (shard, epoch) in &b_had {
         assert!(
@@ -112,7 +118,7 @@ async fn a_leaving_worker_hands_over_at_once(backend: Backend) {
         b.fleet.round().await.unwrap();
     }
     b.fleet.leave().await.unwrap();
-    assert!(b.fleet.ownership().current(t(0)).is_empty());
+    assert!(b.fleet.ownership().current(ts(0)).is_empty());
     // No waiting for a TTL: the next round of a takes everything.
     a.clock.set_millis(t(1));
     a.fleet.round().await.unwrap();
@@ -138,14 +144,14 @@ async fn a_paused_worker_cannot_write_once_its_shards_are_claimed(backend: Backe
 
     // b's clock has not moved: it still believes its leases current.
     b.clock.set_millis(t(10));
-    let report = b_engine.evaluate_due(t(10)).await.unwrap();
+    let report = b_engine.evaluate_due(ts(10)).await.unwrap();
     assert_eq!((report.rules, report.fenced), (1, 1));
     assert_eq!(report.persisted.fired, 0);
     assert!(f.alerts().await.is_empty(), "the fenced write left nothing");
 
     let mut a_engine = f.engine_with(RuleScope::Fleet(a.fleet.ownership()), a.clock.clone());
     a_engine.refresh().await.unwrap();
-    let report = a_engine.evaluate_due(t(20)).await.unwrap();
+    let report = a_engine.evaluate_due(ts(20)).await.unwrap();
     assert_eq!((report.fenced, report.persisted.fired), (0, 1));
     assert_eq!(f.alerts().await.len(), 1);
 }

@@ -17,7 +17,7 @@ use crate::{
     },
     testing::{
         exposition::{FAMILIES, Samples, parse_exposition},
-        fixture::{fixture, t},
+        fixture::{fixture, t, ts},
     },
 };
 use reqwest::StatusCode;
@@ -135,7 +135,7 @@ async fn an_evaluation_that_fires_and_its_notification_move_their_metrics() {
     assert_eq!(before.value("monitors_worker_alerts_fired_total"), 0.0);
 
     f.point("BTC", t(9), 70_500.0).await;
-    let report = engine.evaluate_due(t(15)).await.unwrap();
+    let report = engine.evaluate_due(ts(15)).await.unwrap();
     assert_eq!(report.persisted.fired, 1);
     assert_eq!(report.persisted.notifications_queued, 1);
     let after = served.scrape().await;

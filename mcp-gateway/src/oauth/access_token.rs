@@ -83,7 +83,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use ring::rand::SystemRandom;
-    use shared_models::{crypto::Keyring, entity::oauth_signing_key};
+    use shared_models::{crypto::Keyring, entity::oauth_signing_key, time::Timestamp};
 
     use super::*;
     use crate::oauth::signing::generate;
@@ -95,7 +95,7 @@ mod tests {
             sealed: new.sealed,
             key_id: new.key_id,
             public_jwk: new.public_jwk.to_string(),
-            created_at: 1,
+            created_at: Timestamp::from_millis(1),
             retired_at: None,
         };
         KeySet::from_rows(&[row], keyring).unwrap()

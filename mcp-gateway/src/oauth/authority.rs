@@ -11,7 +11,10 @@ use std::{
 
 use alert_worker::changes::{ChangePublisher, REVOCATIONS, subscribe};
 use ring::rand::SystemRandom;
-use shared_models::ids::{GrantId, UserId};
+use shared_models::{
+    ids::{GrantId, UserId},
+    time::{Timestamp, duration_millis},
+};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -35,24 +38,24 @@ const REFRESH_TOKEN_PREFIX: &str = "mcpr_";
 /// Dynamic client registrations one address may make in an hour.
 pub const REGISTRATIONS_PER_HOUR: u32 = 20;
 /// How far before the last read revocations are read again.
-const REVOCATION_LOOKBACK_MS: i64 = 5 * 60 * 1000;
+const REVOCATION_LOOKBACK: Duration = Duration::from_secs(5 * 60);
 /// A key is re-read at most this often: rotations are rare.
-const KEYS_EVERY_MS: i64 = 60_000;
+const KEYS_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Authority {
     pub issuer: String,
     /// The MCP endpoint's URL: the audience of every access token.
     pub resource: String,
-    access_ttl_ms: i64,
-    refresh_ttl_ms: i64,
+    access_ttl: Duration,
+    refresh_ttl: Duration,
     store: Store,
     rng: SystemRandom,
     keys: RwLock<Arc<KeySet>>,
-    keys_loaded_at: RwLock<i64>,
+    keys_loaded_at: RwLock<Timestamp>,
     /// Revoked grant → when. Entries older than an access token's lifetime
     /// are dropped: tokens issued under them have expired anyway.
-    revoked: RwLock<HashMap<String, i64>>,
-    revocations_read_at: RwLock<i64>,
+    revoked: RwLock<HashMap<String, Timestamp>>,
+    revocations_read_at: RwLock<Timestamp>,
     /// Sign-in failures, per account and per address (this replica's).
     pub throttle: Throttle,
     /// Dynamic registrations per address (this replica's): each counts as
@@ -80,24 +83,24 @@ impl Authority {
         if store.ensure_signing_key(&rng).await? {
             tracing::info!("made the first access-token signing key");
         }
-        let access_ttl_ms = millis(config.access_token_ttl.as_duration());
-        let now = store.now_millis();
+        let access_ttl = config.access_token_ttl.as_duration();
+        let now = store.now();
         let keys = KeySet::from_rows(
-            &store.signing_keys(now, access_ttl_ms).await?,
+            &store.signing_keys(now, access_ttl).await?,
             &store.keyring(),
         )?;
         let clock = store.clock();
         let authority = Self {
             issuer: config.public_url.clone(),
             resource: config.mcp_url(),
-            access_ttl_ms,
-            refresh_ttl_ms: millis(config.refresh_token_ttl.as_duration()),
+            access_ttl,
+            refresh_ttl: config.refresh_token_ttl.as_duration(),
             store,
             rng,
             keys: RwLock::new(Arc::new(keys)),
             keys_loaded_at: RwLock::new(now),
             revoked: RwLock::default(),
-            revocations_read_at: RwLock::new(now - access_ttl_ms),
+            revocations_read_at: RwLock::new(now - access_ttl),
             throttle: Throttle::new(ThrottleSettings::default(), clock.clone()),
             registrations: Throttle::new(
                 ThrottleSettings {
@@ -123,13 +126,13 @@ impl Authority {
             .clone()
     }
 
-    pub fn access_ttl_ms(&self) -> i64 {
-        self.access_ttl_ms
+    pub fn access_ttl(&self) -> Duration {
+        self.access_ttl
     }
 
     /// Checks an access token this server issued for its MCP resource.
     pub fn authenticate(&self, token: &str) -> Result<Principal, TokenRejection> {
-        let now_secs = self.store.now_millis() / 1000;
+        let now_secs = self.store.now().as_millis() / 1000;
         let claims =
             access_token::verify(&self.keys(), token, &self.issuer, &self.resource, now_secs)?;
         if self
@@ -158,7 +161,7 @@ impl Authority {
 
     /// An access token and a new refresh token under `grant`.
     pub async fn issue(&self, grant: &GrantRecord, scope: Scopes) -> Result<Tokens> {
-        let now = self.store.now_millis();
+        let now = self.store.now();
         let claims = AccessClaims {
             iss: self.issuer.clone(),
             aud: self.resource.clone(),
@@ -167,22 +170,18 @@ impl Authority {
             client_id: grant.client_id.clone(),
             sid: grant.id.to_string(),
             jti: uuid::Uuid::now_v7().to_string(),
-            iat: now / 1000,
-            exp: (now + self.access_ttl_ms) / 1000,
+            iat: now.as_millis() / 1000,
+            exp: (now + self.access_ttl).as_millis() / 1000,
         };
         let access_token = access_token::sign(&self.keys(), &claims)?;
         let refresh = self.random_token(REFRESH_TOKEN_PREFIX)?;
         self.store
-            .store_refresh_token(
-                &TokenDigest::of(&refresh),
-                grant.id,
-                now + self.refresh_ttl_ms,
-            )
+            .store_refresh_token(&TokenDigest::of(&refresh), grant.id, now + self.refresh_ttl)
             .await?;
         Ok(Tokens {
             access_token,
             token_type: "Bearer",
-            expires_in: self.access_ttl_ms / 1000,
+            expires_in: duration_millis(self.access_ttl) / 1000,
             refresh_token: refresh,
             scope: scope.to_string(),
         })
@@ -236,13 +235,13 @@ impl Authority {
         self.revoked
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(grant_id.to_owned(), self.store.now_millis());
+            .insert(grant_id.to_owned(), self.store.now());
     }
 
     /// Re-reads revocations since the last read (with a margin for commits
     /// that landed late), and the keys now and then.
     pub async fn refresh(&self) -> Result<()> {
-        let now = self.store.now_millis();
+        let now = self.store.now();
         let since = *self
             .revocations_read_at
             .read()
@@ -251,12 +250,12 @@ impl Authority {
         // to cover commits that landed late and clocks that disagree.
         let revoked = self
             .store
-            .grants_revoked_since(since - REVOCATION_LOOKBACK_MS)
+            .grants_revoked_since(since - REVOCATION_LOOKBACK)
             .await?;
         {
             let mut known = self.revoked.write().unwrap_or_else(PoisonError::into_inner);
             known.extend(revoked);
-            known.retain(|_, at| *at > now - self.access_ttl_ms - 60_000);
+            known.retain(|_, at| *at > now - self.access_ttl - Duration::from_secs(60));
         }
         *self
             .revocations_read_at
@@ -266,9 +265,9 @@ impl Authority {
             .keys_loaded_at
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        if now - loaded_at >= KEYS_EVERY_MS {
+        if now.since(loaded_at) >= KEYS_EVERY {
             let keys = KeySet::from_rows(
-                &self.store.signing_keys(now, self.access_ttl_ms).await?,
+                &self.store.signing_keys(now, self.access_ttl).await?,
                 &self.store.keyring(),
             )?;
             *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
@@ -294,8 +293,4 @@ impl Authority {
             }
         }
     }
-}
-
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }

@@ -3,6 +3,8 @@
 //! The authorization request rides along in the forms' action URLs and is
 //! checked again in full at every step.
 
+use std::time::Duration;
+
 use axum::{
     Form, Router,
     extract::{RawQuery, State},
@@ -31,7 +33,7 @@ use crate::{
 };
 
 /// How long a code may wait for its exchange (OAuth 2.1 advises short).
-const CODE_TTL_MS: i64 = 60_000;
+const CODE_TTL: Duration = Duration::from_secs(60);
 /// The sign-in page on its own, and where every sign-in form posts.
 pub const SIGN_IN_PATH: &str = "/oauth/sign-in";
 
@@ -621,7 +623,7 @@ async fn consent(
                 redirect_uri: &checked.redirect_uri,
                 code_challenge: &checked.code_challenge,
                 scope: &scope,
-                expires_at: state.store.now_millis() + CODE_TTL_MS,
+                expires_at: state.store.now() + CODE_TTL,
             },
         )
         .await;

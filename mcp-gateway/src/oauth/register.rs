@@ -66,7 +66,7 @@ async fn register(
                 [(header::CACHE_CONTROL, "no-store")],
                 Json(registration_response(
                     &client.id,
-                    client.created_at / 1000,
+                    client.created_at.as_millis() / 1000,
                     &registration,
                 )),
             )

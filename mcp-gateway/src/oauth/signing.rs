@@ -129,6 +129,8 @@ impl KeySet {
 
 #[cfg(test)]
 mod tests {
+    use shared_models::time::Timestamp;
+
     use super::*;
 
     #[test]
@@ -147,7 +149,7 @@ mod tests {
             sealed: new.sealed.clone(),
             key_id: new.key_id,
             public_jwk: new.public_jwk.to_string(),
-            created_at: 1,
+            created_at: Timestamp::from_millis(1),
             retired_at: None,
         };
         let set = KeySet::from_rows(std::slice::from_ref(&row), &keyring).unwrap();

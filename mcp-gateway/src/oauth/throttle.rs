@@ -20,7 +20,7 @@ use std::{
     time::Duration,
 };
 
-use shared_models::time::Clock;
+use shared_models::time::{Clock, Timestamp};
 
 /// How many accounts and addresses are tracked at most, together.
 pub const MAX_KEYS: usize = 100_000;
@@ -86,17 +86,17 @@ pub struct Throttle {
 
 #[derive(Debug, Default)]
 struct State {
-    /// Each key's counted failures, oldest first, in milliseconds since the
-    /// epoch; never longer than that key's maximum.
-    failures: HashMap<Key, VecDeque<i64>>,
-    last_sweep: i64,
+    /// Each key's counted failures, oldest first; never longer than that
+    /// key's maximum.
+    failures: HashMap<Key, VecDeque<Timestamp>>,
+    last_sweep: Timestamp,
 }
 
 impl Throttle {
     /// A maximum of zero is taken as one: "never allow a failure" would
     /// lock everyone out after their first typo, for good.
     pub fn new(settings: ThrottleSettings, clock: Arc<dyn Clock>) -> Self {
-        let last_sweep = clock.now_millis();
+        let last_sweep = clock.now();
         Self {
             settings: ThrottleSettings {
                 max_failures_per_account: settings.max_failures_per_account.max(1),
@@ -115,8 +115,8 @@ impl Throttle {
     /// Call it before checking the password, so that a refused attempt
     /// costs no hashing.
     pub fn check(&self, account: &str, address: IpAddr) -> Result<(), RetryAfter> {
-        let now = self.clock.now_millis();
-        let window = self.window_millis();
+        let now = self.clock.now();
+        let window = self.settings.window;
         let mut state = self.lock();
         let wait = [
             (
@@ -133,13 +133,11 @@ impl Throttle {
             let times = state.failures.get_mut(&key)?;
             expire(times, now, window);
             let oldest = *times.front()?;
-            (times.len() >= max as usize).then_some(oldest + window - now)
+            (times.len() >= max as usize).then_some((oldest + window).since(now))
         })
         .max();
         match wait {
-            Some(millis) => Err(RetryAfter(Duration::from_millis(
-                u64::try_from(millis).unwrap_or(1).max(1),
-            ))),
+            Some(wait) => Err(RetryAfter(wait.max(Duration::from_millis(1)))),
             None => Ok(()),
         }
     }
@@ -147,10 +145,10 @@ impl Throttle {
     /// Counts a failed sign-in (wrong password, or no such account) against
     /// both the account and the address.
     pub fn record_failure(&self, account: &str, address: IpAddr) {
-        let now = self.clock.now_millis();
-        let window = self.window_millis();
+        let now = self.clock.now();
+        let window = self.settings.window;
         let mut state = self.lock();
-        if now.saturating_sub(state.last_sweep) >= window {
+        if now.since(state.last_sweep) >= window {
             state.sweep(now, window);
         }
         for (key, max) in [
@@ -184,27 +182,20 @@ impl Throttle {
         self.lock().failures.remove(&Key::account(account));
     }
 
-    fn window_millis(&self) -> i64 {
-        i64::try_from(self.settings.window.as_millis()).unwrap_or(i64::MAX / 2)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 /// Drops the failures that have left the window ending at `now`.
-fn expire(times: &mut VecDeque<i64>, now: i64, window: i64) {
-    while times
-        .front()
-        .is_some_and(|&at| at.saturating_add(window) <= now)
-    {
+fn expire(times: &mut VecDeque<Timestamp>, now: Timestamp, window: Duration) {
+    while times.front().is_some_and(|&at| at + window <= now) {
         times.pop_front();
     }
 }
 
 impl State {
-    fn sweep(&mut self, now: i64, window: i64) {
+    fn sweep(&mut self, now: Timestamp, window: Duration) {
         self.failures.retain(|_, times| {
             expire(times, now, window);
             !times.is_empty()
@@ -215,16 +206,16 @@ impl State {
     /// Called when the table is full: sweeps, and if that frees too little,
     /// evicts the keys whose latest failure is oldest, down to 90% of the
     /// cap so that the next evictions are a while off (each costs a sort).
-    fn make_room(&mut self, now: i64, window: i64) {
+    fn make_room(&mut self, now: Timestamp, window: Duration) {
         self.sweep(now, window);
         let target = MAX_KEYS / 10 * 9;
         if self.failures.len() <= target {
             return;
         }
-        let mut latest: Vec<(i64, Key)> = self
+        let mut latest: Vec<(Timestamp, Key)> = self
             .failures
             .iter()
-            .map(|(key, times)| (times.back().copied().unwrap_or(i64::MIN), key.clone()))
+            .map(|(key, times)| (times.back().copied().unwrap_or(Timestamp::MIN), key.clone()))
             .collect();
         let excess = latest.len() - target;
         latest.select_nth_unstable_by_key(excess - 1, |(at, _)| *at);

@@ -275,7 +275,7 @@ async fn revoke(
         let client_id = client(&state, &headers, &form.client_id, &form.client_secret).await?;
         let token = required(&form.token, "token")?;
         let grant = if access_token::looks_like_jwt(token) {
-            let now_secs = state.store.now_millis() / 1000;
+            let now_secs = state.store.now().as_millis() / 1000;
             // An expired token may still be revoked: check it as of its issue.
             access_token::verify(
                 &state.authority.keys(),

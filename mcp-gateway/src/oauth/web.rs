@@ -1,13 +1,17 @@
 //! What the browser pages share: the session cookie, CSRF tokens, the
 //! pages' security headers, and the client's address for throttling.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Response},
 };
+use shared_models::time::duration_millis;
 use subtle::ConstantTimeEq;
 
 use super::pages;
@@ -17,7 +21,7 @@ pub const SESSION_COOKIE: &str = "mcp_session";
 /// Before sign-in there is no session to hold a CSRF token: the sign-in
 /// form's is double-submitted, in this cookie and in the form.
 pub const CSRF_COOKIE: &str = "mcp_csrf";
-const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -61,7 +65,7 @@ pub async fn start_session(
 ) -> Result<HeaderValue> {
     let token = state.authority.random_token("")?;
     let csrf = state.authority.random_token("")?;
-    let expires_at = state.store.now_millis() + SESSION_TTL_MS;
+    let expires_at = state.store.now() + SESSION_TTL;
     state
         .store
         .create_web_session(&TokenDigest::of(&token), user, &csrf, expires_at)
@@ -70,7 +74,7 @@ pub async fn start_session(
         state,
         SESSION_COOKIE,
         &token,
-        SESSION_TTL_MS / 1000,
+        duration_millis(SESSION_TTL) / 1000,
     ))
 }
 

@@ -9,7 +9,7 @@ use shared_models::{
     entity::{TenantScoped, alert},
     ids::{AlertId, RuleId, UserId},
     rule::{AlertState, Severity},
-    time::{format_millis, to_millis},
+    time::Timestamp,
 };
 
 use super::{DeliveryRecord, Page, Store, cursor};
@@ -66,9 +66,9 @@ impl TryFrom<alert::Model> for AlertRecord {
             value: row.value,
             threshold: row.threshold,
             message: row.message,
-            started_at: format_millis(row.started_at),
-            resolved_at: row.resolved_at.map(format_millis),
-            acknowledged_at: row.acknowledged_at.map(format_millis),
+            started_at: row.started_at.to_string(),
+            resolved_at: row.resolved_at.map(|at| at.to_string()),
+            acknowledged_at: row.acknowledged_at.map(|at| at.to_string()),
             acknowledged_by: row.acknowledged_by,
             deliveries: Vec::new(),
         })
@@ -102,7 +102,7 @@ impl Store {
             query = query.filter(alert::Column::RuleId.eq(rule_id.to_string()));
         }
         if let Some(since) = filter.since {
-            query = query.filter(alert::Column::StartedAt.gte(to_millis(since)));
+            query = query.filter(alert::Column::StartedAt.gte(Timestamp::from(since)));
         }
         match filter.acknowledged {
             Some(true) => query = query.filter(alert::Column::AcknowledgedAt.is_not_null()),
@@ -136,7 +136,7 @@ impl Store {
             keyed.push((started, AlertRecord::try_from(row)?));
         }
         let page = cursor::paginate(keyed, size, |(started, record)| {
-            cursor::encode(&[&started.to_string(), &record.id])
+            cursor::encode(&[&started.as_millis().to_string(), &record.id])
         });
         let mut items: Vec<AlertRecord> =
             page.items.into_iter().map(|(_, record)| record).collect();
@@ -173,10 +173,7 @@ impl Store {
     pub async fn acknowledge_alert(&self, owner: UserId, id: AlertId) -> Result<AlertRecord> {
         let by = self.user_by_id(owner).await?.email;
         alert::Entity::update_owned(owner)
-            .col_expr(
-                alert::Column::AcknowledgedAt,
-                Expr::value(self.clock.now_millis()),
-            )
+            .col_expr(alert::Column::AcknowledgedAt, Expr::value(self.clock.now()))
             .col_expr(alert::Column::AcknowledgedBy, Expr::value(by))
             .filter(alert::Column::Id.eq(id.to_string()))
             .filter(alert::Column::AcknowledgedAt.is_null())

@@ -64,7 +64,7 @@ impl Store {
             .column(shard_lease::Column::Shard)
             .filter(shard_lease::Column::Shard.is_in(shards.iter().copied()))
             .filter(shard_lease::Column::WorkerId.is_not_null())
-            .filter(shard_lease::Column::ExpiresAt.gte(self.clock.now_millis()))
+            .filter(shard_lease::Column::ExpiresAt.gte(self.clock.now()))
             .into_tuple()
             .all(&self.db)
             .await?;

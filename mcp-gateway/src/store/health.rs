@@ -9,7 +9,6 @@ use serde::Serialize;
 use shared_models::{
     entity::{TenantScoped, rule_state, rule_status},
     ids::UserId,
-    time::format_millis,
 };
 
 use super::Store;
@@ -61,8 +60,8 @@ impl Store {
             .map(|row| SeriesHealth {
                 labels: serde_json::from_str(&row.labels).unwrap_or_default(),
                 since: match row.state.as_str() {
-                    "firing" => row.firing_since.map(format_millis),
-                    "pending" => row.pending_since.map(format_millis),
+                    "firing" => row.firing_since.map(|at| at.to_string()),
+                    "pending" => row.pending_since.map(|at| at.to_string()),
                     _ => None,
                 },
                 state: row.state,
@@ -71,7 +70,7 @@ impl Store {
             .collect();
         Ok(Some(RuleHealth {
             state: status.state,
-            last_evaluated_at: format_millis(status.last_evaluated_at),
+            last_evaluated_at: status.last_evaluated_at.to_string(),
             last_error: status.last_error,
             series,
         }))

@@ -23,7 +23,11 @@ use std::sync::Arc;
 use alert_worker::changes::ChangePublisher;
 
 use sea_orm::DatabaseConnection;
-use shared_models::{crypto::Keyring, rule::RuleLimits, time::Clock};
+use shared_models::{
+    crypto::Keyring,
+    rule::RuleLimits,
+    time::{Clock, Timestamp},
+};
 
 pub use alerts::{AlertFilter, AlertRecord};
 pub use channels::{ChannelRecord, CreatedChannel, OpenedChannel};
@@ -37,7 +41,7 @@ pub use points::NewPoint;
 pub use rule_summaries::{CachedSummary, ListedHealth, RuleListItem, RuleSummary};
 pub use rules::{RuleFilter, RuleRecord, RuleWithHealth};
 pub use silences::{SilenceFilter, SilenceInput, SilenceRecord};
-pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL_MS, TokenRecord, TokenRejection};
+pub use tokens::{Credential, Principal, TOKEN_CACHE_TTL, TokenRecord, TokenRejection};
 pub use users::{Email, UserRecord};
 pub use web_sessions::WebSession;
 
@@ -97,7 +101,7 @@ impl Store {
         self.clock.clone()
     }
 
-    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+    pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
 

@@ -1,7 +1,7 @@
 //! Clients registered here: dynamically (RFC 7591) or by the operator.
 
 use sea_orm::{ActiveModelTrait, EntityTrait, Set};
-use shared_models::entity::oauth_client;
+use shared_models::{entity::oauth_client, time::Timestamp};
 
 use super::Store;
 use crate::{
@@ -17,7 +17,7 @@ pub struct ClientRecord {
     /// `dynamic` or `operator`.
     pub origin: String,
     pub secret_hash: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 impl TryFrom<oauth_client::Model> for ClientRecord {
@@ -55,7 +55,7 @@ impl Store {
             redirect_uris: Set(serde_json::Value::from(redirect_uris.to_vec()).to_string()),
             origin: Set(origin.to_owned()),
             secret_hash: Set(secret.map(|d| d.as_hex().to_owned())),
-            created_at: Set(self.clock.now_millis()),
+            created_at: Set(self.clock.now()),
         }
         .insert(&self.db)
         .await?;

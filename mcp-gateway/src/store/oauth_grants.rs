@@ -10,7 +10,7 @@ use sea_orm::{
 use shared_models::{
     entity::{TenantScoped, oauth_code, oauth_grant, oauth_refresh_token},
     ids::{GrantId, UserId},
-    time::format_millis,
+    time::Timestamp,
 };
 
 use super::Store;
@@ -41,8 +41,8 @@ impl TryFrom<oauth_grant::Model> for GrantRecord {
             client_id: row.client_id,
             client_name: row.client_name,
             scope: row.scope,
-            created_at: format_millis(row.created_at),
-            last_used_at: format_millis(row.last_used_at),
+            created_at: row.created_at.to_string(),
+            last_used_at: row.last_used_at.to_string(),
             revoked: row.revoked_at.is_some(),
         })
     }
@@ -81,7 +81,7 @@ pub struct NewCode<'a> {
     pub redirect_uri: &'a str,
     pub code_challenge: &'a str,
     pub scope: &'a str,
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 impl Store {
@@ -101,7 +101,7 @@ impl Store {
         client_name: &str,
         code: NewCode<'_>,
     ) -> Result<GrantId> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let existing = oauth_grant::Entity::find_owned(user)
             .filter(oauth_grant::Column::ClientId.eq(client_id))
@@ -156,7 +156,7 @@ impl Store {
         &self,
         digest: &TokenDigest,
     ) -> Result<Result<RedeemedCode, GrantRejection>> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let Some(code) = oauth_code::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
             .await?
@@ -189,12 +189,12 @@ impl Store {
         &self,
         digest: &TokenDigest,
         grant: GrantId,
-        expires_at: i64,
+        expires_at: Timestamp,
     ) -> Result<()> {
         oauth_refresh_token::ActiveModel {
             digest: Set(digest.as_hex().to_owned()),
             grant_id: Set(grant.to_string()),
-            created_at: Set(self.clock.now_millis()),
+            created_at: Set(self.clock.now()),
             expires_at: Set(expires_at),
             used_at: Set(None),
         }
@@ -210,7 +210,7 @@ impl Store {
         &self,
         digest: &TokenDigest,
     ) -> Result<Result<GrantRecord, GrantRejection>> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let Some(token) = oauth_refresh_token::Entity::find_by_id(digest.as_hex().to_owned())
             .one(&self.db)
             .await?
@@ -265,8 +265,8 @@ impl Store {
         &self,
         spent: bool,
         grant_id: &str,
-        expires_at: i64,
-        now: i64,
+        expires_at: Timestamp,
+        now: Timestamp,
     ) -> Result<Result<GrantRecord, GrantRejection>> {
         if !spent {
             self.revoke_grant_family(grant_id).await?;
@@ -293,7 +293,7 @@ impl Store {
 
     /// Revokes a grant and with it every token issued under it. Idempotent.
     pub async fn revoke_grant_family(&self, id: &str) -> Result<()> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         oauth_grant::Entity::update_many()
             .col_expr(oauth_grant::Column::RevokedAt, Expr::value(now))
             .filter(oauth_grant::Column::Id.eq(id))
@@ -339,7 +339,7 @@ impl Store {
 
     /// Grants revoked after `since`: what every replica refuses access
     /// tokens for.
-    pub async fn grants_revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>> {
+    pub async fn grants_revoked_since(&self, since: Timestamp) -> Result<Vec<(String, Timestamp)>> {
         Ok(oauth_grant::Entity::find()
             .filter(oauth_grant::Column::RevokedAt.gt(since))
             .all(&self.db)

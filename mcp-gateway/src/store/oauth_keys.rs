@@ -5,24 +5,26 @@ use ring::rand::SystemRandom;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, Set, sea_query::Expr,
 };
-use shared_models::entity::oauth_signing_key;
+use std::time::Duration;
+
+use shared_models::{entity::oauth_signing_key, time::Timestamp};
 
 use super::Store;
 use crate::{error::Result, oauth::signing};
 
 impl Store {
     /// The keys to sign and check with at `now`: every unretired key, and
-    /// retired ones for `overlap_ms` after their retirement.
+    /// retired ones for `overlap` after their retirement.
     pub async fn signing_keys(
         &self,
-        now: i64,
-        overlap_ms: i64,
+        now: Timestamp,
+        overlap: Duration,
     ) -> Result<Vec<oauth_signing_key::Model>> {
         Ok(oauth_signing_key::Entity::find()
             .filter(
                 Condition::any()
                     .add(oauth_signing_key::Column::RetiredAt.is_null())
-                    .add(oauth_signing_key::Column::RetiredAt.gt(now - overlap_ms)),
+                    .add(oauth_signing_key::Column::RetiredAt.gt(now - overlap)),
             )
             .all(&self.db)
             .await?)
@@ -45,7 +47,7 @@ impl Store {
     /// A new key signs from now on; the ones before it are retired (and
     /// still published for the overlap).
     pub async fn rotate_signing_key(&self, rng: &SystemRandom) -> Result<String> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         oauth_signing_key::Entity::update_many()
             .col_expr(oauth_signing_key::Column::RetiredAt, Expr::value(now))
             .filter(oauth_signing_key::Column::RetiredAt.is_null())
@@ -87,7 +89,7 @@ impl Store {
             sealed: Set(new.sealed),
             key_id: Set(new.key_id),
             public_jwk: Set(new.public_jwk.to_string()),
-            created_at: Set(self.clock.now_millis()),
+            created_at: Set(self.clock.now()),
             retired_at: Set(None),
         }
         .insert(&self.db)

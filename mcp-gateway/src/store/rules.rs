@@ -276,7 +276,7 @@ impl Store {
     /// would leave them firing forever. The alert history stays.
     pub async fn delete_rule(&self, owner: UserId, id: RuleId) -> Result<()> {
         let id = id.to_string();
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         // A write first: on SQLite it takes the write lock before anything
         // is read, so the transaction never has to upgrade a read snapshot

@@ -1,7 +1,7 @@
 //! Silences: a time window in which one rule's notifications, or those of
 //! alerts whose labels match, are recorded but not sent.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -12,7 +12,7 @@ use shared_models::{
     entity::{TenantScoped, alert_rule, silence},
     ids::{RuleId, SilenceId, UserId},
     rule::{HumanDuration, parse_labels},
-    time::{format_millis, to_millis},
+    time::Timestamp,
 };
 
 use super::{Page, Store, cursor};
@@ -79,7 +79,7 @@ pub struct SilenceFilter {
     pub cursor: Option<String>,
 }
 
-fn record(row: silence::Model, now: i64) -> Result<SilenceRecord> {
+fn record(row: silence::Model, now: Timestamp) -> Result<SilenceRecord> {
     let matchers = serde_json::from_str(&row.matchers).map_err(|_| {
         Error::Corrupt(ModelError::Invalid(FieldError::new(
             "matchers",
@@ -98,11 +98,11 @@ fn record(row: silence::Model, now: i64) -> Result<SilenceRecord> {
         rule_id: row.rule_id,
         matchers,
         comment: row.comment,
-        starts_at: format_millis(row.starts_at),
-        ends_at: format_millis(row.ends_at),
+        starts_at: row.starts_at.to_string(),
+        ends_at: row.ends_at.to_string(),
         state,
         created_by: row.created_by,
-        created_at: format_millis(row.created_at),
+        created_at: row.created_at.to_string(),
     })
 }
 
@@ -147,12 +147,15 @@ fn parse_comment(comment: &str) -> Result<String, FieldError> {
 
 /// The longest a silence may last, and how far ahead it may start: long
 /// enough for any maintenance, short enough that every end is a date.
-const MAX_SILENCE_DAYS: i64 = 366;
-const MAX_SILENCE_MILLIS: i64 = MAX_SILENCE_DAYS * 86_400_000;
+const MAX_SILENCE_DAYS: u64 = 366;
+const MAX_SILENCE: Duration = Duration::from_secs(MAX_SILENCE_DAYS * 86_400);
 
-/// The window as (starts_at, ends_at) in epoch milliseconds.
-fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError> {
-    let starts_at = input.starts_at.map_or(now, to_millis);
+/// The window as (starts_at, ends_at).
+fn parse_window(
+    input: &SilenceInput,
+    now: Timestamp,
+) -> Result<(Timestamp, Timestamp), FieldError> {
+    let starts_at = input.starts_at.map_or(now, Timestamp::from);
     let ends_at = match (input.ends_at, input.duration) {
         (Some(_), Some(_)) => {
             return Err(FieldError::new(
@@ -166,13 +169,12 @@ fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError
                 "is required: give ends_at (RFC 3339) or a duration such as \"2h\"",
             ));
         }
-        (Some(ends_at), None) => to_millis(ends_at),
+        (Some(ends_at), None) => Timestamp::from(ends_at),
         (None, Some(duration)) => {
             if duration == HumanDuration::ZERO {
                 return Err(FieldError::new("duration", "must be longer than 0s"));
             }
-            let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
-            starts_at.saturating_add(millis)
+            starts_at + duration.as_duration()
         }
     };
     if ends_at <= starts_at {
@@ -181,13 +183,13 @@ fn parse_window(input: &SilenceInput, now: i64) -> Result<(i64, i64), FieldError
     if ends_at <= now {
         return Err(FieldError::new("ends_at", "must be in the future"));
     }
-    if starts_at > now.saturating_add(MAX_SILENCE_MILLIS) {
+    if starts_at > now + MAX_SILENCE {
         return Err(FieldError::new(
             "starts_at",
             format!("must be at most {MAX_SILENCE_DAYS} days from now"),
         ));
     }
-    if ends_at - starts_at > MAX_SILENCE_MILLIS {
+    if ends_at.since(starts_at) > MAX_SILENCE {
         let field = if input.duration.is_some() {
             "duration"
         } else {
@@ -210,7 +212,7 @@ impl Store {
         owner: UserId,
         input: SilenceInput,
     ) -> Result<SilenceRecord> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         parse_matchers(&input.matchers)?;
         let comment = parse_comment(&input.comment)?;
         let (starts_at, ends_at) = parse_window(&input, now)?;
@@ -254,7 +256,7 @@ impl Store {
         filter: SilenceFilter,
     ) -> Result<Page<SilenceRecord>> {
         let size = cursor::page_size(filter.limit)?;
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let mut query = silence::Entity::find_owned(owner);
         if !filter.include_expired {
             query = query.filter(silence::Column::EndsAt.gt(now));
@@ -311,13 +313,13 @@ mod tests {
 
     #[test]
     fn window_takes_ends_at_or_a_duration_from_the_start() {
-        let now = 1_000_000;
+        let now = Timestamp::from_millis(1_000_000);
         let (start, end) = parse_window(
             &input(serde_json::json!({"comment": "c", "duration": "2h"})),
             now,
         )
         .unwrap();
-        assert_eq!((start, end), (now, now + 7_200_000));
+        assert_eq!((start, end), (now, now + Duration::from_secs(7_200)));
         let err = parse_window(&input(serde_json::json!({"comment": "c"})), now).unwrap_err();
         assert_eq!(err.field, "ends_at");
         let err = parse_window(
@@ -336,13 +338,13 @@ mod tests {
 
     #[test]
     fn a_silence_lasts_at_most_a_year_and_every_end_is_a_date() {
-        let now = 1_000_000;
+        let now = Timestamp::from_millis(1_000_000);
         let (_, end) = parse_window(
             &input(serde_json::json!({"comment": "c", "duration": "366d"})),
             now,
         )
         .unwrap();
-        assert_eq!(end, now + MAX_SILENCE_MILLIS);
+        assert_eq!(end, now + MAX_SILENCE);
         for duration in ["367d", "1000000000d"] {
             let err = parse_window(
                 &input(serde_json::json!({"comment": "c", "duration": duration})),

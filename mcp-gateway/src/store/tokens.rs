@@ -1,6 +1,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, PoisonError, RwLock},
+    time::Duration,
 };
 
 use chrono::{DateTime, Utc};
@@ -13,7 +14,7 @@ use shared_models::{
     entity::{TenantScoped, api_token},
     ids::{GrantId, TokenId, UserId},
     secret::Secret,
-    time::{format_millis, to_millis},
+    time::Timestamp,
 };
 
 use super::Store;
@@ -79,10 +80,10 @@ impl From<api_token::Model> for TokenRecord {
             id: row.id,
             name: row.name,
             prefix: row.prefix,
-            created_at: format_millis(row.created_at),
-            expires_at: row.expires_at.map(format_millis),
-            revoked_at: row.revoked_at.map(format_millis),
-            last_used_at: row.last_used_at.map(format_millis),
+            created_at: row.created_at.to_string(),
+            expires_at: row.expires_at.map(|at| at.to_string()),
+            revoked_at: row.revoked_at.map(|at| at.to_string()),
+            last_used_at: row.last_used_at.map(|at| at.to_string()),
             scopes: row.scopes,
         }
     }
@@ -101,20 +102,20 @@ pub enum TokenRejection {
 
 /// `last_used_at` is refreshed at most this often, so that authentication
 /// stays a read on the hot path.
-const LAST_USED_GRANULARITY_MS: i64 = 60_000;
+const LAST_USED_GRANULARITY: Duration = Duration::from_secs(60);
 
 /// How long a checked token is trusted without asking the database again.
 /// A revocation made in another process (the CLI, another replica) takes
 /// effect within this time; one made through this process at once.
-pub const TOKEN_CACHE_TTL_MS: i64 = 10_000;
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 const TOKEN_CACHE_CAPACITY: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
 struct CachedToken {
     principal: Principal,
-    expires_at: Option<i64>,
-    last_used_at: i64,
-    checked_at: i64,
+    expires_at: Option<Timestamp>,
+    last_used_at: Timestamp,
+    checked_at: Timestamp,
 }
 
 /// Recently checked tokens by digest, so that a busy client costs one
@@ -134,7 +135,7 @@ impl TokenCache {
     fn put(&self, digest: &TokenDigest, entry: CachedToken) {
         let mut map = self.0.write().unwrap_or_else(PoisonError::into_inner);
         if map.len() >= TOKEN_CACHE_CAPACITY {
-            map.retain(|_, e| entry.checked_at - e.checked_at < TOKEN_CACHE_TTL_MS);
+            map.retain(|_, e| entry.checked_at.since(e.checked_at) < TOKEN_CACHE_TTL);
             if map.len() >= TOKEN_CACHE_CAPACITY {
                 map.clear();
             }
@@ -173,8 +174,8 @@ impl Store {
             name: Set(name.to_owned()),
             token_hash: Set(new.digest.as_hex().to_owned()),
             prefix: Set(new.prefix),
-            created_at: Set(self.clock.now_millis()),
-            expires_at: Set(expires_at.map(to_millis)),
+            created_at: Set(self.clock.now()),
+            expires_at: Set(expires_at.map(Timestamp::from)),
             revoked_at: Set(None),
             last_used_at: Set(None),
             scopes: Set(scopes.to_string()),
@@ -199,10 +200,7 @@ impl Store {
         self.token_cache.forget(token_id);
         let id = token_id.to_string();
         api_token::Entity::update_many()
-            .col_expr(
-                api_token::Column::RevokedAt,
-                Expr::value(self.clock.now_millis()),
-            )
+            .col_expr(api_token::Column::RevokedAt, Expr::value(self.clock.now()))
             .filter(api_token::Column::Id.eq(id.as_str()))
             .filter(api_token::Column::RevokedAt.is_null())
             .exec(&self.db)
@@ -220,11 +218,11 @@ impl Store {
             return Ok(Err(TokenRejection::Unknown));
         }
         let digest = TokenDigest::of(presented);
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let cached = self
             .token_cache
             .get(&digest)
-            .filter(|entry| now - entry.checked_at < TOKEN_CACHE_TTL_MS);
+            .filter(|entry| now.since(entry.checked_at) < TOKEN_CACHE_TTL);
         let mut entry = match cached {
             Some(entry) => entry,
             None => match self.load_token(&digest, now).await? {
@@ -235,7 +233,7 @@ impl Store {
         if entry.expires_at.is_some_and(|at| at <= now) {
             return Ok(Err(TokenRejection::Expired));
         }
-        if now - entry.last_used_at >= LAST_USED_GRANULARITY_MS {
+        if now.since(entry.last_used_at) >= LAST_USED_GRANULARITY {
             api_token::Entity::update_many()
                 .col_expr(api_token::Column::LastUsedAt, Expr::value(now))
                 .filter(api_token::Column::Id.eq(entry.principal.credential.id().to_string()))
@@ -250,7 +248,7 @@ impl Store {
     async fn load_token(
         &self,
         digest: &TokenDigest,
-        now: i64,
+        now: Timestamp,
     ) -> Result<Result<CachedToken, TokenRejection>> {
         let Some(row) = api_token::Entity::find()
             .filter(api_token::Column::TokenHash.eq(digest.as_hex()))
@@ -273,7 +271,7 @@ impl Store {
             },
             expires_at: row.expires_at,
             // Never used counts as long ago, so the first use is recorded.
-            last_used_at: row.last_used_at.unwrap_or(i64::MIN / 2),
+            last_used_at: row.last_used_at.unwrap_or(Timestamp::MIN),
             checked_at: now,
         }))
     }

@@ -59,7 +59,7 @@ impl Store {
         let row = user::ActiveModel {
             id: Set(UserId::generate().to_string()),
             email: Set(email.as_str().to_owned()),
-            created_at: Set(self.clock.now_millis()),
+            created_at: Set(self.clock.now()),
             password_hash: Set(None),
         }
         .insert(&self.db)

@@ -3,7 +3,7 @@
 //! CSRF token.
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-use shared_models::{entity::web_session, ids::UserId};
+use shared_models::{entity::web_session, ids::UserId, time::Timestamp};
 
 use super::Store;
 use crate::{auth::token::TokenDigest, error::Result};
@@ -20,13 +20,13 @@ impl Store {
         digest: &TokenDigest,
         user: UserId,
         csrf: &str,
-        expires_at: i64,
+        expires_at: Timestamp,
     ) -> Result<()> {
         web_session::ActiveModel {
             digest: Set(digest.as_hex().to_owned()),
             user_id: Set(user.to_string()),
             csrf: Set(csrf.to_owned()),
-            created_at: Set(self.clock.now_millis()),
+            created_at: Set(self.clock.now()),
             expires_at: Set(expires_at),
         }
         .insert(&self.db)
@@ -35,7 +35,7 @@ impl Store {
     }
 
     pub async fn web_session(&self, digest: &TokenDigest) -> Result<Option<WebSession>> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let Some(row) = web_session::Entity::find_by_id(digest.as_hex().to_owned())
             .filter(web_session::Column::ExpiresAt.gt(now))
             .one(&self.db)

@@ -4,7 +4,7 @@ use serde_json::json;
 use shared_models::{
     entity::{alert, notification},
     ids::{AlertId, ChannelId, NotificationId, RuleId, UserId},
-    time::{format_millis, to_millis},
+    time::{Timestamp, format_millis, to_millis},
 };
 
 use crate::support::{Backend, TestApp, minimal_rule, on_both_backends, spawn_app};
@@ -37,8 +37,10 @@ async fn record_alert(
         value: Set(Some(70_123.5)),
         threshold: Set(Some(70_000.0)),
         message: Set("BTC above 70k: price is 70123.5".to_owned()),
-        started_at: Set(started_at),
-        resolved_at: Set((state == "resolved").then_some(started_at + 60_000)),
+        started_at: Set(Timestamp::from_millis(started_at)),
+        resolved_at: Set(
+            (state == "resolved").then_some(Timestamp::from_millis(started_at + 60_000))
+        ),
         acknowledged_at: Set(None),
         acknowledged_by: Set(None),
     }

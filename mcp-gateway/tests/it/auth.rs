@@ -4,7 +4,7 @@ use ring::rand::SystemRandom;
 use serde_json::{Value, json};
 use shared_models::time::Clock;
 
-use mcp_gateway::{auth::scope::Scopes, store::TOKEN_CACHE_TTL_MS};
+use mcp_gateway::{auth::scope::Scopes, store::TOKEN_CACHE_TTL};
 
 use crate::support::{Backend, minimal_rule, on_both_backends, spawn_app, spawn_replica};
 
@@ -70,7 +70,7 @@ async fn expired_and_revoked_tokens_stop_working(backend: Backend) {
             user,
             "short",
             Scopes::all(),
-            Some(app.clock().now() + Duration::hours(1)),
+            Some(app.clock().now().to_datetime() + Duration::hours(1)),
             &SystemRandom::new(),
         )
         .await
@@ -132,7 +132,7 @@ async fn revocation_elsewhere_takes_effect_within_the_cache_ttl(backend: Backend
     );
     // ...and no longer than the TTL.
     app.clock()
-        .advance(Duration::milliseconds(TOKEN_CACHE_TTL_MS));
+        .advance(Duration::from_std(TOKEN_CACHE_TTL).unwrap());
     assert_eq!(
         app.post_raw(Some(&token), LIST).await.status(),
         StatusCode::UNAUTHORIZED

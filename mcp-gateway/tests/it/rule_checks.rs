@@ -157,11 +157,15 @@ async fn rules_no_worker_evaluates_are_told_from_rules_not_evaluated_yet(backend
     // A worker takes the shard's lease, as the fleet does.
     let shard = shard_of(&id.as_str().unwrap().parse::<RuleId>().unwrap(), 256);
     let shard = i32::try_from(shard).unwrap();
-    let worker = Leases::new(app.store.db().clone(), "worker-1".to_owned(), 30_000);
+    let worker = Leases::new(
+        app.store.db().clone(),
+        "worker-1".to_owned(),
+        std::time::Duration::from_secs(30),
+    );
     worker.ensure_rows(256).await.unwrap();
     assert!(
         worker
-            .claim(shard, app.clock().now_millis())
+            .claim(shard, app.clock().now())
             .await
             .unwrap()
             .is_some()

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// One firing episode of one series of a rule, from start to resolution.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alerts")]
@@ -19,9 +21,9 @@ pub struct Model {
     pub threshold: Option<f64>,
     #[sea_orm(column_type = "Text")]
     pub message: String,
-    pub started_at: i64,
-    pub resolved_at: Option<i64>,
-    pub acknowledged_at: Option<i64>,
+    pub started_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub acknowledged_at: Option<Timestamp>,
     pub acknowledged_by: Option<String>,
 }
 

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// An API token. Only the SHA-256 digest of the secret is stored; `prefix`
 /// is the non-secret start of the token, kept so operators can recognise it.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -12,10 +14,10 @@ pub struct Model {
     #[sea_orm(unique)]
     pub token_hash: String,
     pub prefix: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-    pub last_used_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
     /// Space-separated OAuth scopes the token carries.
     pub scopes: String,
 }

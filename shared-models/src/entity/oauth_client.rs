@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// A client registered dynamically (RFC 7591) or by the operator.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "oauth_clients")]
@@ -13,7 +15,7 @@ pub struct Model {
     pub origin: String,
     /// SHA-256 of a confidential client's secret.
     pub secret_hash: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

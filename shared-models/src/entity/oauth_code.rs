@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// An authorization code, by digest: single use, short-lived.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "oauth_codes")]
@@ -10,8 +12,8 @@ pub struct Model {
     pub redirect_uri: String,
     pub code_challenge: String,
     pub scope: String,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// One user's consent to one client: a connection, and the family of every
 /// token issued under it.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,9 +13,9 @@ pub struct Model {
     pub client_id: String,
     pub client_name: String,
     pub scope: String,
-    pub created_at: i64,
-    pub last_used_at: i64,
-    pub revoked_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub last_used_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

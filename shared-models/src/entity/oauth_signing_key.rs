@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// An access-token signing key: the private half sealed, the public half
 /// as the JWK the JWKS endpoint publishes.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,9 +13,9 @@ pub struct Model {
     /// The keyring key it is sealed under.
     pub key_id: String,
     pub public_jwk: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// When it stopped signing; published until tokens it signed expire.
-    pub retired_at: Option<i64>,
+    pub retired_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// Evaluation state of one series of one rule, persisted on every
 /// evaluation so that a restart or another worker continues where it was.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -13,16 +15,16 @@ pub struct Model {
     pub state: String,
     #[sea_orm(column_type = "Text")]
     pub labels: String,
-    pub pending_since: Option<i64>,
-    pub firing_since: Option<i64>,
+    pub pending_since: Option<Timestamp>,
+    pub firing_since: Option<Timestamp>,
     /// When the condition stopped holding while firing (for keep_firing_for).
-    pub clear_since: Option<i64>,
+    pub clear_since: Option<Timestamp>,
     pub last_value: Option<f64>,
-    pub last_seen_at: Option<i64>,
+    pub last_seen_at: Option<Timestamp>,
     pub alert_id: Option<String>,
     /// When this series last sent a notification (cooldown, repeat_interval).
-    pub last_notified_at: Option<i64>,
-    pub updated_at: i64,
+    pub last_notified_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

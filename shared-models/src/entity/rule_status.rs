@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// Rule-level health: last evaluation time and error.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "rule_status")]
@@ -7,7 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub rule_id: String,
     pub owner_id: String,
-    pub last_evaluated_at: i64,
+    pub last_evaluated_at: Timestamp,
     /// The most pressing state among the rule's series: firing, pending,
     /// error, no_data or normal.
     pub state: String,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// Which worker evaluates a shard's rules, under which epoch, until when.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "shard_leases")]
@@ -8,7 +10,7 @@ pub struct Model {
     pub shard: i32,
     pub worker_id: Option<String>,
     pub epoch: i64,
-    pub expires_at: i64,
+    pub expires_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "silences")]
 pub struct Model {
@@ -13,9 +15,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub comment: String,
     pub created_by: String,
-    pub starts_at: i64,
-    pub ends_at: i64,
-    pub created_at: i64,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

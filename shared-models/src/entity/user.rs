@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -7,7 +9,7 @@ pub struct Model {
     pub id: String,
     #[sea_orm(unique)]
     pub email: String,
-    pub created_at: i64,
+    pub created_at: Timestamp,
     /// PBKDF2 (see the gateway's `oauth::password`); none for a user who
     /// signs in only with API tokens.
     pub password_hash: Option<String>,

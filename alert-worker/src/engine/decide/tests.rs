@@ -12,6 +12,7 @@ use serde_json::json;
 use shared_models::{
     ids::{ChannelId, RuleId, UserId},
     rule::{Comparator, ErrorPolicy, NoDataPolicy, RuleInput, RuleLimits, RuleSpec},
+    time::Timestamp,
 };
 
 use super::*;
@@ -80,7 +81,7 @@ impl Case {
             version: 1,
             shard: 0,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
-            next_due: 0,
+            next_due: Timestamp::EPOCH,
         }
     }
 
@@ -218,7 +219,14 @@ fn run(rule: &LoadedRule, observations: &[(Observation, i64)]) -> Vec<Step> {
     let mut stored: Option<SeriesState> = None;
     let mut steps = Vec::with_capacity(observations.len());
     for (n, &(observation, at)) in observations.iter().enumerate() {
-        let decision = decide_series(rule, &labels, stored.as_ref(), observation, &[], at);
+        let decision = decide_series(
+            rule,
+            &labels,
+            stored.as_ref(),
+            observation,
+            &[],
+            Timestamp::from_millis(at),
+        );
         if decision.changed || decision.transition.is_some() {
             let mut next = decision.next.clone();
             if matches!(decision.transition, Some(Transition::Fired { .. })) {
@@ -393,7 +401,7 @@ fn a_new_series_is_written_only_if_it_is_news() {
             previous,
             Observation::Value(value),
             &[],
-            10_000,
+            Timestamp::from_millis(10_000),
         )
     };
     assert!(!decide(&ungrouped, None, 0.0).changed);

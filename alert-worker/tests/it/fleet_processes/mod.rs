@@ -47,6 +47,7 @@ use shared_models::{
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
+    time::Timestamp,
 };
 use tokio::sync::MutexGuard;
 

@@ -165,7 +165,8 @@ async fn stopped_past_its_lease(stall: Stall) {
                 .iter()
                 .filter(|l| held.contains(&l.shard))
                 .filter(|l| {
-                    l.expires_at < now || l.worker_id.as_deref().is_none_or(|id| id == victim)
+                    l.expires_at.as_millis() < now
+                        || l.worker_id.as_deref().is_none_or(|id| id == victim)
                 })
                 .count();
             if unclaimed == 0 {
@@ -251,7 +252,7 @@ async fn a_fourth_worker_gets_its_share_within_two_renewals_and_no_rule_waits() 
             .one(&w.db)
             .await
             .unwrap()
-            .map(|row| row.started_at)
+            .map(|row| row.started_at.as_millis())
             .ok_or_else(|| "no heartbeat yet".to_owned())
     })
     .await;

@@ -102,7 +102,7 @@ impl World {
 
     /// Shards with a current lease, by holder; and how many have none.
     pub(super) async fn split(&self) -> (BTreeMap<String, usize>, u64) {
-        let now = now_ms();
+        let now = Timestamp::from_millis(now_ms());
         let held = fleet::members(&self.db, now)
             .await
             .unwrap()
@@ -123,7 +123,7 @@ impl World {
         self.leases()
             .await
             .into_iter()
-            .filter(|l| l.worker_id.as_deref() == Some(id) && l.expires_at >= now)
+            .filter(|l| l.worker_id.as_deref() == Some(id) && l.expires_at.as_millis() >= now)
             .map(|l| l.shard)
             .collect()
     }

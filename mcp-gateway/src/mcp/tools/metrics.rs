@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use shared_models::{
     FieldError,
     rule::{RuleInput, RuleSpec},
+    time::Timestamp,
 };
 
 use crate::{
@@ -161,7 +162,7 @@ that past range (at most 1000 evaluations) and lists when it would have fired an
         let now = self.store.now();
         let range = match &args.backtest {
             Some(range) => {
-                let to = range.to.unwrap_or(now).timestamp_millis();
+                let to = range.to.map_or(now, Timestamp::from).as_millis();
                 let from = range.from.timestamp_millis();
                 if from >= to {
                     return Err(

@@ -19,7 +19,7 @@ use std::{
 
 use alert_worker::notify::send::{FetchError, Fetched, Sender};
 use serde_json::Value;
-use shared_models::time::Clock;
+use shared_models::time::{Clock, Timestamp};
 use tokio::sync::OnceCell;
 use url::Url;
 
@@ -280,11 +280,11 @@ fn time_to_live(cache_control: Option<&str>, limits: &Limits) -> Duration {
         .unwrap_or(limits.default_ttl)
 }
 
-/// A fetch's result and until when it stands (epoch milliseconds).
+/// A fetch's result and until when it stands.
 #[derive(Debug, Clone)]
 struct Outcome {
     result: Result<Arc<ClientMetadata>, MetadataError>,
-    expires_ms: i64,
+    expires_at: Timestamp,
 }
 
 /// One URL's cache entry: empty while its fetch is under way, so that
@@ -346,10 +346,10 @@ impl MetadataDocuments {
     /// The URL's entry if it is being fetched or still fresh; a new, empty
     /// one otherwise, making room for it if the cache is full.
     fn slot(&self, client_id: &str) -> Arc<Slot> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get(client_id) {
-            let fresh = slot.get().is_none_or(|outcome| outcome.expires_ms > now);
+            let fresh = slot.get().is_none_or(|outcome| outcome.expires_at > now);
             if fresh {
                 return slot.clone();
             }
@@ -374,19 +374,18 @@ impl MetadataDocuments {
                 }),
         };
         // From when the answer came, not when it was asked for.
-        let now = self.clock.now_millis();
-        let expires =
-            |ttl: Duration| now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let now = self.clock.now();
+        let expires = |ttl: Duration| now + ttl;
         match result {
             Ok((metadata, ttl)) => Outcome {
                 result: Ok(metadata),
-                expires_ms: expires(ttl),
+                expires_at: expires(ttl),
             },
             Err(error) => {
                 tracing::info!(error = %shared_models::chain(&error), "client metadata document refused");
                 Outcome {
                     result: Err(error),
-                    expires_ms: expires(self.limits.failure_ttl),
+                    expires_at: expires(self.limits.failure_ttl),
                 }
             }
         }
@@ -396,14 +395,14 @@ impl MetadataDocuments {
 /// Makes room for one more entry: drops what has expired, and if the cache
 /// is still full, the entry that would expire first. Fetches under way are
 /// left alone (their waiters hold them anyway) unless nothing else is left.
-fn evict(slots: &mut HashMap<String, Arc<Slot>>, now: i64, capacity: usize) {
-    slots.retain(|_, slot| slot.get().is_none_or(|outcome| outcome.expires_ms > now));
+fn evict(slots: &mut HashMap<String, Arc<Slot>>, now: Timestamp, capacity: usize) {
+    slots.retain(|_, slot| slot.get().is_none_or(|outcome| outcome.expires_at > now));
     if slots.len() < capacity {
         return;
     }
     let oldest = slots
         .iter()
-        .filter_map(|(url, slot)| slot.get().map(|outcome| (outcome.expires_ms, url)))
+        .filter_map(|(url, slot)| slot.get().map(|outcome| (outcome.expires_at, url)))
         .min()
         .map(|(_, url)| url.clone())
         .or_else(|| slots.keys().next().cloned());
