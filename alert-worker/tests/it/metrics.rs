@@ -12,10 +12,14 @@ use reqwest::StatusCode;
 use sea_orm::Database;
 use shared_models::crypto::Keyring;
 
-use crate::support::processes::{FleetEnv, Processes};
+use crate::support::{
+    one_at_a_time,
+    processes::{FleetEnv, Processes},
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worker_process_serves_probes_beside_the_engine_until_sigterm() {
+    let _serial = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}/monitors.db?mode=rwc", dir.path().display());
     let db = Database::connect(&database_url).await.unwrap();

@@ -17,6 +17,8 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::Database;
 use shared_models::{crypto::Keyring, secret::Secret};
 
+use crate::support::one_at_a_time;
+
 const START: Duration = Duration::from_secs(30);
 
 /// `alert-worker <args>` in `dir` with nothing but `env`, its output kept.
@@ -71,6 +73,7 @@ fn key_id(key: &str) -> String {
 
 #[tokio::test]
 async fn on_a_shared_database_a_worker_without_a_key_refuses_to_start() {
+    let _serial = one_at_a_time().await;
     let (_db, url) = TestDb::create(Backend::MariaDb).await;
     let dir = tempfile::tempdir().unwrap();
     let output = finished(worker(
@@ -95,6 +98,7 @@ async fn on_a_shared_database_a_worker_without_a_key_refuses_to_start() {
 }
 
 async fn a_worker_with_another_key_refuses_naming_the_key_it_lacks(backend: Backend) {
+    let _serial = one_at_a_time().await;
     let (_db, url) = TestDb::create(backend).await;
     let installation = Keyring::generate_key().unwrap();
     installation_sealed_under(&url, &installation).await;
@@ -173,6 +177,7 @@ async fn read_until(child: &mut Child, marker: &str) -> String {
 
 #[tokio::test]
 async fn status_reads_and_creates_no_key_file() {
+    let _serial = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let output = finished(worker(dir.path(), &["status"], &[])).await;
     assert!(output.status.success(), "{}", stderr(&output));

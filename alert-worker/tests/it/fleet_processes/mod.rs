@@ -19,7 +19,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::support::processes::{FleetEnv, Processes};
+use crate::support::{
+    one_at_a_time,
+    processes::{FleetEnv, Processes},
+};
 use alert_worker::testing::mariadbd::Mariadbd;
 use alert_worker::testing::redis_server::Redis;
 use alert_worker::testing::within;
@@ -69,8 +72,6 @@ const SLACK: Duration = Duration::from_millis(1_000);
 const EVALUATIONS: &str = "monitors_worker_evaluations_total";
 const ABOVE: f64 = 90_000.0;
 const BELOW: f64 = 100.0;
-
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

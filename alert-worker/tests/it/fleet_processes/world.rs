@@ -11,19 +11,19 @@ impl World {
     /// Seeds a fresh database on the shared MariaDB and starts the
     /// workers `ids`.
     pub(super) async fn start(ids: &[&str]) -> World {
-        let serial = ONE_AT_A_TIME.lock().await;
+        let serial = one_at_a_time().await;
         World::start_on(Server::shared().await, None, ids, serial).await
     }
 
     /// The same on a MariaDB server of the test's own.
     pub(super) async fn start_private(ids: &[&str]) -> World {
-        let serial = ONE_AT_A_TIME.lock().await;
+        let serial = one_at_a_time().await;
         World::start_on(Server::private().await, None, ids, serial).await
     }
 
     /// On the shared MariaDB, with rule changes announced on `redis_url`.
     pub(super) async fn start_with_redis(redis_url: String, ids: &[&str]) -> World {
-        let serial = ONE_AT_A_TIME.lock().await;
+        let serial = one_at_a_time().await;
         World::start_on(Server::shared().await, Some(redis_url), ids, serial).await
     }
 
