@@ -1,16 +1,13 @@
 //! The alert-evaluation engine: sources, the per-series state machine, the
 //! scheduler that evaluates due rules, and the persistence of their state.
 
-pub mod changes;
 pub mod config;
 pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod http;
-pub mod keys;
 pub mod metrics;
 pub mod notify;
 pub mod source;
-pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;

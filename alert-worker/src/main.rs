@@ -1,23 +1,24 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use alert_worker::{
-    changes,
     config::{MAX_WORKER_ID_LEN, WorkerConfig},
     engine::{Engine, EngineSettings, RuleScope},
     error::{Error, chain},
     fleet::{self, Fleet, FleetSettings},
     http::MetricsServer,
-    keys::open_keyring,
     metrics::WorkerMetrics,
     notify::dispatch::Dispatcher,
     source::build_source,
-    telemetry,
 };
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use shared_models::{
+    changes,
+    config::ConfigSource,
+    keys::open_keyring,
     shutdown::stop_on_signal,
+    telemetry,
     time::{Clock, SystemClock},
 };
 use tokio_util::sync::CancellationToken;
@@ -48,8 +49,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let config = match WorkerConfig::load(cli.config.clone(), &env) {
+    let config = match WorkerConfig::load(&ConfigSource::from_process(cli.config.clone())) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("alert-worker: {}", chain(&error));

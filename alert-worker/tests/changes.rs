@@ -14,7 +14,6 @@ use std::{
 };
 
 use alert_worker::{
-    changes::{ChangePublisher, listen},
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
     testing::within,
@@ -23,7 +22,11 @@ use fixture::fixture;
 use redis_server::Redis;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use shared_models::{entity::rule_status, time::SystemClock};
+use shared_models::{
+    changes::{ChangePublisher, listen},
+    entity::rule_status,
+    time::SystemClock,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 

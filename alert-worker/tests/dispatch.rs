@@ -11,18 +11,17 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use alert_worker::testing::receiver::{Receiver, Reply};
 use alert_worker::{
-    config::NotifySettings,
     metrics::WorkerMetrics,
     notify::{
         dispatch::{DispatchReport, DispatchSettings, Dispatcher},
         send::Sender,
-        signing::generate_signing_secret,
     },
     testing::{Backend, within},
 };
 use fixture::{Fixture, fixture_on, t};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
+use shared_models::{channel::signing::generate_signing_secret, config::NotifySettings};
 use shared_models::{
     channel::{ChannelConfig, ChannelKind},
     crypto::Keyring,

@@ -23,10 +23,8 @@ use std::{
 
 use alert_worker::testing::within;
 use alert_worker::{
-    changes::ChangePublisher,
     engine::EngineSettings,
     fleet::{self, FleetSettings},
-    notify::signing::generate_signing_secret,
     testing::{Backend, TestDb, insert_user, receiver::Receiver},
 };
 use mariadbd::Mariadbd;
@@ -39,7 +37,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use shared_models::{
-    channel::{ChannelConfig, ChannelKind},
+    changes::ChangePublisher,
+    channel::{ChannelConfig, ChannelKind, signing::generate_signing_secret},
     crypto::Keyring,
     entity::{
         alert, alert_rule, notification, notification_channel, point, rule_status, shard_lease,

@@ -15,7 +15,6 @@ use std::{
 };
 
 use alert_worker::{
-    config::NotifySettings,
     error::Error,
     fleet::{Fleet, FleetSettings, Ownership},
     http::MetricsServer,
@@ -32,7 +31,7 @@ use processes::{FleetEnv, Processes};
 use reqwest::StatusCode;
 use sea_orm::{Database, DatabaseConnection};
 use serde_json::json;
-use shared_models::{crypto::Keyring, ids::ChannelId, time::Clock};
+use shared_models::{config::NotifySettings, crypto::Keyring, ids::ChannelId, time::Clock};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 

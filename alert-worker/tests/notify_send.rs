@@ -8,16 +8,16 @@ mod smtp;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use alert_worker::notify::{
-    Attempt, Delivery,
-    egress::{EgressError, EgressPolicy},
-    send::{FetchError, HttpFailure, Sender},
-};
+use alert_worker::notify::{Attempt, Delivery, send::Sender};
 use alert_worker::testing::receiver::{Receiver, Recorded, Reply};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::hmac;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
+use shared_models::outbound::{
+    FetchError, HttpFailure,
+    egress::{EgressError, EgressPolicy},
+};
 use shared_models::{
     chain,
     channel::{ChannelConfig, EmailConfig, SmtpSecurity},
@@ -727,6 +727,7 @@ async fn fetch_gets_a_document_with_its_caching_headers() {
         .body(r#"{"client_id":"x"}"#)])
     .await;
     let fetched = local_sender()
+        .client()
         .fetch(&receiver.url("/client.json?v=1"), 1024)
         .await
         .unwrap();
@@ -757,9 +758,12 @@ async fn fetch_reads_no_more_than_it_may() {
     .await;
     let sender = local_sender();
     let url = receiver.url("/doc");
-    assert_eq!(sender.fetch(&url, 4096).await.unwrap().body.len(), 4096);
+    assert_eq!(
+        sender.client().fetch(&url, 4096).await.unwrap().body.len(),
+        4096
+    );
     for _ in 0..3 {
-        let error = sender.fetch(&url, 4096).await.unwrap_err();
+        let error = sender.client().fetch(&url, 4096).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -785,9 +789,17 @@ async fn fetch_returns_redirects_and_errors_as_answers() {
     ])
     .await;
     let sender = local_sender();
-    let moved = sender.fetch(&receiver.url("/c"), 1024).await.unwrap();
+    let moved = sender
+        .client()
+        .fetch(&receiver.url("/c"), 1024)
+        .await
+        .unwrap();
     assert_eq!(moved.status, 301);
-    let missing = sender.fetch(&receiver.url("/c"), 1024).await.unwrap();
+    let missing = sender
+        .client()
+        .fetch(&receiver.url("/c"), 1024)
+        .await
+        .unwrap();
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body, b"no such client");
     assert!(target.requests().is_empty());
@@ -798,6 +810,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
     let receiver = Receiver::start().await;
     let guarded = sender(&[], Duration::from_secs(5));
     let error = guarded
+        .client()
         .fetch(&receiver.url("/client.json"), 1024)
         .await
         .unwrap_err();
@@ -806,6 +819,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
         "{error:?}"
     );
     let error = guarded
+        .client()
         .fetch("https://169.254.169.254/latest/meta-data/", 1024)
         .await
         .unwrap_err();
@@ -819,6 +833,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
     let hanging = Receiver::scripted([Reply::hang()]).await;
     let quick = sender(&["127.0.0.1/32"], Duration::from_millis(300));
     let error = quick
+        .client()
         .fetch(&hanging.url("/client.json"), 1024)
         .await
         .unwrap_err();

@@ -8,7 +8,7 @@ use axum::{Router, http::StatusCode, middleware, routing::get};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
 };
-use shared_models::time::Clock;
+use shared_models::{changes::ChangePublisher, keys::open_keyring, outbound, time::Clock};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -20,9 +20,7 @@ use tower_http::{
 };
 
 use alert_worker::{
-    changes::ChangePublisher,
     engine::{Engine, EngineSettings, RuleScope},
-    keys::open_keyring,
     notify::{
         dispatch::{DispatchSettings, Dispatcher},
         send::Sender,
@@ -104,7 +102,8 @@ impl App {
             .local_addr()
             .map_err(Error::io("reading the listener address"))?;
         config.resolve_public_url(bound)?;
-        let sender = Arc::new(Sender::from_config(&config.notify)?);
+        let outbound = outbound::Client::from_settings(&config.notify)?;
+        let sender = Arc::new(Sender::on(outbound.clone()));
         let connection = db::connect(&config).await?;
         if config.auto_migrate {
             db::migrate(&connection).await?;
@@ -150,7 +149,7 @@ impl App {
             (engine, dispatcher)
         });
         let authority = Authority::start(store.clone(), &config).await?;
-        let client_documents = Arc::new(MetadataDocuments::new(sender.clone(), store.clock()));
+        let client_documents = Arc::new(MetadataDocuments::new(outbound, store.clock()));
         let state = AppState {
             store,
             config: Arc::new(config),

@@ -3,7 +3,7 @@
 //! keep internal causes out of responses and log the whole chain once.
 
 use sea_orm::DbErr;
-use shared_models::{FieldError, ModelError, crypto::CryptoError};
+use shared_models::{FieldError, ModelError, crypto::CryptoError, keys::KeyringError};
 
 use crate::config::ConfigError;
 
@@ -26,9 +26,12 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("the system random number generator failed")]
     Random,
-    /// Something the worker crate does for the gateway failed (loading the
-    /// keyring, building the notification sender, the change bus), reported
-    /// as that crate words it.
+    /// The installation's keyring could not be loaded or does not open
+    /// what the database holds; names the setting to fix.
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    /// Something the worker crate does for the gateway failed (the embedded
+    /// engine, a rule's removal), reported as that crate words it.
     #[error(transparent)]
     Worker(#[from] alert_worker::error::Error),
     /// A channel's configuration or a signing key could not be sealed or

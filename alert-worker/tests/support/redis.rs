@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use alert_worker::{
-    changes::CHANNEL,
-    testing::{
-        daemon::{Daemon, free_port, scratch_dir},
-        within,
-    },
+use alert_worker::testing::{
+    daemon::{Daemon, free_port, scratch_dir},
+    within,
 };
 use deadpool_redis::redis;
+use shared_models::changes::CHANNEL;
 
 /// A private `redis-server` on a free loopback port, keeping nothing on
 /// disk.

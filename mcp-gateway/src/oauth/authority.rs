@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::changes::{ChangePublisher, REVOCATIONS, subscribe};
 use ring::rand::SystemRandom;
+use shared_models::changes::{ChangePublisher, REVOCATIONS, subscribe};
 use shared_models::ids::{GrantId, UserId};
 use tokio_util::sync::CancellationToken;
 
