@@ -31,9 +31,11 @@ pub enum Error {
     #[error(transparent)]
     Keyring(#[from] KeyringError),
     /// Something the worker crate does for the gateway failed (the embedded
-    /// engine, a rule's removal), reported as that crate words it.
+    /// engine, a rule's removal), reported as that crate words it. Its
+    /// database and source failures become [`Error::Database`] and
+    /// [`Error::Source`], answered as the gateway's own are.
     #[error(transparent)]
-    Worker(#[from] alert_worker::error::Error),
+    Worker(alert_worker::error::Error),
     /// A channel's configuration or a signing key could not be sealed or
     /// opened: a missing old key after a rotation, or a row that was
     /// tampered with.
@@ -51,6 +53,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<alert_worker::error::Error> for Error {
+    fn from(error: alert_worker::error::Error) -> Self {
+        match error {
+            alert_worker::error::Error::Database(e) => Self::Database(e),
+            alert_worker::error::Error::Source(e) => Self::Source(e),
+            other => Self::Worker(other),
+        }
+    }
 }
 
 impl Error {
