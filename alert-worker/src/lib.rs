@@ -11,3 +11,6 @@ pub mod notify;
 pub mod source;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod worker;
+
+pub use worker::Worker;

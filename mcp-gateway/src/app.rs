@@ -8,7 +8,9 @@ use axum::{Router, http::StatusCode, middleware, routing::get};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
 };
-use shared_models::{changes::ChangePublisher, keys::open_keyring, outbound, time::Clock};
+use shared_models::{
+    changes::ChangePublisher, keys::open_keyring, outbound, shutdown::Tasks, time::Clock,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -20,11 +22,8 @@ use tower_http::{
 };
 
 use alert_worker::{
-    engine::{Engine, EngineSettings, RuleScope},
-    notify::{
-        dispatch::{DispatchSettings, Dispatcher},
-        send::Sender,
-    },
+    Worker,
+    notify::{dispatch::DispatchSettings, send::Sender},
     source::{MetricSource, build_source},
 };
 
@@ -80,7 +79,7 @@ pub struct App {
     pub state: AppState,
     /// The in-process rule evaluator and notification dispatcher, when
     /// `embedded_worker` is on.
-    worker: Option<(Engine, Arc<Dispatcher>)>,
+    worker: Option<Worker>,
 }
 
 impl App {
@@ -131,22 +130,14 @@ impl App {
         }
         let source = build_source(&config.sources, store.db())?;
         let worker = config.embedded_worker.then(|| {
-            let dispatcher = Arc::new(Dispatcher::new(
+            Worker::embedded(
                 store.db().clone(),
+                source.clone(),
                 sender.clone(),
                 store.keyring(),
                 store.clock(),
                 DispatchSettings::from_config(&config.notify),
-            ));
-            let engine = Engine::new(
-                store.db().clone(),
-                source.clone(),
-                store.clock(),
-                RuleScope::All,
-                EngineSettings::default(),
             )
-            .with_outbox_signal(dispatcher.wake_signal());
-            (engine, dispatcher)
         });
         let authority = Authority::start(store.clone(), &config).await?;
         let client_documents = Arc::new(MetadataDocuments::new(outbound, store.clock()));
@@ -177,14 +168,23 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, mcp = %self.state.config.mcp_url(), "serving");
+        // Background work stops when serving ends, however it ends.
         let stop_sweeping = shutdown.child_token();
-        let sweeper = tokio::spawn(sweep_points(
-            self.state.store.clone(),
-            self.state.config.points_retention.as_duration(),
-            stop_sweeping.clone(),
-        ));
-        let authority = tokio::spawn(self.state.authority.clone().run(stop_sweeping.clone()));
-        let revocations = tokio::spawn(
+        let tasks = Tasks::new();
+        tasks.spawn(
+            "points retention",
+            sweep_points(
+                self.state.store.clone(),
+                self.state.config.points_retention.as_duration(),
+                stop_sweeping.clone(),
+            ),
+        );
+        tasks.spawn(
+            "OAuth refresh",
+            self.state.authority.clone().run(stop_sweeping.clone()),
+        );
+        tasks.spawn(
+            "revocation listener",
             self.state.authority.clone().listen(
                 self.state
                     .config
@@ -195,12 +195,14 @@ impl App {
                 stop_sweeping.clone(),
             ),
         );
-        let worker = self.worker.map(|(engine, dispatcher)| {
-            (
-                tokio::spawn(engine.run(stop_sweeping.clone())),
-                tokio::spawn(dispatcher.run(stop_sweeping.clone())),
-            )
-        });
+        // The engine finishes the evaluation in flight, and the dispatcher
+        // the deliveries in flight, before the worker returns.
+        if let Some(worker) = self.worker {
+            tasks.spawn(
+                "embedded worker",
+                worker.run_until_stopped(stop_sweeping.clone()),
+            );
+        }
         // The peer address feeds the sign-in and registration throttles.
         let served = axum::serve(
             self.listener,
@@ -210,30 +212,10 @@ impl App {
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(Error::io("serving HTTP"));
-        // Serving may also end on an error: stop the sweeper either way, and
-        // wait for it, so that nothing outlives this call.
+        // Serving may also end on an error: stop the background work either
+        // way, and wait for it, so that nothing outlives this call.
         stop_sweeping.cancel();
-        if let Err(error) = sweeper.await {
-            tracing::error!(error = %chain(&error), "points retention task failed");
-        }
-        for (task, what) in [
-            (authority, "OAuth refresh"),
-            (revocations, "revocation listener"),
-        ] {
-            if let Err(error) = task.await {
-                tracing::error!(error = %chain(&error), task = what, "background task failed");
-            }
-        }
-        // The engine finishes the evaluation in flight, and the dispatcher
-        // the deliveries in flight, before they return.
-        if let Some((evaluator, dispatcher)) = worker {
-            if let Err(error) = evaluator.await {
-                tracing::error!(error = %chain(&error), "rule evaluation task failed");
-            }
-            if let Err(error) = dispatcher.await {
-                tracing::error!(error = %chain(&error), "notification dispatcher failed");
-            }
-        }
+        tasks.wait().await;
         served
     }
 }
