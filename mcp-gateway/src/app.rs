@@ -21,11 +21,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use alert_worker::{
-    Worker,
-    notify::{dispatch::DispatchSettings, send::Sender},
-    source::{MetricSource, build_source},
-};
+use alert_worker::{DispatchSettings, MetricSource, Sender, Worker, build_source};
 
 use crate::{
     auth::{AuthError, Challenge, require_principal},

@@ -5,7 +5,7 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alert_worker::config::{SOURCE_DEFAULTS, SourceSettings};
+use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{

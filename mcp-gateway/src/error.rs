@@ -35,7 +35,7 @@ pub enum Error {
     /// database and source failures become [`Error::Database`] and
     /// [`Error::Source`], answered as the gateway's own are.
     #[error(transparent)]
-    Worker(alert_worker::error::Error),
+    Worker(alert_worker::Error),
     /// A channel's configuration or a signing key could not be sealed or
     /// opened: a missing old key after a rotation, or a row that was
     /// tampered with.
@@ -46,7 +46,7 @@ pub enum Error {
     SigningKey(String),
     /// The metrics store could not answer; the reason is safe to show.
     #[error("{0}")]
-    Source(#[from] alert_worker::source::SourceError),
+    Source(#[from] alert_worker::SourceError),
     #[error("{context}")]
     Io {
         context: String,
@@ -55,11 +55,11 @@ pub enum Error {
     },
 }
 
-impl From<alert_worker::error::Error> for Error {
-    fn from(error: alert_worker::error::Error) -> Self {
+impl From<alert_worker::Error> for Error {
+    fn from(error: alert_worker::Error) -> Self {
         match error {
-            alert_worker::error::Error::Database(e) => Self::Database(e),
-            alert_worker::error::Error::Source(e) => Self::Source(e),
+            alert_worker::Error::Database(e) => Self::Database(e),
+            alert_worker::Error::Source(e) => Self::Source(e),
             other => Self::Worker(other),
         }
     }

@@ -2,7 +2,7 @@
 //! against the egress policy, and the whole of it sealed under the current
 //! key, bound to its row; clients only ever read back the redacted form.
 
-use alert_worker::notify::send::Sender;
+use alert_worker::Sender;
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,

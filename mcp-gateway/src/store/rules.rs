@@ -1,4 +1,4 @@
-use alert_worker::engine::{Removal, delete_rule};
+use alert_worker::{Removal, delete_rule};
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
