@@ -7,6 +7,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
 pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{
     config::{ChangeSettings, NotifySettings},
@@ -232,13 +233,13 @@ machine only), or listen on one address",
     }
 }
 
+/// The host of `url`, an absolute http:// or https:// URL (IPv6 addresses
+/// without their brackets); `None` for anything else.
 fn public_host(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split('/').next()?;
-    let uri: http::uri::Authority = authority.parse().ok()?;
-    Some(uri.host().trim_matches(['[', ']']).to_owned())
+    let url = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    Some(url.host_str()?.trim_matches(['[', ']']).to_owned())
 }
 
 /// Accepts a list or one comma-separated string, so that the same key works
