@@ -7,13 +7,13 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
-use url::Url;
 pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{
     config::{ChangeSettings, NotifySettings},
     rule::{HumanDuration, RuleLimits},
     secret::Secret,
 };
+use url::Url;
 
 /// The gateway's own defaults.
 const GATEWAY_DEFAULTS: &str = include_str!("defaults.toml");
