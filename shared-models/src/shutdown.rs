@@ -59,3 +59,31 @@ impl Tasks {
         self.tracker.wait().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn waiting_outlasts_every_task_even_one_that_panics() {
+        let tasks = Tasks::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let stop = CancellationToken::new();
+        tasks.spawn("failing", async { panic!("a task that fails") });
+        tasks.spawn("stopping", {
+            let (finished, stop) = (finished.clone(), stop.clone());
+            async move {
+                stop.cancelled().await;
+                finished.store(true, Ordering::SeqCst);
+            }
+        });
+        stop.cancel();
+        tasks.wait().await;
+        assert!(finished.load(Ordering::SeqCst));
+    }
+}
