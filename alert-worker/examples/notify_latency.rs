@@ -21,11 +21,9 @@ use std::{
 };
 
 use alert_worker::{
-    config::NotifySettings,
     engine::{Engine, EngineSettings, RuleScope},
     notify::{
         dispatch::{DispatchSettings, Dispatcher},
-        egress::EgressPolicy,
         send::Sender,
     },
     source::builtin::BuiltinSource,
@@ -42,9 +40,11 @@ use sea_orm::{
 use serde_json::json;
 use shared_models::{
     channel::{ChannelConfig, ChannelKind},
+    config::NotifySettings,
     crypto::Keyring,
     entity::{alert_rule, notification, notification_channel, point},
     ids::{ChannelId, RuleId, UserId},
+    outbound::egress::EgressPolicy,
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
@@ -249,7 +249,7 @@ async fn insert_channel(
     let config = ChannelConfig::parse(
         ChannelKind::Webhook,
         json!({ "url": url }),
-        &alert_worker::notify::signing::generate_signing_secret()?,
+        &shared_models::channel::signing::generate_signing_secret()?,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sealed = config.seal(keyring, &id.to_string())?;

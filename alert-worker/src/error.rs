@@ -1,4 +1,5 @@
 use sea_orm::DbErr;
+use shared_models::{config::ConfigError, keys::KeyringError};
 
 /// The one error type of the worker crate.
 #[derive(Debug, thiserror::Error)]
@@ -7,8 +8,10 @@ pub enum Error {
     Database(#[from] DbErr),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
-    #[error("configuration {key}: {reason}")]
-    Config { key: &'static str, reason: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
     #[error("{context}")]
     Io {
         context: String,

@@ -8,7 +8,13 @@ use axum::{Router, http::StatusCode, middleware, routing::get};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
 };
-use shared_models::time::{Clock, duration_millis};
+use shared_models::{
+    changes::ChangePublisher,
+    keys::open_keyring,
+    outbound,
+    shutdown::Tasks,
+    time::{Clock, duration_millis},
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceBuilder;
@@ -19,16 +25,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use alert_worker::{
-    changes::ChangePublisher,
-    engine::{Engine, EngineSettings, RuleScope},
-    keys::open_keyring,
-    notify::{
-        dispatch::{DispatchSettings, Dispatcher},
-        send::Sender,
-    },
-    source::{MetricSource, build_source},
-};
+use alert_worker::{DispatchSettings, MetricSource, Sender, Worker, build_source};
 
 use crate::{
     auth::{AuthError, Challenge, require_principal},
@@ -85,7 +82,7 @@ pub struct App {
     pub state: AppState,
     /// The in-process rule evaluator and notification dispatcher, when
     /// `embedded_worker` is on.
-    worker: Option<(Engine, Arc<Dispatcher>)>,
+    worker: Option<Worker>,
     /// `/metrics`, when `metrics_listen` is set.
     metrics_listener: Option<MetricsListener>,
 }
@@ -109,7 +106,8 @@ impl App {
             .local_addr()
             .map_err(Error::io("reading the listener address"))?;
         config.resolve_public_url(bound)?;
-        let sender = Arc::new(Sender::from_config(&config.notify)?);
+        let outbound = outbound::Client::from_settings(&config.notify)?;
+        let sender = Arc::new(Sender::on(outbound.clone()));
         let connection = db::connect(&config).await?;
         if config.auto_migrate {
             db::migrate(&connection).await?;
@@ -137,25 +135,17 @@ impl App {
         }
         let source = build_source(&config.sources, store.db())?;
         let worker = config.embedded_worker.then(|| {
-            let dispatcher = Arc::new(Dispatcher::new(
+            Worker::embedded(
                 store.db().clone(),
+                source.clone(),
                 sender.clone(),
                 store.keyring(),
                 store.clock(),
                 DispatchSettings::from_config(&config.notify),
-            ));
-            let engine = Engine::new(
-                store.db().clone(),
-                source.clone(),
-                store.clock(),
-                RuleScope::All,
-                EngineSettings::default(),
             )
-            .with_outbox_signal(dispatcher.wake_signal());
-            (engine, dispatcher)
         });
         let authority = Authority::start(store.clone(), &config).await?;
-        let client_documents = Arc::new(MetadataDocuments::new(sender.clone(), store.clock()));
+        let client_documents = Arc::new(MetadataDocuments::new(outbound, store.clock()));
         let metrics = Arc::new(GatewayMetrics::new()?);
         let metrics_listener = MetricsListener::bind(config.metrics_listen, &metrics).await?;
         let state = AppState {
@@ -195,14 +185,23 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<()> {
         let addr = self.local_addr()?;
         tracing::info!(%addr, mcp = %self.state.config.mcp_url(), "serving");
+        // Background work stops when serving ends, however it ends.
         let stop_sweeping = shutdown.child_token();
-        let sweeper = tokio::spawn(sweep_points(
-            self.state.store.clone(),
-            self.state.config.points_retention.as_duration(),
-            stop_sweeping.clone(),
-        ));
-        let authority = tokio::spawn(self.state.authority.clone().run(stop_sweeping.clone()));
-        let revocations = tokio::spawn(
+        let tasks = Tasks::new();
+        tasks.spawn(
+            "points retention",
+            sweep_points(
+                self.state.store.clone(),
+                self.state.config.points_retention.as_duration(),
+                stop_sweeping.clone(),
+            ),
+        );
+        tasks.spawn(
+            "OAuth refresh",
+            self.state.authority.clone().run(stop_sweeping.clone()),
+        );
+        tasks.spawn(
+            "revocation listener",
             self.state.authority.clone().listen(
                 self.state
                     .config
@@ -213,15 +212,22 @@ impl App {
                 stop_sweeping.clone(),
             ),
         );
-        let metrics = self
-            .metrics_listener
-            .map(|listener| tokio::spawn(listener.run_until(stop_sweeping.clone())));
-        let worker = self.worker.map(|(engine, dispatcher)| {
-            (
-                tokio::spawn(engine.run(stop_sweeping.clone())),
-                tokio::spawn(dispatcher.run(stop_sweeping.clone())),
-            )
-        });
+        if let Some(listener) = self.metrics_listener {
+            let stop = stop_sweeping.clone();
+            tasks.spawn("metrics listener", async move {
+                if let Err(error) = listener.run_until(stop).await {
+                    tracing::error!(error = %chain(&error), "metrics listener failed");
+                }
+            });
+        }
+        // The engine finishes the evaluation in flight, and the dispatcher
+        // the deliveries in flight, before the worker returns.
+        if let Some(worker) = self.worker {
+            tasks.spawn(
+                "embedded worker",
+                worker.run_until_stopped(stop_sweeping.clone()),
+            );
+        }
         // The peer address feeds the sign-in and registration throttles.
         let served = axum::serve(
             self.listener,
@@ -231,41 +237,10 @@ impl App {
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
         .map_err(Error::io("serving HTTP"));
-        // Serving may also end on an error: stop the sweeper either way, and
-        // wait for it, so that nothing outlives this call.
+        // Serving may also end on an error: stop the background work either
+        // way, and wait for it, so that nothing outlives this call.
         stop_sweeping.cancel();
-        if let Err(error) = sweeper.await {
-            tracing::error!(error = %chain(&error), "points retention task failed");
-        }
-        for (task, what) in [
-            (authority, "OAuth refresh"),
-            (revocations, "revocation listener"),
-        ] {
-            if let Err(error) = task.await {
-                tracing::error!(error = %chain(&error), task = what, "background task failed");
-            }
-        }
-        if let Some(task) = metrics {
-            match task.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::error!(error = %chain(&error), "metrics listener failed")
-                }
-                Err(error) => {
-                    tracing::error!(error = %chain(&error), "metrics listener task failed")
-                }
-            }
-        }
-        // The engine finishes the evaluation in flight, and the dispatcher
-        // the deliveries in flight, before they return.
-        if let Some((evaluator, dispatcher)) = worker {
-            if let Err(error) = evaluator.await {
-                tracing::error!(error = %chain(&error), "rule evaluation task failed");
-            }
-            if let Err(error) = dispatcher.await {
-                tracing::error!(error = %chain(&error), "notification dispatcher failed");
-            }
-        }
+        tasks.wait().await;
         served
     }
 }

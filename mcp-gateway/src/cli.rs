@@ -2,11 +2,15 @@
 
 use std::{path::PathBuf, sync::Arc};
 
-use alert_worker::keys::{open_keyring, reseal_check};
 use chrono::Utc;
 use clap::{Parser, Subcommand};
 use ring::rand::SystemRandom;
-use shared_models::{crypto::Keyring, rule::HumanDuration, time::SystemClock};
+use shared_models::{
+    crypto::Keyring,
+    keys::{open_keyring, reseal_check},
+    rule::HumanDuration,
+    time::SystemClock,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 

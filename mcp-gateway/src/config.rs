@@ -1,22 +1,22 @@
-//! The gateway's one configuration struct: built-in defaults, then an
-//! optional TOML file, then `MONITORS_*` environment variables, validated
-//! once at start.
+//! The gateway's one configuration struct: the defaults written once in
+//! embedded TOML (the settings shared with the worker, then the gateway's
+//! own `defaults.toml`), then an optional TOML file, then `MONITORS_*`
+//! environment variables, validated once at start.
 
 use std::{net::SocketAddr, path::PathBuf};
 
-use alert_worker::config::{ChangeSettings, NotifySettings, SourceSettings, env_layer};
-use figment::{
-    Figment,
-    providers::{Format, Serialized, Toml},
-};
+use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
+pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{
+    config::{ChangeSettings, NotifySettings},
     rule::{HumanDuration, RuleLimits},
     secret::Secret,
-    shard::DEFAULT_SHARD_COUNT,
 };
+use url::Url;
 
-pub use alert_worker::config::LogFormat;
+/// The gateway's own defaults.
+const GATEWAY_DEFAULTS: &str = include_str!("defaults.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Config {
@@ -79,29 +79,6 @@ pub struct Config {
     pub changes: ChangeSettings,
 }
 
-/// Defaults, spelled as they would be in the TOML file.
-#[derive(Serialize)]
-struct Defaults {
-    database_url: &'static str,
-    listen: &'static str,
-    allowed_hosts: Vec<String>,
-    allowed_origins: Vec<String>,
-    min_interval: &'static str,
-    log_format: LogFormat,
-    auto_migrate: bool,
-    data_dir: &'static str,
-    max_body_bytes: usize,
-    request_timeout: &'static str,
-    shard_count: u32,
-    bootstrap_admin: bool,
-    db_max_connections: u32,
-    points_retention: &'static str,
-    embedded_worker: bool,
-    signup: Signup,
-    access_token_ttl: &'static str,
-    refresh_token_ttl: &'static str,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Signup {
@@ -109,82 +86,17 @@ pub enum Signup {
     Closed,
 }
 
-impl Default for Defaults {
-    fn default() -> Self {
-        Self {
-            database_url: "sqlite://./data/monitors.db?mode=rwc",
-            listen: "127.0.0.1:8080",
-            allowed_hosts: Vec::new(),
-            allowed_origins: Vec::new(),
-            min_interval: "10s",
-            log_format: LogFormat::Text,
-            auto_migrate: true,
-            data_dir: "./data",
-            max_body_bytes: 256 * 1024,
-            // A backtest of 1,000 evaluations fits; a stuck one does not.
-            request_timeout: "60s",
-            shard_count: DEFAULT_SHARD_COUNT,
-            bootstrap_admin: true,
-            db_max_connections: 16,
-            points_retention: "7d",
-            embedded_worker: true,
-            signup: Signup::Closed,
-            access_token_ttl: "1h",
-            refresh_token_ttl: "30d",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration could not be read: {0}")]
-    Load(#[from] Box<figment::Error>),
-    #[error("configuration {key}: {reason}")]
-    Invalid { key: &'static str, reason: String },
-    /// The settings shared with the worker refused for a reason other than
-    /// a bad key; kept whole, with its source chain.
-    #[error("configuration shared with the worker")]
-    Shared(#[source] alert_worker::error::Error),
-}
-
-/// Where configuration comes from: the optional file and the environment.
-/// Taking the environment as data keeps tests free of `set_var`.
-#[derive(Debug, Default, Clone)]
-pub struct ConfigSource {
-    pub file: Option<PathBuf>,
-    pub env: Vec<(String, String)>,
-}
-
-impl ConfigSource {
-    pub fn from_process(file: Option<PathBuf>) -> Self {
-        Self {
-            file,
-            env: std::env::vars().collect(),
-        }
-    }
-}
-
 impl Config {
     pub fn load(source: &ConfigSource) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
-        let file = source.file.clone().or_else(|| {
-            source
-                .env
-                .iter()
-                .find(|(k, _)| k == "MONITORS_CONFIG")
-                .map(|(_, v)| PathBuf::from(v))
-        });
-        if let Some(file) = file {
-            if !file.exists() {
-                return Err(ConfigError::Invalid {
-                    key: "config",
-                    reason: format!("file {} does not exist", file.display()),
-                });
-            }
-            figment = figment.merge(Toml::file(file));
+        if let Some(file) = source.file()
+            && !file.exists()
+        {
+            return Err(ConfigError::Invalid {
+                key: "config",
+                reason: format!("file {} does not exist", file.display()),
+            });
         }
-        figment = figment.merge(Serialized::defaults(env_layer(&source.env)));
-        let config: Config = figment.extract().map_err(Box::new)?;
+        let config: Config = source.extract(&[SOURCE_DEFAULTS, GATEWAY_DEFAULTS])?;
         config.validate()
     }
 
@@ -231,19 +143,11 @@ impl Config {
         if self.db_max_connections == 0 {
             return Err(invalid("db_max_connections", "must be at least 1"));
         }
-        for shared in [
-            self.sources.validate(),
-            self.notify.validate(),
-            self.changes.validate(),
-        ] {
-            match shared {
-                Ok(()) => {}
-                Err(alert_worker::error::Error::Config { key, reason }) => {
-                    return Err(ConfigError::Invalid { key, reason });
-                }
-                Err(other) => return Err(ConfigError::Shared(other)),
-            }
-        }
+        // The shared settings fail with the same error type: nothing they
+        // report is dropped or reworded.
+        self.sources.validate()?;
+        self.notify.validate()?;
+        self.changes.validate()?;
         // The sweep runs every minute; a shorter retention would delete
         // points that rules with hour-long windows still need.
         if self.request_timeout < HumanDuration::from_secs(1)
@@ -333,13 +237,13 @@ machine only), or listen on one address",
     }
 }
 
+/// The host of `url`, an absolute http:// or https:// URL (IPv6 addresses
+/// without their brackets); `None` for anything else.
 fn public_host(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority = rest.split('/').next()?;
-    let uri: http::uri::Authority = authority.parse().ok()?;
-    Some(uri.host().trim_matches(['[', ']']).to_owned())
+    let url = Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
+    Some(url.host_str()?.trim_matches(['[', ']']).to_owned())
 }
 
 /// Accepts a list or one comma-separated string, so that the same key works
@@ -376,6 +280,15 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_default_shard_count_is_the_shared_one() {
+        let config = Config::load(&env(&[])).unwrap();
+        assert_eq!(
+            config.shard_count,
+            shared_models::shard::DEFAULT_SHARD_COUNT
+        );
     }
 
     #[test]

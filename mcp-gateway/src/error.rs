@@ -3,7 +3,7 @@
 //! keep internal causes out of responses and log the whole chain once.
 
 use sea_orm::DbErr;
-use shared_models::{FieldError, ModelError, crypto::CryptoError};
+use shared_models::{FieldError, ModelError, crypto::CryptoError, keys::KeyringError};
 
 use crate::config::ConfigError;
 
@@ -26,11 +26,16 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error("the system random number generator failed")]
     Random,
-    /// Something the worker crate does for the gateway failed (loading the
-    /// keyring, building the notification sender, the change bus), reported
-    /// as that crate words it.
+    /// The installation's keyring could not be loaded or does not open
+    /// what the database holds; names the setting to fix.
     #[error(transparent)]
-    Worker(#[from] alert_worker::error::Error),
+    Keyring(#[from] KeyringError),
+    /// Something the worker crate does for the gateway failed (the embedded
+    /// engine, a rule's removal), reported as that crate words it. Its
+    /// database and source failures become [`Error::Database`] and
+    /// [`Error::Source`], answered as the gateway's own are.
+    #[error(transparent)]
+    Worker(alert_worker::Error),
     /// A channel's configuration or a signing key could not be sealed or
     /// opened: a missing old key after a rotation, or a row that was
     /// tampered with.
@@ -41,7 +46,7 @@ pub enum Error {
     SigningKey(String),
     /// The metrics store could not answer; the reason is safe to show.
     #[error("{0}")]
-    Source(#[from] alert_worker::source::SourceError),
+    Source(#[from] alert_worker::SourceError),
     /// The metrics registry refused a metric (a name given twice).
     #[error("the metrics registry could not be built")]
     Metrics(#[from] prometheus::Error),
@@ -51,6 +56,16 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<alert_worker::Error> for Error {
+    fn from(error: alert_worker::Error) -> Self {
+        match error {
+            alert_worker::Error::Database(e) => Self::Database(e),
+            alert_worker::Error::Source(e) => Self::Source(e),
+            other => Self::Worker(other),
+        }
+    }
 }
 
 impl Error {

@@ -1,6 +1,5 @@
 use std::process::ExitCode;
 
-use alert_worker::telemetry;
 use clap::Parser;
 use mcp_gateway::{
     cli::{self, Cli},
@@ -8,6 +7,7 @@ use mcp_gateway::{
     error::chain,
 };
 use shared_models::shutdown::stop_on_signal;
+use shared_models::telemetry;
 use tokio_util::sync::CancellationToken;
 
 // Serving MCP is allocation-heavy JSON work; mimalloc measured ~2x faster

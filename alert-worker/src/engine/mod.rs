@@ -7,6 +7,7 @@ pub mod outbox;
 mod persist;
 pub mod plan;
 pub mod preview;
+mod removal;
 mod rules;
 pub mod state;
 pub mod template;
@@ -31,11 +32,12 @@ use tokio_util::sync::CancellationToken;
 use decide::{SeriesDecision, decide_series};
 use outbox::{AlertFacts, rows_for};
 pub use persist::Fence;
+pub use persist::PersistReport;
 use persist::{
     AlertDraft, RuleHealth, SeriesOutcome, StoredStates, load_silences, load_states, persist,
 };
-pub use persist::{PersistReport, queue_resolutions_of_removed_rule};
 use plan::{Labels, first_error, observations, queries_for};
+pub use removal::{Removal, delete_rule};
 use rules::RuleSet;
 pub use rules::{LoadedRule, RefreshReport, RuleScope, aligned_tick};
 use state::{Phase, SeriesState, Transition};

@@ -430,7 +430,7 @@ async fn lock_rules<C: ConnectionTrait>(
 /// were told about, as an evaluation that resolved it would, since nothing
 /// will evaluate it again (a PagerDuty incident would otherwise stay open).
 /// Returns how many notifications were queued to send.
-pub async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
+pub(super) async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
     txn: &C,
     rule: &LoadedRule,
     now: Timestamp,

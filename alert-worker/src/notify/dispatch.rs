@@ -18,6 +18,7 @@ use sea_orm::{
 };
 use shared_models::{
     channel::ChannelConfig,
+    config::NotifySettings,
     crypto::{CryptoError, Keyring},
     entity::{TenantScoped, notification, notification_channel},
     ids::UserId,
@@ -29,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Attempt, Delivery, send::Sender};
 use crate::{
-    config::NotifySettings,
     error::{Error, Result, chain},
     metrics::WorkerMetrics,
 };

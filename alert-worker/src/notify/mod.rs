@@ -3,10 +3,8 @@
 //! platform's protocol through the egress guard.
 
 pub mod dispatch;
-pub mod egress;
 pub mod render;
 pub mod send;
-pub mod signing;
 
 use std::time::Duration;
 

@@ -4,91 +4,40 @@
 
 mod classify;
 mod email;
-mod http;
 mod redact;
-mod tls;
 
+use ::http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
+use rustls::pki_types::CertificateDer;
+use shared_models::{
+    channel::{ChannelConfig, EmailConfig, Endpoint, SmtpSecurity, redact_url, signing},
+    config::{ConfigError, NotifySettings},
+    outbound::{
+        Client, ClientError, HttpFailure, PostError,
+        egress::{EgressError, EgressPolicy},
+    },
+};
 use std::time::Duration;
 
-use ::http::{
-    HeaderMap, HeaderName, HeaderValue,
-    header::{ACCEPT, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, InvalidHeaderValue},
-};
-use rustls::pki_types::CertificateDer;
-use shared_models::channel::{ChannelConfig, EmailConfig, Endpoint, SmtpSecurity, redact_url};
-
+pub use self::redact::redact_secrets;
 use self::{
     classify::classify,
     email::{Smtp, send_smtp, sendgrid_body},
-    http::{BodyLimit, Failure, HttpClient},
 };
-pub use self::{http::Failure as HttpFailure, redact::redact_secrets};
-use super::{
-    Attempt, Delivery,
-    egress::{EgressError, EgressPolicy},
-    render, signing,
-};
-use crate::{
-    config::NotifySettings,
-    error::{Error, chain},
-};
+use super::{Attempt, Delivery, render};
+use crate::error::chain;
 
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    #[error(transparent)]
-    Egress(#[from] EgressError),
-    #[error("the TLS configuration could not be built")]
-    Tls(#[source] rustls::Error),
-    #[error("the user agent is not a valid header value")]
-    UserAgent(#[source] InvalidHeaderValue),
-}
-
-/// A document fetched with [`Sender::fetch`]: whatever the status, since
-/// the caller decides what a redirect or an error means (nothing is
-/// followed).
+/// Sends notifications on top of the shared egress-guarded [`Client`]; one
+/// per process, shared by the dispatcher and the gateway's
+/// `test_notification_channel`.
 #[derive(Debug, Clone)]
-pub struct Fetched {
-    pub status: u16,
-    pub content_type: Option<String>,
-    pub cache_control: Option<String>,
-    /// The whole body, at most the `max_bytes` asked for.
-    pub body: Vec<u8>,
-}
-
-/// Why [`Sender::fetch`] has no answer. Messages name the host (and the
-/// address), never the URL's path or query.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("destination refused")]
-    Egress(#[from] EgressError),
-    /// Includes [`HttpFailure::TooLarge`]: a body over the limit.
-    #[error("the request failed")]
-    Http(#[from] HttpFailure),
-    #[error("{host} gave no answer within {} ms", timeout.as_millis())]
-    Timeout { host: String, timeout: Duration },
-}
-
-/// Sends notifications; one per process, shared by the dispatcher and the
-/// gateway's `test_notification_channel`.
 pub struct Sender {
-    policy: EgressPolicy,
-    timeout: Duration,
-    http: HttpClient,
-}
-
-impl std::fmt::Debug for Sender {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sender")
-            .field("policy", &self.policy)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
+    client: Client,
 }
 
 impl Sender {
     /// `timeout` bounds one whole attempt: DNS, connection, TLS and answer.
-    pub fn new(policy: EgressPolicy, timeout: Duration) -> Result<Self, SendError> {
-        Self::with_roots(policy, timeout, &[])
+    pub fn new(policy: EgressPolicy, timeout: Duration) -> Result<Self, ClientError> {
+        Client::new(policy, timeout).map(Self::on)
     }
 
     /// Like [`Sender::new`], trusting `extra_roots` for https besides the
@@ -97,79 +46,28 @@ impl Sender {
         policy: EgressPolicy,
         timeout: Duration,
         extra_roots: &[CertificateDer<'static>],
-    ) -> Result<Self, SendError> {
-        let tls = tls::client_config(extra_roots).map_err(SendError::Tls)?;
-        let user_agent =
-            HeaderValue::from_str(&format!("monitors-mcp/{}", env!("CARGO_PKG_VERSION")))
-                .map_err(SendError::UserAgent)?;
-        Ok(Self {
-            policy,
-            timeout,
-            http: HttpClient::new(tls, user_agent),
-        })
+    ) -> Result<Self, ClientError> {
+        Client::with_roots(policy, timeout, extra_roots).map(Self::on)
     }
 
     /// The sender the configuration describes: its egress allowlist and
     /// per-attempt timeout.
-    pub fn from_config(settings: &NotifySettings) -> Result<Self, Error> {
-        let policy =
-            EgressPolicy::from_entries(&settings.egress_allowlist_entries()).map_err(|e| {
-                Error::Config {
-                    key: "egress_allowlist",
-                    reason: e.to_string(),
-                }
-            })?;
-        Self::new(policy, settings.notify_timeout.as_duration()).map_err(|e| Error::Config {
-            key: "notify",
-            reason: chain(&e),
-        })
+    pub fn from_config(settings: &NotifySettings) -> Result<Self, ConfigError> {
+        Client::from_settings(settings).map(Self::on)
+    }
+
+    /// A sender over `client`, whose policy and timeout it keeps.
+    pub fn on(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// The client underneath, for requests that are not notifications.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn policy(&self) -> &EgressPolicy {
-        &self.policy
-    }
-
-    /// GETs a small JSON document, such as an OAuth client's metadata,
-    /// under the same guard as notifications: the egress policy checks every
-    /// address the host resolves to (https only, unless the host is
-    /// allowlisted) and the connection goes to a checked address, within
-    /// the attempt timeout. A redirect comes back as the answer it is. At
-    /// most `max_bytes` of the body are read: a longer one, whether its
-    /// `Content-Length` says so or it just keeps coming, is
-    /// [`HttpFailure::TooLarge`].
-    pub async fn fetch(&self, url: &str, max_bytes: usize) -> Result<Fetched, FetchError> {
-        let attempt = async {
-            let target = self.policy.resolve_url(url).await?;
-            let mut headers = HeaderMap::new();
-            headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-            let response = self
-                .http
-                .get(&target, headers, BodyLimit::Whole(max_bytes))
-                .await?;
-            let header = |name| {
-                response
-                    .headers
-                    .get(name)
-                    .and_then(|v: &HeaderValue| v.to_str().ok())
-                    .map(str::to_owned)
-            };
-            Ok(Fetched {
-                status: response.status.as_u16(),
-                content_type: header(CONTENT_TYPE),
-                cache_control: header(CACHE_CONTROL),
-                body: response.body,
-            })
-        };
-        match tokio::time::timeout(self.timeout, attempt).await {
-            Ok(fetched) => fetched,
-            Err(_) => Err(FetchError::Timeout {
-                host: url::Url::parse(url)
-                    .ok()
-                    .and_then(|u| u.host_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                timeout: self.timeout,
-            }),
-        }
+        self.client.policy()
     }
 
     /// Whether the channel's destination may be reached, as when a client
@@ -178,19 +76,19 @@ impl Sender {
     pub async fn check_channel(&self, channel: &ChannelConfig) -> Result<(), EgressError> {
         let check = async {
             match channel.endpoint() {
-                Endpoint::Url(url) => self.policy.check_url(url).await,
+                Endpoint::Url(url) => self.client.policy().check_url(url).await,
                 Endpoint::Smtp {
                     host,
                     port,
                     encrypted,
-                } => self.policy.check_smtp(host, port, encrypted).await,
+                } => self.client.policy().check_smtp(host, port, encrypted).await,
             }
         };
         let host = || match channel.endpoint() {
             Endpoint::Url(url) => redact_url(url),
             Endpoint::Smtp { host, .. } => host.to_owned(),
         };
-        tokio::time::timeout(self.timeout, check)
+        tokio::time::timeout(self.client.timeout(), check)
             .await
             .unwrap_or_else(|_| {
                 Err(EgressError::Resolve {
@@ -208,18 +106,19 @@ impl Sender {
     /// their [`redact_url`] form, so it is safe to store and to show to the
     /// channel's owner.
     pub async fn send(&self, delivery: &Delivery<'_>) -> Attempt {
-        let attempt = match tokio::time::timeout(self.timeout, self.attempt(delivery)).await {
-            Ok(attempt) => attempt,
-            Err(_) => Attempt::Retry {
-                status: None,
-                retry_after: None,
-                error: format!(
-                    "{} gave no answer within {} ms",
-                    destination(delivery.channel),
-                    self.timeout.as_millis()
-                ),
-            },
-        };
+        let attempt =
+            match tokio::time::timeout(self.client.timeout(), self.attempt(delivery)).await {
+                Ok(attempt) => attempt,
+                Err(_) => Attempt::Retry {
+                    status: None,
+                    retry_after: None,
+                    error: format!(
+                        "{} gave no answer within {} ms",
+                        destination(delivery.channel),
+                        self.client.timeout().as_millis()
+                    ),
+                },
+            };
         scrub(delivery.channel, attempt)
     }
 
@@ -300,13 +199,13 @@ impl Sender {
         delivery: &Delivery<'_>,
     ) -> Attempt {
         let encrypted = smtp.security != SmtpSecurity::None;
-        match self.policy.resolve_smtp(host, port, encrypted).await {
+        match self.client.resolve_smtp(host, port, encrypted).await {
             Ok(target) => {
                 send_smtp(
                     smtp,
                     &target,
                     &render::email::render(delivery),
-                    self.timeout,
+                    self.client.timeout(),
                 )
                 .await
             }
@@ -341,17 +240,14 @@ impl Sender {
     }
 
     async fn post(&self, url: &str, headers: HeaderMap, body: Vec<u8>, now_ms: i64) -> Attempt {
-        let target = match self.policy.resolve_url(url).await {
-            Ok(target) => target,
-            Err(error) => return refused(&error),
-        };
         let shown = redact_url(url);
-        match self.http.post_json(&target, headers, body).await {
+        match self.client.post(url, headers, body).await {
             Ok(answer) => classify(&answer, &shown, now_ms),
-            Err(failure @ (Failure::ServerName { .. } | Failure::Request(_))) => {
-                permanent(&format!("{shown}: {}", chain(&failure)))
-            }
-            Err(failure) => Attempt::Retry {
+            Err(PostError::Egress(error)) => refused(&error),
+            Err(PostError::Http(
+                failure @ (HttpFailure::ServerName { .. } | HttpFailure::Request(_)),
+            )) => permanent(&format!("{shown}: {}", chain(&failure))),
+            Err(PostError::Http(failure)) => Attempt::Retry {
                 status: None,
                 retry_after: None,
                 error: format!("{shown}: {}", chain(&failure)),

@@ -3,14 +3,12 @@
 
 use std::time::Duration;
 
-use crate::{
-    changes::CHANNEL,
-    testing::{
-        daemon::{Daemon, free_port, scratch_dir},
-        within,
-    },
+use crate::testing::{
+    daemon::{Daemon, free_port, scratch_dir},
+    within,
 };
 use deadpool_redis::redis;
+use shared_models::changes::CHANNEL;
 
 /// A private `redis-server` on a free loopback port, keeping nothing on
 /// disk.

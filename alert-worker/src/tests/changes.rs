@@ -11,14 +11,17 @@ use std::{
 use crate::testing::fixture::fixture;
 use crate::testing::redis_server::Redis;
 use crate::{
-    changes::{ChangePublisher, listen},
     engine::{Engine, EngineSettings, RuleScope},
     source::builtin::BuiltinSource,
     testing::within,
 };
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use shared_models::{entity::rule_status, time::SystemClock};
+use shared_models::{
+    changes::{ChangePublisher, listen},
+    entity::rule_status,
+    time::SystemClock,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 

@@ -9,17 +9,16 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 use crate::testing::fixture::{Fixture, fixture_on, t, ts};
 use crate::testing::receiver::{Receiver, Reply};
 use crate::{
-    config::NotifySettings,
     metrics::WorkerMetrics,
     notify::{
         dispatch::{DispatchReport, DispatchSettings, Dispatcher},
         send::Sender,
-        signing::generate_signing_secret,
     },
     testing::{Backend, within},
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
+use shared_models::{channel::signing::generate_signing_secret, config::NotifySettings};
 use shared_models::{
     channel::{ChannelConfig, ChannelKind},
     crypto::Keyring,

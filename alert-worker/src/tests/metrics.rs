@@ -6,7 +6,6 @@
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use crate::{
-    config::NotifySettings,
     error::Error,
     fleet::{Fleet, FleetSettings, Ownership},
     http::MetricsServer,
@@ -23,7 +22,7 @@ use crate::{
 use reqwest::StatusCode;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
-use shared_models::{crypto::Keyring, ids::ChannelId, time::Clock};
+use shared_models::{config::NotifySettings, crypto::Keyring, ids::ChannelId, time::Clock};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 

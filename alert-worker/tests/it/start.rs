@@ -8,13 +8,10 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::{
-    config::NotifySettings,
-    keys::open_keyring,
-    testing::{Backend, TestDb, within},
-};
+use alert_worker::testing::{Backend, TestDb, within};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::Database;
+use shared_models::{config::NotifySettings, keys::open_keyring};
 use shared_models::{crypto::Keyring, secret::Secret};
 
 use crate::support::one_at_a_time;

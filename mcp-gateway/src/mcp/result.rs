@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use shared_models::FieldError;
 
-use alert_worker::source::SourceError;
+use alert_worker::SourceError;
 
 use crate::error::{Error, chain};
 

@@ -1,6 +1,6 @@
 use std::{collections::HashSet, sync::Arc, time::Instant};
 
-use alert_worker::{notify::send::Sender, source::MetricSource};
+use alert_worker::{MetricSource, Sender};
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     handler::server::{

@@ -9,9 +9,9 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::changes::{ChangePublisher, REVOCATIONS, subscribe};
 use ring::rand::SystemRandom;
 use shared_models::{
+    changes::{ChangePublisher, REVOCATIONS, subscribe},
     ids::{GrantId, UserId},
     time::{Timestamp, duration_millis},
 };

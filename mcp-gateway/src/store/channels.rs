@@ -2,7 +2,7 @@
 //! against the egress policy, and the whole of it sealed under the current
 //! key, bound to its row; clients only ever read back the redacted form.
 
-use alert_worker::notify::{send::Sender, signing::generate_signing_secret};
+use alert_worker::Sender;
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 use serde_json::Value;
+use shared_models::channel::signing::generate_signing_secret;
 use shared_models::{
     FieldError, ModelError,
     channel::{ChannelConfig, ChannelKind, EmailConfig},

@@ -20,7 +20,7 @@ mod web_sessions;
 
 use std::sync::Arc;
 
-use alert_worker::changes::ChangePublisher;
+use shared_models::changes::ChangePublisher;
 
 use sea_orm::DatabaseConnection;
 use shared_models::{

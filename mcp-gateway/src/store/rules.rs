@@ -1,4 +1,4 @@
-use alert_worker::engine::{LoadedRule, queue_resolutions_of_removed_rule};
+use alert_worker::{Removal, delete_rule};
 use schemars::JsonSchema;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
     FieldError, ModelError,
-    entity::{TenantScoped, alert, alert_rule, notification_channel, rule_state, rule_status},
+    entity::{TenantScoped, alert_rule, notification_channel, rule_status},
     ids::{ChannelId, RuleId, UserId},
-    rule::{AlertState, RuleSpec, Severity, apply_patch},
+    rule::{RuleSpec, Severity, apply_patch},
     shard::shard_of,
     time::format_millis,
 };
@@ -272,8 +272,9 @@ impl Store {
     }
 
     /// Deletes the rule and its evaluation state, and resolves its open
-    /// alerts: nothing will ever evaluate them again, so leaving them firing
-    /// would leave them firing forever. The alert history stays.
+    /// alerts (the worker's [`delete_rule`]): nothing will ever evaluate
+    /// them again, so leaving them firing would leave them firing forever.
+    /// The alert history stays.
     pub async fn delete_rule(&self, owner: UserId, id: RuleId) -> Result<()> {
         let id = id.to_string();
         let now = self.clock.now();
@@ -298,33 +299,9 @@ impl Store {
             return Err(Error::not_found("alert rule", id));
         };
         let shard = row.shard;
-        // Before the states go: they say which open alerts were notified.
-        queue_resolutions_of_removed_rule(&txn, &LoadedRule::from_row(row)?, now).await?;
-        let result = alert_rule::Entity::delete_owned(owner)
-            .filter(alert_rule::Column::Id.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        if result.rows_affected == 0 {
+        if delete_rule(&txn, owner, row, now).await? == Removal::Missing {
             return Err(Error::not_found("alert rule", id));
         }
-        rule_state::Entity::delete_owned(owner)
-            .filter(rule_state::Column::RuleId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        rule_status::Entity::delete_owned(owner)
-            .filter(rule_status::Column::RuleId.eq(id.as_str()))
-            .exec(&txn)
-            .await?;
-        alert::Entity::update_owned(owner)
-            .col_expr(
-                alert::Column::State,
-                Expr::value(AlertState::Resolved.as_str()),
-            )
-            .col_expr(alert::Column::ResolvedAt, Expr::value(now))
-            .filter(alert::Column::RuleId.eq(id.as_str()))
-            .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
-            .exec(&txn)
-            .await?;
         txn.commit().await?;
         self.announce_rule(&id, shard).await;
         Ok(())

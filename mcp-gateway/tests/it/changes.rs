@@ -21,7 +21,7 @@ async fn create_update_and_delete_are_announced(backend: Backend) {
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut pubsub = client.get_async_pubsub().await.expect("Redis reachable");
     pubsub
-        .subscribe(alert_worker::changes::CHANNEL)
+        .subscribe(shared_models::changes::CHANNEL)
         .await
         .unwrap();
     let mut messages = pubsub.into_on_message();

@@ -4,6 +4,7 @@
 
 mod config;
 mod redact;
+pub mod signing;
 
 pub use config::{
     ChannelConfig, ChannelKind, EmailConfig, Endpoint, SmtpSecurity, WEBHOOK_SECRET_PREFIX,

@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use http::StatusCode;
 
-use super::http::Answer;
 use crate::notify::Attempt;
+use shared_models::outbound::Answer;
 
 /// How much of a receiver's answer is kept with the outcome.
 const DETAIL_CHARS: usize = 300;

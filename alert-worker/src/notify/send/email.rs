@@ -14,11 +14,11 @@ use lettre::{
     },
 };
 use serde_json::{Value, json};
-use shared_models::channel::SmtpSecurity;
+use shared_models::{channel::SmtpSecurity, outbound::egress::SmtpTarget};
 
 use crate::{
     error::chain,
-    notify::{Attempt, egress::SmtpTarget, render::email::EmailBody},
+    notify::{Attempt, render::email::EmailBody},
 };
 
 /// An SMTP channel's settings, borrowed from its configuration.

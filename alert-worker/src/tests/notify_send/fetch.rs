@@ -11,6 +11,7 @@ async fn fetch_gets_a_document_with_its_caching_headers() {
         .body(r#"{"client_id":"x"}"#)])
     .await;
     let fetched = local_sender()
+        .client()
         .fetch(&receiver.url("/client.json?v=1"), 1024)
         .await
         .unwrap();
@@ -41,9 +42,12 @@ async fn fetch_reads_no_more_than_it_may() {
     .await;
     let sender = local_sender();
     let url = receiver.url("/doc");
-    assert_eq!(sender.fetch(&url, 4096).await.unwrap().body.len(), 4096);
+    assert_eq!(
+        sender.client().fetch(&url, 4096).await.unwrap().body.len(),
+        4096
+    );
     for _ in 0..3 {
-        let error = sender.fetch(&url, 4096).await.unwrap_err();
+        let error = sender.client().fetch(&url, 4096).await.unwrap_err();
         assert!(
             matches!(
                 error,
@@ -69,9 +73,17 @@ async fn fetch_returns_redirects_and_errors_as_answers() {
     ])
     .await;
     let sender = local_sender();
-    let moved = sender.fetch(&receiver.url("/c"), 1024).await.unwrap();
+    let moved = sender
+        .client()
+        .fetch(&receiver.url("/c"), 1024)
+        .await
+        .unwrap();
     assert_eq!(moved.status, 301);
-    let missing = sender.fetch(&receiver.url("/c"), 1024).await.unwrap();
+    let missing = sender
+        .client()
+        .fetch(&receiver.url("/c"), 1024)
+        .await
+        .unwrap();
     assert_eq!(missing.status, 404);
     assert_eq!(missing.body, b"no such client");
     assert!(target.requests().is_empty());
@@ -82,6 +94,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
     let receiver = Receiver::start().await;
     let guarded = sender(&[], Duration::from_secs(5));
     let error = guarded
+        .client()
         .fetch(&receiver.url("/client.json"), 1024)
         .await
         .unwrap_err();
@@ -90,6 +103,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
         "{error:?}"
     );
     let error = guarded
+        .client()
         .fetch("https://169.254.169.254/latest/meta-data/", 1024)
         .await
         .unwrap_err();
@@ -103,6 +117,7 @@ async fn fetch_goes_through_the_egress_guard_and_the_timeout() {
     let hanging = Receiver::scripted([Reply::hang()]).await;
     let quick = sender(&["127.0.0.1/32"], Duration::from_millis(300));
     let error = quick
+        .client()
         .fetch(&hanging.url("/client.json"), 1024)
         .await
         .unwrap_err();

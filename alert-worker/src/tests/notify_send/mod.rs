@@ -11,17 +11,17 @@ mod platforms;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use crate::notify::{
-    Attempt, Delivery,
-    egress::{EgressError, EgressPolicy},
-    send::{FetchError, HttpFailure, Sender},
-};
+use crate::notify::{Attempt, Delivery, send::Sender};
 use crate::testing::receiver::{Receiver, Recorded, Reply};
 use crate::testing::smtp::{SmtpScript, SmtpServer};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::hmac;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::json;
+use shared_models::outbound::{
+    FetchError, HttpFailure,
+    egress::{EgressError, EgressPolicy},
+};
 use shared_models::{
     chain,
     channel::{ChannelConfig, EmailConfig, SmtpSecurity},

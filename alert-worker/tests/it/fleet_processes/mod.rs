@@ -27,10 +27,8 @@ use alert_worker::testing::mariadbd::Mariadbd;
 use alert_worker::testing::redis_server::Redis;
 use alert_worker::testing::within;
 use alert_worker::{
-    changes::ChangePublisher,
     engine::EngineSettings,
     fleet::{self, FleetSettings},
-    notify::signing::generate_signing_secret,
     testing::{Backend, TestDb, insert_user, receiver::Receiver},
 };
 use migrations::{Migrator, MigratorTrait};
@@ -40,7 +38,8 @@ use sea_orm::{
 };
 use serde_json::json;
 use shared_models::{
-    channel::{ChannelConfig, ChannelKind},
+    changes::ChangePublisher,
+    channel::{ChannelConfig, ChannelKind, signing::generate_signing_secret},
     crypto::Keyring,
     entity::{
         alert, alert_rule, notification, notification_channel, point, rule_status, shard_lease,

@@ -4,7 +4,7 @@
 //! says what a registration would have said.
 //!
 //! The URL is the client's to choose, so fetching it is fetching an
-//! attacker's URL: it goes through the notification sender's egress guard
+//! attacker's URL: it goes through the egress guard notifications use
 //! (no private, loopback or metadata addresses unless the operator
 //! allowlisted them; the connection goes to the address that was checked),
 //! never follows a redirect, reads at most [`Limits::max_bytes`] and gives
@@ -17,9 +17,11 @@ use std::{
     time::Duration,
 };
 
-use alert_worker::notify::send::{FetchError, Fetched, Sender};
 use serde_json::Value;
-use shared_models::time::{Clock, Timestamp};
+use shared_models::{
+    outbound::{Client, FetchError, Fetched},
+    time::{Clock, Timestamp},
+};
 use tokio::sync::OnceCell;
 use url::Url;
 
@@ -302,7 +304,7 @@ type Slot = OnceCell<Outcome>;
 /// failing URL again for that long, so a broken or hostile client cannot
 /// turn every request into a fetch. Set it to zero to refetch every time.
 pub struct MetadataDocuments {
-    sender: Arc<Sender>,
+    client: Client,
     clock: Arc<dyn Clock>,
     limits: Limits,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
@@ -317,15 +319,15 @@ impl std::fmt::Debug for MetadataDocuments {
 }
 
 impl MetadataDocuments {
-    /// `sender` is the process's notification sender, whose egress policy
-    /// (and allowlist) guards these fetches too.
-    pub fn new(sender: Arc<Sender>, clock: Arc<dyn Clock>) -> Self {
-        Self::with_limits(sender, clock, Limits::default())
+    /// `client` is the process's egress-guarded client, whose policy (and
+    /// allowlist) guards notifications too.
+    pub fn new(client: Client, clock: Arc<dyn Clock>) -> Self {
+        Self::with_limits(client, clock, Limits::default())
     }
 
-    pub fn with_limits(sender: Arc<Sender>, clock: Arc<dyn Clock>, limits: Limits) -> Self {
+    pub fn with_limits(client: Client, clock: Arc<dyn Clock>, limits: Limits) -> Self {
         Self {
-            sender,
+            client,
             clock,
             limits,
             slots: Mutex::default(),
@@ -362,7 +364,7 @@ impl MetadataDocuments {
     }
 
     async fn load(&self, client_id: &str) -> Outcome {
-        let fetch = self.sender.fetch(client_id, self.limits.max_bytes);
+        let fetch = self.client.fetch(client_id, self.limits.max_bytes);
         let result = match tokio::time::timeout(self.limits.timeout, fetch).await {
             Err(_) => Err(MetadataError::Timeout(self.limits.timeout)),
             Ok(Err(error)) => Err(MetadataError::Fetch(Arc::new(error))),

@@ -1,19 +1,19 @@
 //! The document rules on their own, then the fetcher against a real local
-//! HTTP server (the alert worker's test receiver) through the real sender
-//! and egress guard, with a manual clock for the cache.
+//! HTTP server (the alert worker's test receiver) through the real
+//! egress-guarded client, with a manual clock for the cache.
 
 use std::sync::Arc;
 
-use alert_worker::{
-    notify::{
-        egress::{EgressError, EgressPolicy},
-        send::{FetchError, HttpFailure, Sender},
-    },
-    testing::receiver::{Receiver, Reply},
-};
+use alert_worker::testing::receiver::{Receiver, Reply};
 use chrono::{DateTime, TimeDelta};
 use serde_json::json;
-use shared_models::time::ManualClock;
+use shared_models::{
+    outbound::{
+        HttpFailure,
+        egress::{EgressError, EgressPolicy},
+    },
+    time::ManualClock,
+};
 
 use super::*;
 
@@ -201,15 +201,13 @@ struct Setup {
     clock: Arc<ManualClock>,
 }
 
-fn sender(allowlist: &[&str]) -> Arc<Sender> {
+fn client(allowlist: &[&str]) -> Client {
     let entries: Vec<String> = allowlist.iter().map(|e| (*e).to_owned()).collect();
-    Arc::new(
-        Sender::new(
-            EgressPolicy::from_entries(&entries).unwrap(),
-            Duration::from_secs(10),
-        )
-        .unwrap(),
+    Client::new(
+        EgressPolicy::from_entries(&entries).unwrap(),
+        Duration::from_secs(10),
     )
+    .unwrap()
 }
 
 fn clock() -> Arc<ManualClock> {
@@ -222,7 +220,7 @@ async fn setup(limits: Limits) -> Setup {
     let receiver = Receiver::scripted([]).await;
     let clock = clock();
     let documents =
-        MetadataDocuments::with_limits(sender(&["127.0.0.1/32"]), clock.clone(), limits);
+        MetadataDocuments::with_limits(client(&["127.0.0.1/32"]), clock.clone(), limits);
     Setup {
         receiver,
         documents,
@@ -410,7 +408,7 @@ async fn a_redirect_is_not_followed() {
 async fn private_addresses_are_refused_unless_allowlisted() {
     let receiver = Receiver::start().await;
     let port = receiver.addr.port();
-    let documents = MetadataDocuments::new(sender(&[]), clock());
+    let documents = MetadataDocuments::new(client(&[]), clock());
     for (client_id, class) in [
         (format!("https://127.0.0.1:{port}/client.json"), "loopback"),
         (format!("http://127.0.0.1:{port}/client.json"), "loopback"),

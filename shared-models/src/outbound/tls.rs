@@ -1,4 +1,4 @@
-//! The TLS client configuration for notifications: rustls on ring with the
+//! The TLS client configuration for outbound requests: rustls on ring with the
 //! Mozilla roots compiled in, so the worker needs no system certificate
 //! store and never depends on a process-wide crypto provider being
 //! installed.

@@ -21,7 +21,7 @@ use tokio::{
 use tokio_rustls::TlsConnector;
 use url::Position;
 
-use crate::notify::egress::UrlTarget;
+use super::egress::UrlTarget;
 
 /// How much of an answer is read: enough for any error a receiver writes,
 /// and a bound on what a hostile one can make the worker hold.
@@ -29,7 +29,7 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// What the receiver of a POST said.
 #[derive(Debug)]
-pub(super) struct Answer {
+pub struct Answer {
     pub status: StatusCode,
     pub retry_after: Option<String>,
     /// The start of the body, as text.

@@ -16,19 +16,35 @@ use std::{
     path::Path,
 };
 
+use sea_orm::DbErr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
     QuerySelect, Set, sea_query::Expr,
 };
-use shared_models::{
+
+use crate::{
+    config::{ConfigError, NotifySettings},
     crypto::{CryptoError, Keyring},
     entity::{notification_channel, oauth_signing_key},
 };
 
-use crate::{
-    config::NotifySettings,
-    error::{Error, Result},
-};
+/// Why a process cannot have the installation's keyring.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    /// No key, a malformed one, or not the installation's: names the setting.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database operation failed")]
+    Database(#[from] DbErr),
+    #[error("{context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+type Result<T, E = KeyringError> = std::result::Result<T, E>;
 
 /// The one row of `key_checks`.
 mod key_check {
@@ -219,11 +235,11 @@ after a rotation, keep the earlier key in MONITORS_ENCRYPTION_OLD_KEYS until `mc
     )
 }
 
-fn config(reason: String) -> Error {
-    Error::Config {
+fn config(reason: String) -> KeyringError {
+    KeyringError::Config(ConfigError::Invalid {
         key: SETTING,
         reason,
-    }
+    })
 }
 
 fn read_or_create(path: &Path) -> Result<String> {
@@ -231,7 +247,7 @@ fn read_or_create(path: &Path) -> Result<String> {
         Ok(key) => return Ok(key.trim().to_owned()),
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(source) => {
-            return Err(Error::Io {
+            return Err(KeyringError::Io {
                 context: format!("reading the encryption key {}", path.display()),
                 source,
             });
@@ -239,7 +255,7 @@ fn read_or_create(path: &Path) -> Result<String> {
     }
     let io = |context: &str| {
         let context = format!("{context} {}", path.display());
-        move |source| Error::Io { context, source }
+        move |source| KeyringError::Io { context, source }
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io("creating the directory of"))?;
@@ -271,7 +287,7 @@ fn read_or_create(path: &Path) -> Result<String> {
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 
-    use shared_models::secret::Secret;
+    use crate::secret::Secret;
 
     use super::*;
 

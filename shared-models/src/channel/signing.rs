@@ -1,12 +1,12 @@
 //! Signatures for the generic webhook, per the Standard Webhooks
 //! specification: receivers verify them with any of its libraries.
 
+use super::WEBHOOK_SECRET_PREFIX;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ring::{
     hmac,
     rand::{SecureRandom, SystemRandom},
 };
-use shared_models::channel::WEBHOOK_SECRET_PREFIX;
 
 /// 256 bits: the HMAC-SHA256 key length the specification recommends.
 const SECRET_BYTES: usize = 32;

@@ -138,7 +138,7 @@ impl EgressError {
 /// A URL destination that passed the checks: the addresses to connect to,
 /// and the host name for TLS and the `Host` header.
 #[derive(Debug, Clone)]
-pub(crate) struct UrlTarget {
+pub struct UrlTarget {
     pub url: Url,
     pub host: String,
     pub port: u16,
@@ -148,7 +148,7 @@ pub(crate) struct UrlTarget {
 
 /// An SMTP server that passed the checks.
 #[derive(Debug, Clone)]
-pub(crate) struct SmtpTarget {
+pub struct SmtpTarget {
     /// The name the server's certificate must carry.
     pub host: String,
     pub addrs: Vec<SocketAddr>,

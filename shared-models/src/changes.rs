@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::{Error, Result, chain};
+use crate::{chain, config::ConfigError};
 
 /// The pub/sub channel rule changes are announced on.
 pub const CHANNEL: &str = "monitors:rule-changes";
@@ -35,10 +35,10 @@ impl std::fmt::Debug for ChangePublisher {
 }
 
 impl ChangePublisher {
-    pub fn new(redis_url: &str) -> Result<Self> {
+    pub fn new(redis_url: &str) -> Result<Self, ConfigError> {
         let pool = PoolConfig::from_url(redis_url)
             .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| Error::Config {
+            .map_err(|e| ConfigError::Invalid {
                 key: "redis_url",
                 reason: e.to_string(),
             })?;
