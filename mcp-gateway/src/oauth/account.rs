@@ -25,11 +25,7 @@ pub fn router() -> Router<AppState> {
 
 fn failed(error: crate::error::Error) -> Response {
     tracing::error!(error = %chain(&error), "account page failed");
-    web::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        "The server could not complete the request.",
-    )
+    web::unavailable_page()
 }
 
 async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {

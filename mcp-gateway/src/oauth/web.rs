@@ -136,6 +136,16 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
     )
 }
 
+/// The page for a request the server could not complete (503); the caller
+/// logs why.
+pub fn unavailable_page() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The server could not complete the request.",
+    )
+}
+
 /// The stylesheet the pages link to.
 pub async fn stylesheet() -> Response {
     (

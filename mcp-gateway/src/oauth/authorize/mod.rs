@@ -193,11 +193,7 @@ async fn check(state: &AppState, raw: Option<String>) -> Result<Checked, Stop> {
         }
         Err(error) => {
             tracing::error!(error = %chain(&error), "resolving an OAuth client failed");
-            return Err(Stop::Page(web::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again shortly",
-                "The server could not complete the request.",
-            )));
+            return Err(Stop::Page(web::unavailable_page()));
         }
     };
     let redirect_uri = match query.redirect_uri.as_deref() {
@@ -312,11 +308,7 @@ async fn authorize(
 
 fn unavailable(error: Error) -> Response {
     tracing::error!(error = %chain(&error), "OAuth page failed");
-    web::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        "The server could not complete the request.",
-    )
+    web::unavailable_page()
 }
 
 async fn consent_page(
