@@ -107,12 +107,12 @@ async fn revoke(
         Ok(None) => return Redirect::to(ACCOUNT_PATH).into_response(),
         Err(error) => return failed(error),
     };
-    if !web::same_secret(form.csrf.as_deref().unwrap_or_default(), &session.csrf) {
-        return web::error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "The form expired. Reload the account page.",
-        );
+    if let Err(refused) = web::check_form_csrf(
+        form.csrf.as_deref(),
+        &session.csrf,
+        "The form expired. Reload the account page.",
+    ) {
+        return refused;
     }
     let id = form.connection_id.unwrap_or_default();
     let revoked = match GrantId::parse_field(&id, "id") {

@@ -78,8 +78,26 @@ pub async fn start_session(
     ))
 }
 
-pub fn same_secret(a: &str, b: &str) -> bool {
+fn same_secret(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// Refuses a form whose CSRF token is not `expected` with a 403 page that
+/// asks to try again, saying `message`.
+pub fn check_form_csrf(
+    presented: Option<&str>,
+    expected: &str,
+    message: &str,
+) -> std::result::Result<(), Response> {
+    if same_secret(presented.unwrap_or_default(), expected) {
+        Ok(())
+    } else {
+        Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Please try again",
+            message,
+        ))
+    }
 }
 
 /// The peer's address. Behind an ingress that is the ingress's: the

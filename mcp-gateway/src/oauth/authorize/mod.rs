@@ -371,12 +371,12 @@ async fn consent(
         }
         Err(error) => return unavailable(error),
     };
-    if !web::same_secret(form.csrf.as_deref().unwrap_or_default(), &session.csrf) {
-        return web::error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "The consent form expired or did not come from this site. Go back to the app and connect again.",
-        );
+    if let Err(refused) = web::check_form_csrf(
+        form.csrf.as_deref(),
+        &session.csrf,
+        "The consent form expired or did not come from this site. Go back to the app and connect again.",
+    ) {
+        return refused;
     }
     if form.decision.as_deref() != Some("allow") {
         return redirect_back(

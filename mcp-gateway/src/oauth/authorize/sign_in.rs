@@ -116,12 +116,12 @@ pub(super) async fn sign_in(
 ) -> Response {
     let return_to = safe_return(return_to);
     let cookie_csrf = web::cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if !web::same_secret(form.csrf.as_deref().unwrap_or_default(), cookie_csrf) {
-        return web::error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "The sign-in form expired or did not come from this site. Go back and sign in again.",
-        );
+    if let Err(refused) = web::check_form_csrf(
+        form.csrf.as_deref(),
+        cookie_csrf,
+        "The sign-in form expired or did not come from this site. Go back and sign in again.",
+    ) {
+        return refused;
     }
     let email_raw = form.email.unwrap_or_default();
     let again = |error: &str, status| {
