@@ -220,27 +220,25 @@ fn bad_value(key: &str, value: &str) -> Option<String> {
         value,
         "t" | "T" | "true" | "True" | "TRUE" | "f" | "F" | "false" | "False" | "FALSE"
     );
+    let out_of_range = |what: &str| {
+        format!(
+            "the {what} {} of field {} is out of range",
+            shown(value),
+            shown(key)
+        )
+    };
     if let Some(int) = value.strip_suffix('i')
         && signed(int)
     {
-        return int.parse::<i64>().is_err().then(|| {
-            format!(
-                "the integer {} of field {} is out of range",
-                shown(value),
-                shown(key)
-            )
-        });
+        return int.parse::<i64>().is_err().then(|| out_of_range("integer"));
     }
     if let Some(uint) = value.strip_suffix('u')
         && digits(uint)
     {
-        return uint.parse::<u64>().is_err().then(|| {
-            format!(
-                "the unsigned integer {} of field {} is out of range",
-                shown(value),
-                shown(key)
-            )
-        });
+        return uint
+            .parse::<u64>()
+            .is_err()
+            .then(|| out_of_range("unsigned integer"));
     }
     if float(value) || boolean {
         return None;
