@@ -107,7 +107,7 @@ async fn revoke(
         Ok(None) => return Redirect::to(ACCOUNT_PATH).into_response(),
         Err(error) => return failed(error),
     };
-    if let Err(refused) = web::check_form_csrf(
+    if let Some(refused) = web::csrf_refusal(
         form.csrf.as_deref(),
         &session.csrf,
         "The form expired. Reload the account page.",

@@ -82,22 +82,11 @@ fn same_secret(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
-/// Refuses a form whose CSRF token is not `expected` with a 403 page that
-/// asks to try again, saying `message`.
-pub fn check_form_csrf(
-    presented: Option<&str>,
-    expected: &str,
-    message: &str,
-) -> std::result::Result<(), Response> {
-    if same_secret(presented.unwrap_or_default(), expected) {
-        Ok(())
-    } else {
-        Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            message,
-        ))
-    }
+/// The refusal of a form whose CSRF token is not `expected`: a 403 page that
+/// asks to try again, saying `message`; `None` when the token matches.
+pub fn csrf_refusal(presented: Option<&str>, expected: &str, message: &str) -> Option<Response> {
+    (!same_secret(presented.unwrap_or_default(), expected))
+        .then(|| error_page(StatusCode::FORBIDDEN, "Please try again", message))
 }
 
 /// The peer's address. Behind an ingress that is the ingress's: the

@@ -371,7 +371,7 @@ async fn consent(
         }
         Err(error) => return unavailable(error),
     };
-    if let Err(refused) = web::check_form_csrf(
+    if let Some(refused) = web::csrf_refusal(
         form.csrf.as_deref(),
         &session.csrf,
         "The consent form expired or did not come from this site. Go back to the app and connect again.",

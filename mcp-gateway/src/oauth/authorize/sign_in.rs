@@ -116,7 +116,7 @@ pub(super) async fn sign_in(
 ) -> Response {
     let return_to = safe_return(return_to);
     let cookie_csrf = web::cookie(&headers, CSRF_COOKIE).unwrap_or_default();
-    if let Err(refused) = web::check_form_csrf(
+    if let Some(refused) = web::csrf_refusal(
         form.csrf.as_deref(),
         cookie_csrf,
         "The sign-in form expired or did not come from this site. Go back and sign in again.",
