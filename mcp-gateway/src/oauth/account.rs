@@ -25,11 +25,7 @@ pub fn router() -> Router<AppState> {
 
 fn failed(error: crate::error::Error) -> Response {
     tracing::error!(error = %chain(&error), "account page failed");
-    web::error_page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again shortly",
-        "The server could not complete the request.",
-    )
+    web::unavailable_page()
 }
 
 async fn account(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -111,12 +107,12 @@ async fn revoke(
         Ok(None) => return Redirect::to(ACCOUNT_PATH).into_response(),
         Err(error) => return failed(error),
     };
-    if !web::same_secret(form.csrf.as_deref().unwrap_or_default(), &session.csrf) {
-        return web::error_page(
-            StatusCode::FORBIDDEN,
-            "Please try again",
-            "The form expired. Reload the account page.",
-        );
+    if let Some(refused) = web::csrf_refusal(
+        form.csrf.as_deref(),
+        &session.csrf,
+        "The form expired. Reload the account page.",
+    ) {
+        return refused;
     }
     let id = form.connection_id.unwrap_or_default();
     let revoked = match GrantId::parse_field(&id, "id") {

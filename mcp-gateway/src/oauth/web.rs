@@ -78,8 +78,15 @@ pub async fn start_session(
     ))
 }
 
-pub fn same_secret(a: &str, b: &str) -> bool {
+fn same_secret(a: &str, b: &str) -> bool {
     !a.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// The refusal of a form whose CSRF token is not `expected`: a 403 page that
+/// asks to try again, saying `message`; `None` when the token matches.
+pub fn csrf_refusal(presented: Option<&str>, expected: &str, message: &str) -> Option<Response> {
+    (!same_secret(presented.unwrap_or_default(), expected))
+        .then(|| error_page(StatusCode::FORBIDDEN, "Please try again", message))
 }
 
 /// The peer's address. Behind an ingress that is the ingress's: the
@@ -133,6 +140,16 @@ pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
         status,
         pages::error(&pages::ErrorPage { title, message }),
         &[],
+    )
+}
+
+/// The page for a request the server could not complete (503); the caller
+/// logs why.
+pub fn unavailable_page() -> Response {
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Try again shortly",
+        "The server could not complete the request.",
     )
 }
 
