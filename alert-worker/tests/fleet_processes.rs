@@ -690,8 +690,8 @@ async fn webhook(db: &DatabaseConnection, owner: &str, key: &str, url: &str) -> 
         sealed: Set(config.seal(&keyring, &id.to_string()).unwrap()),
         key_id: Set(keyring.current_key_id().to_owned()),
         redacted: Set(config.redacted().to_string()),
-        created_at: Set(0),
-        updated_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
+        updated_at: Set(Timestamp::EPOCH),
         version: Set(1),
     }
     .insert(db)
@@ -765,8 +765,8 @@ fn rule_row(
         shard: Set(shard_of(&id, SHARDS) as i32),
         spec: Set(serde_json::to_string(&spec).unwrap()),
         version: Set(1),
-        created_at: Set(0),
-        updated_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
+        updated_at: Set(Timestamp::EPOCH),
     };
     (id.to_string(), row)
 }
