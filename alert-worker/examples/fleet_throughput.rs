@@ -34,6 +34,7 @@ use shared_models::{
     ids::RuleId,
     rule::{RuleInput, RuleLimits, RuleSpec},
     shard::shard_of,
+    time::Timestamp,
 };
 
 #[derive(Debug, Parser)]
@@ -227,8 +228,8 @@ async fn insert_rules(db: &DatabaseConnection, args: &Args) -> Result<()> {
             shard: Set(i32::try_from(shard_of(&id, 256))?),
             spec: Set(serde_json::to_string(&spec)?),
             version: Set(1),
-            created_at: Set(0),
-            updated_at: Set(0),
+            created_at: Set(Timestamp::EPOCH),
+            updated_at: Set(Timestamp::EPOCH),
         });
     }
     for chunk in rows.chunks(1_000) {

@@ -48,7 +48,7 @@ use shared_models::{
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
     shard::shard_of,
-    time::{Clock, SystemClock},
+    time::{Clock, SystemClock, Timestamp},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -261,8 +261,8 @@ async fn insert_channel(
         sealed: Set(sealed),
         key_id: Set(keyring.current_key_id().to_owned()),
         redacted: Set(config.redacted().to_string()),
-        created_at: Set(0),
-        updated_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
+        updated_at: Set(Timestamp::EPOCH),
         version: Set(1),
     }
     .insert(db)
@@ -302,8 +302,8 @@ async fn insert_rules(
             shard: Set(i32::try_from(shard_of(&id, 256))?),
             spec: Set(serde_json::to_string(&spec)?),
             version: Set(1),
-            created_at: Set(0),
-            updated_at: Set(0),
+            created_at: Set(Timestamp::EPOCH),
+            updated_at: Set(Timestamp::EPOCH),
         }
         .insert(db)
         .await?;

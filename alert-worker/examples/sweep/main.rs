@@ -383,8 +383,8 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
                     shard: Set(i32::try_from(shard_of(&rule.id, 256))?),
                     spec: Set(serde_json::to_string(&rule.spec)?),
                     version: Set(rule.version),
-                    created_at: Set(0),
-                    updated_at: Set(0),
+                    created_at: Set(Timestamp::EPOCH),
+                    updated_at: Set(Timestamp::EPOCH),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -92,8 +92,8 @@ impl Fixture {
             shard: Set(shard_of(&id, 256) as i32),
             spec: Set(serde_json::to_string(&spec).unwrap()),
             version: Set(1),
-            created_at: Set(0),
-            updated_at: Set(0),
+            created_at: Set(Timestamp::EPOCH),
+            updated_at: Set(Timestamp::EPOCH),
         }
         .insert(&self.db)
         .await

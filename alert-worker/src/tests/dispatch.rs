@@ -65,8 +65,8 @@ impl Outbox {
             sealed: Set(config.seal(&self.keyring, &id.to_string()).unwrap()),
             key_id: Set(self.keyring.current_key_id().to_owned()),
             redacted: Set(config.redacted().to_string()),
-            created_at: Set(0),
-            updated_at: Set(0),
+            created_at: Set(Timestamp::EPOCH),
+            updated_at: Set(Timestamp::EPOCH),
             version: Set(1),
         }
         .insert(&self.f.db)

@@ -19,7 +19,7 @@ use shared_models::{
     json::merge_patch,
     rule::RuleName,
     secret::Secret,
-    time::format_millis,
+    time::Timestamp,
 };
 
 use super::{Page, Store, cursor};
@@ -57,7 +57,7 @@ pub struct OpenedChannel {
 
 /// (id, name, kind, redacted, version, created_at, updated_at): every column
 /// but the sealed one, which listings have no use for.
-type ChannelRow = (String, String, String, String, i32, i64, i64);
+type ChannelRow = (String, String, String, String, i32, Timestamp, Timestamp);
 
 const LISTED: [notification_channel::Column; 7] = [
     notification_channel::Column::Id,
@@ -82,8 +82,8 @@ fn record(row: ChannelRow) -> Result<ChannelRecord> {
         config: serde_json::from_str(&redacted).map_err(|_| corrupt("redacted"))?,
         name,
         version,
-        created_at: format_millis(created_at),
-        updated_at: format_millis(updated_at),
+        created_at: created_at.to_string(),
+        updated_at: updated_at.to_string(),
         id,
     })
 }
@@ -169,7 +169,7 @@ impl Store {
         check_destination(sender, &config).await?;
         let id = ChannelId::generate().to_string();
         let sealed = config.seal(&self.keyring, &id)?;
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let row = notification_channel::ActiveModel {
             id: Set(id),
             owner_id: Set(owner.to_string()),
@@ -287,7 +287,7 @@ impl Store {
                 Expr::value(name.as_str()),
             );
         }
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let result = update
             .col_expr(
                 notification_channel::Column::Version,

@@ -19,7 +19,7 @@ use shared_models::{
     entity::{TenantScoped, alert_rule},
     ids::UserId,
     rule::{HumanDuration, RuleSpec, Severity},
-    time::format_millis,
+    time::Timestamp,
 };
 
 use super::{NotEvaluated, Store};
@@ -147,7 +147,7 @@ fn push_field(
 }
 
 impl RuleSummary {
-    fn from_stored(id: String, spec: &str, updated_at: i64) -> Result<Self> {
+    fn from_stored(id: String, spec: &str, updated_at: Timestamp) -> Result<Self> {
         let spec: RuleSpec = serde_json::from_str(spec).map_err(ModelError::CorruptSpec)?;
         Ok(Self {
             condition: spec.describe(),
@@ -157,7 +157,7 @@ impl RuleSummary {
             severity: spec.severity,
             interval: spec.interval,
             labels: spec.labels,
-            updated_at: format_millis(updated_at),
+            updated_at: updated_at.to_string(),
         })
     }
 }
@@ -209,7 +209,7 @@ impl Store {
         if missing.is_empty() {
             return Ok(summaries);
         }
-        let specs: Vec<(String, String, i64, i64)> = alert_rule::Entity::find_owned(owner)
+        let specs: Vec<(String, String, Timestamp, i64)> = alert_rule::Entity::find_owned(owner)
             .select_only()
             .columns([
                 alert_rule::Column::Id,

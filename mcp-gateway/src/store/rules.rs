@@ -12,7 +12,7 @@ use shared_models::{
     ids::{ChannelId, RuleId, UserId},
     rule::{RuleSpec, Severity, apply_patch},
     shard::shard_of,
-    time::format_millis,
+    time::{duration_millis, format_millis},
 };
 
 use std::collections::BTreeSet;
@@ -74,8 +74,8 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
             spec,
             shard: u32::try_from(row.shard).unwrap_or_default(),
             version: row.version,
-            created_at: format_millis(row.created_at),
-            updated_at: format_millis(row.updated_at),
+            created_at: row.created_at.to_string(),
+            updated_at: row.updated_at.to_string(),
             warnings: Vec::new(),
         })
     }
@@ -95,21 +95,17 @@ fn spec_json(spec: &RuleSpec) -> Result<String> {
     serde_json::to_string(spec).map_err(|e| Error::Corrupt(ModelError::CorruptSpec(e)))
 }
 
-fn clamp_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
 impl Store {
     pub async fn create_rule(&self, owner: UserId, spec: RuleSpec) -> Result<RuleRecord> {
         let id = RuleId::generate();
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let row = alert_rule::ActiveModel {
             id: Set(id.to_string()),
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(spec.enabled),
             severity: Set(spec.severity.as_str().to_owned()),
-            interval_ms: Set(clamp_i64(spec.interval.as_millis())),
+            interval_ms: Set(duration_millis(spec.interval.as_duration())),
             shard: Set(i32::try_from(shard_of(&id, self.shard_count)).unwrap_or_default()),
             spec: Set(spec_json(&spec)?),
             version: Set(1),
@@ -227,7 +223,7 @@ impl Store {
     ) -> Result<RuleRecord> {
         let current = self.get_rule(owner, id).await?;
         let spec = apply_patch(&current.spec, patch, &self.limits)?;
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let txn = self.db.begin().await?;
         let result = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
@@ -238,7 +234,7 @@ impl Store {
             )
             .col_expr(
                 alert_rule::Column::IntervalMs,
-                Expr::value(clamp_i64(spec.interval.as_millis())),
+                Expr::value(duration_millis(spec.interval.as_duration())),
             )
             .col_expr(alert_rule::Column::Spec, Expr::value(spec_json(&spec)?))
             .col_expr(
@@ -266,7 +262,7 @@ impl Store {
         Ok(RuleRecord {
             spec,
             version: current.version + 1,
-            updated_at: format_millis(now),
+            updated_at: now.to_string(),
             ..current
         })
     }

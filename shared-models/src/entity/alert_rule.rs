@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// A stored rule. `spec` holds the whole parsed rule as JSON; the columns
 /// beside it are copies of the parts that queries filter or sort on.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -16,8 +18,8 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub spec: String,
     pub version: i64,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// A place alerts are sent. `sealed` holds the whole configuration,
 /// encrypted; `redacted` is the form clients may see.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -15,8 +17,8 @@ pub struct Model {
     pub key_id: String,
     #[sea_orm(column_type = "Text")]
     pub redacted: String,
-    pub created_at: i64,
-    pub updated_at: i64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: i32,
 }
 

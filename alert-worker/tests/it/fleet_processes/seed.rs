@@ -26,8 +26,8 @@ pub(super) async fn webhook(
         sealed: Set(config.seal(&keyring, &id.to_string()).unwrap()),
         key_id: Set(keyring.current_key_id().to_owned()),
         redacted: Set(config.redacted().to_string()),
-        created_at: Set(0),
-        updated_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
+        updated_at: Set(Timestamp::EPOCH),
         version: Set(1),
     }
     .insert(db)
@@ -101,8 +101,8 @@ pub(super) fn rule_row(
         shard: Set(shard_of(&id, SHARDS) as i32),
         spec: Set(serde_json::to_string(&spec).unwrap()),
         version: Set(1),
-        created_at: Set(0),
-        updated_at: Set(0),
+        created_at: Set(Timestamp::EPOCH),
+        updated_at: Set(Timestamp::EPOCH),
     };
     (id.to_string(), row)
 }

@@ -3,8 +3,6 @@
 //! The authorization request rides along in the forms' action URLs and is
 //! checked again in full at every step.
 
-use std::time::Duration;
-
 use axum::{
     Form, Router,
     extract::{RawQuery, State},
@@ -35,7 +33,7 @@ mod sign_in;
 pub use sign_in::sign_in_page;
 
 /// How long a code may wait for its exchange (OAuth 2.1 advises short).
-const CODE_TTL: Duration = Duration::from_secs(60);
+const CODE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// The sign-in page on its own, and where every sign-in form posts.
 pub const SIGN_IN_PATH: &str = "/oauth/sign-in";
 
