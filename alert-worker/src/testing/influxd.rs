@@ -137,7 +137,13 @@ fn start_once() -> Result<Influxd, String> {
     )?;
     Ok(Influxd {
         url: format!("http://127.0.0.1:{http_port}"),
-        http: reqwest::Client::new(),
+        // The server outlives each test's runtime, and a pooled connection
+        // would die with the runtime that opened it ("runtime dropped the
+        // dispatch task" in the next test): no idle connections are kept.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(|e| e.to_string())?,
         _daemon: daemon,
         databases: AtomicUsize::new(0),
     })
