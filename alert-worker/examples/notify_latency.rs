@@ -21,13 +21,8 @@ use std::{
 };
 
 use alert_worker::{
-    engine::{Engine, EngineSettings, RuleScope},
-    notify::{
-        dispatch::{DispatchSettings, Dispatcher},
-        send::Sender,
-    },
-    source::builtin::BuiltinSource,
-    testing::insert_user,
+    DispatchSettings, Sender,
+    testing::{BuiltinSource, Dispatcher, Engine, EngineSettings, RuleScope, insert_user},
 };
 use anyhow::{Context, Result, bail};
 use axum::{Router, http::HeaderMap, routing::post};

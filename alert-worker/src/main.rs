@@ -1,15 +1,11 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use alert_worker::{
-    Worker,
-    config::WorkerConfig,
-    error::{Error, chain},
-    fleet,
-};
+use alert_worker::{Error, Worker, WorkerConfig};
 use clap::{Parser, Subcommand};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::DatabaseConnection;
 use shared_models::{
+    chain,
     config::ConfigSource,
     shutdown::stop_on_signal,
     telemetry,
@@ -85,13 +81,13 @@ async fn evaluate(config: WorkerConfig, db: DatabaseConnection) -> Result<(), Er
 /// `alert-worker status`: reads the fleet's tables, and nothing else.
 async fn status(db: &DatabaseConnection) -> Result<(), Error> {
     let now = SystemClock.now();
-    for member in fleet::members(db, now).await? {
+    for member in alert_worker::members(db, now).await? {
         println!(
             "{}  host {}  heartbeat {} ms ago  shards {}",
             member.worker_id, member.host, member.heartbeat_age_ms, member.shards
         );
     }
-    let unowned = fleet::unowned_shards(db, now).await?;
+    let unowned = alert_worker::unowned_shards(db, now).await?;
     println!("shards without a current lease: {unowned}");
     Ok(())
 }

@@ -6,10 +6,7 @@
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
-use shared_models::{
-    metrics::{register, render},
-    notification::DeliveryStatus,
-};
+use shared_models::{metrics::register, notification::DeliveryStatus};
 
 use crate::engine::PersistReport;
 
@@ -115,11 +112,6 @@ impl WorkerMetrics {
         })
     }
 
-    /// Every metric, in the Prometheus text format.
-    pub fn render(&self) -> Result<String, prometheus::Error> {
-        render(&self.registry)
-    }
-
     /// What `/metrics` answers.
     pub fn registry(&self) -> &Registry {
         &self.registry
@@ -188,6 +180,8 @@ fn saturating_i64(n: usize) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use shared_models::metrics::render;
+
     use super::*;
 
     /// The value of the sample line that starts with `series` and a space.
@@ -199,7 +193,7 @@ mod tests {
 
     #[test]
     fn every_metric_is_exported_at_zero_with_its_type() {
-        let text = WorkerMetrics::new().unwrap().render().unwrap();
+        let text = render(WorkerMetrics::new().unwrap().registry()).unwrap();
         for (name, kind) in [
             ("monitors_worker_rules", "gauge"),
             ("monitors_worker_owned_shards", "gauge"),
@@ -255,7 +249,7 @@ mod tests {
         metrics.lease_claimed();
         metrics.lease_lost();
         metrics.lease_renew_failed();
-        let text = metrics.render().unwrap();
+        let text = render(metrics.registry()).unwrap();
         for (series, value) in [
             ("monitors_worker_rules", 7.0),
             ("monitors_worker_query_batches_total", 1.0),

@@ -24,13 +24,11 @@ use std::{
 };
 
 use alert_worker::{
-    engine::{Engine, EngineSettings, LoadedRule, RuleScope, SweepReport, plan::queries_for},
-    source::{
-        MetricSource, SeriesQuery,
-        builtin::BuiltinSource,
-        influx::{InfluxConfig, InfluxSource},
+    LoadedRule, MetricSource,
+    testing::{
+        BuiltinSource, Engine, EngineSettings, InfluxConfig, InfluxSource, RuleScope, SeriesQuery,
+        SweepReport, influxd, insert_user, queries_for,
     },
-    testing::{influxd, insert_user},
 };
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, TimeZone, Utc};

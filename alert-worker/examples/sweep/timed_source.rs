@@ -6,8 +6,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alert_worker::source::{
-    CatalogRequest, MetricCatalog, MetricSource, SeriesQuery, SeriesValue, SourceError,
+use alert_worker::{
+    CatalogRequest, MetricCatalog, MetricSource, SourceError,
+    testing::{SeriesQuery, SeriesValue},
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -131,10 +131,6 @@ impl Engine {
         self
     }
 
-    pub fn rule_count(&self) -> usize {
-        self.rules.len()
-    }
-
     pub async fn refresh(&mut self) -> Result<RefreshReport> {
         let now = self.clock.now();
         let report = self.rules.refresh(&self.db, &self.scope, now).await?;

@@ -111,10 +111,6 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    pub fn len(&self) -> usize {
-        self.rules.len()
-    }
-
     pub fn due(&self, now: Timestamp) -> Vec<RuleId> {
         self.rules
             .values()

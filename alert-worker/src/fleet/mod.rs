@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use assign::assign;
-pub use leases::{Leases, Member, fence, members, unowned_shards};
+pub use leases::{Leases, fence, members, unowned_shards};
 
 use crate::{
     error::{Result, chain},
@@ -347,16 +347,16 @@ impl Fleet {
                 () = tokio::time::sleep(wait) => {}
             }
         }
-        self.ownership.replace(BTreeMap::new());
         if let Some(metrics) = &self.metrics {
             metrics.set_owned_shards(0);
         }
-        if let Err(error) = self.leases.leave().await {
+        if let Err(error) = self.leave().await {
             tracing::warn!(error = %chain(&error), "releasing shards on shutdown failed; they lapse with their leases");
         }
     }
 
-    /// Leaves without waiting for a shutdown, for tests and tools.
+    /// Gives up every shard: at once in this process, and in the database
+    /// for the next round of the others. Tests leave without a shutdown.
     pub async fn leave(&self) -> Result<()> {
         self.ownership.replace(BTreeMap::new());
         self.leases.leave().await

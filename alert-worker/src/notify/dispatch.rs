@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Attempt, Delivery, send::Sender};
 use crate::{
-    error::{Error, Result, chain},
+    error::{Result, chain},
     metrics::WorkerMetrics,
 };
 
@@ -67,6 +67,7 @@ impl DispatchSettings {
 }
 
 /// What one pass of [`Dispatcher::dispatch_all_due`] did.
+#[cfg(test)]
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DispatchReport {
     pub delivered: usize,
@@ -136,8 +137,9 @@ impl Dispatcher {
     }
 
     /// Claims every row due now (up to the concurrency limit at a time),
-    /// delivers them and records the outcomes. For tests and tools; the
-    /// service runs [`Dispatcher::run`].
+    /// delivers them and records the outcomes. For tests, which drive the
+    /// outbox through it; the service runs [`Dispatcher::run`].
+    #[cfg(test)]
     pub async fn dispatch_all_due(self: &Arc<Self>) -> Result<DispatchReport> {
         let mut report = DispatchReport::default();
         loop {
@@ -157,7 +159,9 @@ impl Dispatcher {
                     Ok(Ok(_)) => report.retrying += 1,
                     Ok(Err(error)) => return Err(error),
                     Err(panic) => {
-                        return Err(Error::Corrupt(format!("delivery task failed: {panic}")));
+                        return Err(crate::Error::Corrupt(format!(
+                            "delivery task failed: {panic}"
+                        )));
                     }
                 }
             }

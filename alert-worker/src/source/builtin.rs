@@ -24,9 +24,6 @@ use super::{
     SourceError,
 };
 
-/// The database a query without one reads, by convention.
-pub const DEFAULT_DATABASE: &str = "monitors";
-
 /// Most fields listed per measurement in the catalog.
 const CATALOG_FIELDS: u64 = 1_000;
 /// Most distinct tag sets read per measurement to list tag keys and values:

@@ -14,6 +14,21 @@ pub mod receiver;
 pub mod redis_server;
 pub mod smtp;
 
+/// The worker's internals that its process tests, its examples (the
+/// benchmarks) and the gateway's tests drive directly, past the front door:
+/// the engine and its query planner, the fleet's settings and leases, the
+/// notification dispatcher, and the sources with what they answer.
+pub use crate::{
+    engine::{Engine, EngineSettings, RuleScope, SweepReport, plan::queries_for},
+    fleet::{FleetSettings, Leases},
+    notify::dispatch::Dispatcher,
+    source::{
+        SeriesQuery, SeriesValue,
+        builtin::BuiltinSource,
+        influx::{InfluxConfig, InfluxSource},
+    },
+};
+
 use std::time::{Duration, Instant};
 
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Database, DbErr, Set};

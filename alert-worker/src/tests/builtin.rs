@@ -10,7 +10,7 @@ use std::{
 use crate::{
     source::{
         CatalogRequest, MeasurementInfo, MetricSource, Reduce, SeriesQuery, SeriesValue,
-        builtin::{BuiltinSource, DEFAULT_DATABASE},
+        builtin::BuiltinSource,
     },
     testing::{Backend, TestDb},
 };
@@ -29,6 +29,9 @@ crate::on_both_backends!(
     identical_queries_in_a_batch_share_one_answer,
     the_catalog_lists_what_the_owner_wrote,
 );
+
+/// The database a query without one reads, as configured by default.
+const DEFAULT_DATABASE: &str = "monitors";
 
 /// A migrated database that exists for one test.
 struct Fixture {

@@ -18,7 +18,9 @@ use crate::{
 };
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
-use shared_models::{channel::signing::generate_signing_secret, config::NotifySettings};
+use shared_models::{
+    channel::signing::generate_signing_secret, config::NotifySettings, metrics::render,
+};
 use shared_models::{
     channel::{ChannelConfig, ChannelKind},
     crypto::Keyring,
@@ -511,7 +513,7 @@ async fn a_channel_sealed_under_a_missing_key_fails_at_once(backend: Backend) {
         )),
         "{error}"
     );
-    let text = metrics.render().unwrap();
+    let text = render(metrics.registry()).unwrap();
     for series in [
         "monitors_worker_notifications_unopenable_total 1",
         "monitors_worker_notifications_total{outcome=\"failed\"} 1",

@@ -135,8 +135,7 @@ async fn a_paused_worker_cannot_write_once_its_shards_are_claimed(backend: Backe
     let b = worker(&f.db, "b", t(0));
     b.fleet.round().await.unwrap();
     let mut b_engine = f.engine_with(RuleScope::Fleet(b.fleet.ownership()), b.clock.clone());
-    b_engine.refresh().await.unwrap();
-    assert_eq!(b_engine.rule_count(), 1);
+    assert_eq!(b_engine.refresh().await.unwrap().total, 1);
 
     let a = worker(&f.db, "a", t(0) + TTL_MS + 1);
     a.fleet.round().await.unwrap();

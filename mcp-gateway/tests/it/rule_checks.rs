@@ -2,7 +2,7 @@
 //! read no points names the argument at fault and what exists nearby, and
 //! get/list tell a rule not evaluated yet from one no worker evaluates.
 
-use alert_worker::fleet::Leases;
+use alert_worker::testing::Leases;
 use serde_json::{Value, json};
 use shared_models::{ids::RuleId, shard::shard_of, time::Clock};
 

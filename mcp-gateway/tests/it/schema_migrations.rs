@@ -2,7 +2,7 @@
 //! databases, and the listing query planned on it. Migration 000007: metric
 //! names that compare byte for byte on MariaDB, up, down and up again.
 
-use alert_worker::source::{CatalogRequest, MetricSource, builtin::BuiltinSource};
+use alert_worker::{CatalogRequest, MetricSource, testing::BuiltinSource};
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, Set, Statement};
 use shared_models::{entity::point, ids::UserId};

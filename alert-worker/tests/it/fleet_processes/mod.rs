@@ -26,10 +26,8 @@ use crate::support::{
 use alert_worker::testing::mariadbd::Mariadbd;
 use alert_worker::testing::redis_server::Redis;
 use alert_worker::testing::within;
-use alert_worker::{
-    engine::EngineSettings,
-    fleet::{self, FleetSettings},
-    testing::{Backend, TestDb, insert_user, receiver::Receiver},
+use alert_worker::testing::{
+    Backend, EngineSettings, FleetSettings, TestDb, insert_user, receiver::Receiver,
 };
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{

@@ -103,14 +103,17 @@ impl World {
     /// Shards with a current lease, by holder; and how many have none.
     pub(super) async fn split(&self) -> (BTreeMap<String, usize>, u64) {
         let now = Timestamp::from_millis(now_ms());
-        let held = fleet::members(&self.db, now)
+        let held = alert_worker::members(&self.db, now)
             .await
             .unwrap()
             .into_iter()
             .filter(|m| m.shards > 0)
             .map(|m| (m.worker_id, m.shards))
             .collect();
-        (held, fleet::unowned_shards(&self.db, now).await.unwrap())
+        (
+            held,
+            alert_worker::unowned_shards(&self.db, now).await.unwrap(),
+        )
     }
 
     pub(super) async fn leases(&self) -> Vec<shard_lease::Model> {

@@ -1,4 +1,4 @@
-use alert_worker::notify::{Attempt, Delivery};
+use alert_worker::{Attempt, Delivery};
 use rmcp::{
     model::CallToolResult,
     schemars::{self, JsonSchema},

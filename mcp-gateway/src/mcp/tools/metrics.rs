@@ -1,9 +1,6 @@
 use alert_worker::{
-    engine::{
-        LoadedRule, data_check,
-        preview::{Backtest, MAX_BACKTEST_TICKS, PreviewResult, backtest, preview_now},
-    },
-    source::{CatalogRequest, MetricCatalog},
+    Backtest, CatalogRequest, LoadedRule, MAX_BACKTEST_TICKS, MetricCatalog, PreviewResult,
+    backtest, data_check, preview_now,
 };
 use chrono::{DateTime, Utc};
 use rmcp::{

@@ -1,4 +1,4 @@
-use alert_worker::engine::{LoadedRule, data_check};
+use alert_worker::{LoadedRule, data_check};
 use rmcp::{
     model::{CallToolResult, JsonObject},
     schemars::{self, JsonSchema},
