@@ -93,7 +93,7 @@ async fn main() -> Result<()> {
     };
     let sender = Sender::new(
         EgressPolicy::from_entries(&settings.egress_allowlist_entries())?,
-        settings.notify_timeout.as_duration(),
+        settings.notify_timeout,
     )?;
     let dispatcher = Arc::new(Dispatcher::new(
         db.clone(),

@@ -192,7 +192,7 @@ impl App {
             "points retention",
             sweep_points(
                 self.state.store.clone(),
-                self.state.config.points_retention.as_duration(),
+                self.state.config.points_retention,
                 stop_sweeping.clone(),
             ),
         );
@@ -347,7 +347,7 @@ pub fn router(state: AppState) -> Router {
             // its 408, and nothing under it outlives the deadline.
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
-                config.request_timeout.as_duration(),
+                config.request_timeout,
             )),
     )
 }

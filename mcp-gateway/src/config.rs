@@ -3,14 +3,14 @@
 //! own `defaults.toml`), then an optional TOML file, then `MONITORS_*`
 //! environment variables, validated once at start.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{
-    config::{ChangeSettings, NotifySettings},
-    rule::{HumanDuration, RuleLimits},
+    config::{ChangeSettings, NotifySettings, duration},
+    rule::RuleLimits,
     secret::Secret,
 };
 use url::Url;
@@ -44,29 +44,34 @@ pub struct Config {
     /// no Origin header only when they come from non-browser clients.
     #[serde(deserialize_with = "string_list")]
     pub allowed_origins: Vec<String>,
-    pub min_interval: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub min_interval: Duration,
     pub log_format: LogFormat,
     pub auto_migrate: bool,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
     /// The longest any HTTP request may take, body and answer included;
     /// past it the request is answered 408 and its work dropped.
-    pub request_timeout: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub request_timeout: Duration,
     pub shard_count: u32,
     /// On a database with no users, create `admin@localhost` and print a token.
     pub bootstrap_admin: bool,
     pub db_max_connections: u32,
     /// How long points written to the built-in metrics store are kept.
-    pub points_retention: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub points_retention: Duration,
     /// Evaluate rules in this process (the one-command setup); a fleet of
     /// `alert-worker` processes does it otherwise.
     pub embedded_worker: bool,
     /// Whether anyone may create an account on the sign-in page.
     pub signup: Signup,
     /// Lifetime of the OAuth access tokens this server issues.
-    pub access_token_ttl: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub access_token_ttl: Duration,
     /// Lifetime of a refresh token (each use replaces it).
-    pub refresh_token_ttl: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub refresh_token_ttl: Duration,
     /// Where rule values come from; shared with `alert-worker`.
     #[serde(flatten)]
     pub sources: SourceSettings,
@@ -128,7 +133,7 @@ impl Config {
             }
             None => format!("http://{}", self.listen),
         };
-        if self.min_interval < HumanDuration::from_secs(1) {
+        if self.min_interval < Duration::from_secs(1) {
             return Err(invalid("min_interval", "must be at least 1s"));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
@@ -150,16 +155,16 @@ impl Config {
         self.changes.validate()?;
         // The sweep runs every minute; a shorter retention would delete
         // points that rules with hour-long windows still need.
-        if self.request_timeout < HumanDuration::from_secs(1)
-            || self.request_timeout > HumanDuration::from_secs(600)
+        if self.request_timeout < Duration::from_secs(1)
+            || self.request_timeout > Duration::from_secs(600)
         {
             return Err(invalid("request_timeout", "must be between 1s and 10m"));
         }
-        if self.points_retention < HumanDuration::from_secs(3600) {
+        if self.points_retention < Duration::from_secs(3600) {
             return Err(invalid("points_retention", "must be at least 1h"));
         }
-        if self.access_token_ttl < HumanDuration::from_secs(60)
-            || self.access_token_ttl > HumanDuration::from_secs(24 * 3600)
+        if self.access_token_ttl < Duration::from_secs(60)
+            || self.access_token_ttl > Duration::from_secs(24 * 3600)
         {
             return Err(invalid("access_token_ttl", "must be between 1m and 24h"));
         }
@@ -203,7 +208,7 @@ machine only), or listen on one address",
 
     pub fn rule_limits(&self) -> RuleLimits {
         RuleLimits {
-            min_interval: self.min_interval,
+            min_interval: self.min_interval.into(),
             ..RuleLimits::default()
         }
     }
@@ -297,7 +302,7 @@ mod tests {
         assert!(config.is_sqlite());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.mcp_url(), "http://127.0.0.1:8080/mcp");
-        assert_eq!(config.min_interval, HumanDuration::from_secs(10));
+        assert_eq!(config.min_interval, Duration::from_secs(10));
         assert!(config.auto_migrate);
     }
 
@@ -364,7 +369,7 @@ mod tests {
         };
         let config = Config::load(&source).unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
-        assert_eq!(config.min_interval, HumanDuration::from_secs(1));
+        assert_eq!(config.min_interval, Duration::from_secs(1));
         assert!(!config.auto_migrate);
         assert_eq!(config.allowed_hosts, vec!["a.example"]);
     }
@@ -420,10 +425,10 @@ mod tests {
         let config = Config::load(&env(&[])).unwrap();
         assert_eq!(
             config.points_retention,
-            HumanDuration::from_secs(7 * 86_400)
+            Duration::from_secs(7 * 86_400)
         );
         let config = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "36h")])).unwrap();
-        assert_eq!(config.points_retention, HumanDuration::from_secs(36 * 3600));
+        assert_eq!(config.points_retention, Duration::from_secs(36 * 3600));
         let err = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "59m")])).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -443,7 +448,7 @@ mod tests {
             config.notify.egress_allowlist_entries(),
             vec!["127.0.0.1/32", "relay.internal"]
         );
-        assert_eq!(config.notify.notify_timeout, HumanDuration::from_secs(3));
+        assert_eq!(config.notify.notify_timeout, Duration::from_secs(3));
         assert!(!format!("{config:?}").contains("a-key-that-must-not-print"));
         let err = Config::load(&env(&[("MONITORS_NOTIFY_MAX_ATTEMPTS", "0")])).unwrap_err();
         assert_eq!(

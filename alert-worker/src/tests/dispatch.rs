@@ -40,7 +40,7 @@ async fn outbox(backend: Backend) -> Outbox {
         keyring: Arc::new(Keyring::from_base64(&Keyring::generate_key().unwrap(), &[]).unwrap()),
         settings: NotifySettings {
             egress_allowlist: "127.0.0.1/32".into(),
-            notify_timeout: "2s".parse().unwrap(),
+            notify_timeout: Duration::from_secs(2),
             notify_max_attempts: 3,
             ..NotifySettings::default()
         },

@@ -83,7 +83,7 @@ impl Authority {
         if store.ensure_signing_key(&rng).await? {
             tracing::info!("made the first access-token signing key");
         }
-        let access_ttl = config.access_token_ttl.as_duration();
+        let access_ttl = config.access_token_ttl;
         let now = store.now();
         let keys = KeySet::from_rows(
             &store.signing_keys(now, access_ttl).await?,
@@ -94,7 +94,7 @@ impl Authority {
             issuer: config.public_url.clone(),
             resource: config.mcp_url(),
             access_ttl,
-            refresh_ttl: config.refresh_token_ttl.as_duration(),
+            refresh_ttl: config.refresh_token_ttl,
             store,
             rng,
             keys: RwLock::new(Arc::new(keys)),
