@@ -32,7 +32,7 @@ pub struct Config {
     /// bound, once [`Config::resolve_public_url`] has run). The connect line,
     /// the OAuth metadata and the start log all name it.
     #[serde(skip)]
-    pub public_url: String,
+    pub public_url: PublicUrl,
     /// `public_url` as configured, if it was.
     #[serde(rename = "public_url", default)]
     configured_public_url: Option<String>,
@@ -122,16 +122,11 @@ impl Config {
         }
         self.public_url = match &self.configured_public_url {
             Some(url) => {
-                let url = url.trim_end_matches('/').to_owned();
-                if public_host(&url).is_none() {
-                    return Err(invalid(
-                        "public_url",
-                        "must be an absolute http:// or https:// URL",
-                    ));
-                }
-                url
+                PublicUrl::parse(url).ok_or_else(|| {
+                    invalid("public_url", "must be an absolute http:// or https:// URL")
+                })?
             }
-            None => format!("http://{}", self.listen),
+            None => PublicUrl::of_address(self.listen),
         };
         if self.min_interval < Duration::from_secs(1) {
             return Err(invalid("min_interval", "must be at least 1s"));
@@ -198,7 +193,7 @@ machine only), or listen on one address",
                 ),
             });
         }
-        self.public_url = format!("http://{bound}");
+        self.public_url = PublicUrl::of_address(bound);
         Ok(())
     }
 
@@ -223,9 +218,8 @@ machine only), or listen on one address",
             return self.allowed_hosts.clone();
         }
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-        if let Some(host) = public_host(&self.public_url)
-            && !hosts.contains(&host)
-        {
+        let host = self.public_url.host();
+        if !hosts.contains(&host) {
             hosts.push(host);
         }
         hosts
@@ -238,17 +232,63 @@ machine only), or listen on one address",
     /// Cookies are `Secure` unless the public URL is plain http (loopback
     /// development), where a browser would not send them back.
     pub fn is_https(&self) -> bool {
-        self.public_url.starts_with("https://")
+        self.public_url.0.scheme() == "https"
     }
 }
 
-/// The host of `url`, an absolute http:// or https:// URL (IPv6 addresses
-/// without their brackets); `None` for anything else.
-fn public_host(url: &str) -> Option<String> {
-    let url = Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
-    Some(url.host_str()?.trim_matches(['[', ']']).to_owned())
+/// The URL clients reach this gateway at: an absolute http:// or https://
+/// URL with a host, shown without a trailing slash so that paths join it
+/// with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(Url);
+
+impl PublicUrl {
+    /// `None` unless `url` is an absolute http:// or https:// URL with a host.
+    fn parse(url: &str) -> Option<Self> {
+        Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .map(Self)
+    }
+
+    /// `http://` and a socket address.
+    fn of_address(addr: SocketAddr) -> Self {
+        Self::parse(&format!("http://{addr}"))
+            .unwrap_or_else(|| unreachable!("http:// and a socket address is a URL"))
+    }
+
+    /// The host, IPv6 addresses without their brackets.
+    fn host(&self) -> String {
+        self.0
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned()
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+}
+
+/// Until [`Config::load`] sets it from the configuration or the listen
+/// address.
+impl Default for PublicUrl {
+    fn default() -> Self {
+        Self::of_address(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PublicUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Accepts a list or one comma-separated string, so that the same key works

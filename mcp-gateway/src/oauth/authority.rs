@@ -91,7 +91,7 @@ impl Authority {
         )?;
         let clock = store.clock();
         let authority = Self {
-            issuer: config.public_url.clone(),
+            issuer: config.public_url.to_string(),
             resource: config.mcp_url(),
             access_ttl,
             refresh_ttl: config.refresh_token_ttl,
