@@ -121,11 +121,9 @@ impl Config {
             ));
         }
         self.public_url = match &self.configured_public_url {
-            Some(url) => {
-                PublicUrl::parse(url).ok_or_else(|| {
-                    invalid("public_url", "must be an absolute http:// or https:// URL")
-                })?
-            }
+            Some(url) => PublicUrl::parse(url).ok_or_else(|| {
+                invalid("public_url", "must be an absolute http:// or https:// URL")
+            })?,
             None => PublicUrl::of_address(self.listen),
         };
         if self.min_interval < Duration::from_secs(1) {
@@ -463,10 +461,7 @@ mod tests {
     #[test]
     fn points_retention_defaults_to_a_week_and_is_at_least_an_hour() {
         let config = Config::load(&env(&[])).unwrap();
-        assert_eq!(
-            config.points_retention,
-            Duration::from_secs(7 * 86_400)
-        );
+        assert_eq!(config.points_retention, Duration::from_secs(7 * 86_400));
         let config = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "36h")])).unwrap();
         assert_eq!(config.points_retention, Duration::from_secs(36 * 3600));
         let err = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "59m")])).unwrap_err();

@@ -369,7 +369,8 @@ impl Dispatcher {
                 let exhausted =
                     u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
                 let at = now.saturating_add(self.retry_delay(attempts, *retry_after));
-                let too_old = at.saturating_sub(row.created_at) > duration_millis(self.settings.max_age);
+                let too_old =
+                    at.saturating_sub(row.created_at) > duration_millis(self.settings.max_age);
                 if exhausted || too_old {
                     let why = if exhausted {
                         format!("gave up after {attempts} attempts: {error}")

@@ -13,6 +13,7 @@ use ring::rand::SystemRandom;
 use shared_models::{
     changes::{ChangePublisher, REVOCATIONS, subscribe},
     ids::{GrantId, UserId},
+    shutdown::every,
     time::{Timestamp, duration_millis},
 };
 use tokio_util::sync::CancellationToken;
@@ -281,16 +282,11 @@ impl Authority {
 
     /// Refreshes every [`REFRESH_EVERY`] until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut every = tokio::time::interval(REFRESH_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = every.tick() => {}
-            }
+        every(REFRESH_EVERY, shutdown, || async {
             if let Err(error) = self.refresh().await {
                 tracing::warn!(error = %chain(&error), "reading OAuth revocations and keys failed");
             }
-        }
+        })
+        .await;
     }
 }
