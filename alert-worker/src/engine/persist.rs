@@ -241,7 +241,7 @@ pub async fn persist(
         }
     }
     resolve_alerts(&txn, &outcomes, now).await?;
-    report.notifications_queued = queue_notifications(&txn, &outcomes, now.as_millis()).await?;
+    report.notifications_queued = queue_notifications(&txn, &outcomes, now).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
         .iter()
@@ -342,7 +342,7 @@ async fn resolve_alerts<C: ConnectionTrait>(
 async fn queue_notifications<C: ConnectionTrait>(
     txn: &C,
     outcomes: &[SeriesOutcome],
-    now: i64,
+    now: Timestamp,
 ) -> Result<usize> {
     let rows: Vec<notification::ActiveModel> = outcomes
         .iter()
@@ -371,7 +371,7 @@ fn outbox_row(
     rule: RuleId,
     shard: i32,
     planned: &PlannedNotification,
-    now: i64,
+    now: Timestamp,
 ) -> notification::ActiveModel {
     notification::ActiveModel {
         id: Set(planned.id.to_string()),
@@ -488,13 +488,7 @@ pub(super) async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
         };
         for planned in rows_for(rule, facts, &verdict, now) {
             queued += usize::from(planned.verdict.status == DeliveryStatus::Pending);
-            rows.push(outbox_row(
-                rule.owner,
-                rule.id,
-                rule.shard,
-                &planned,
-                now.as_millis(),
-            ));
+            rows.push(outbox_row(rule.owner, rule.id, rule.shard, &planned, now));
         }
     }
     for chunk in rows.chunks(200) {

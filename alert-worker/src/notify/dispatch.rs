@@ -23,7 +23,7 @@ use shared_models::{
     entity::{TenantScoped, notification, notification_channel},
     ids::UserId,
     notification::{DeliveryStatus, NotificationEvent},
-    time::{Clock, duration_millis},
+    time::{Clock, Timestamp, duration_millis},
 };
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -215,7 +215,7 @@ impl Dispatcher {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let claimable = || {
             Condition::all()
                 .add(notification::Column::Status.eq(DeliveryStatus::Pending.as_str()))
@@ -243,7 +243,7 @@ impl Dispatcher {
             .col_expr(notification::Column::ClaimToken, Expr::value(token.clone()))
             .col_expr(
                 notification::Column::ClaimedUntil,
-                Expr::value(now.saturating_add(duration_millis(self.settings.claim_ttl))),
+                Expr::value(now + self.settings.claim_ttl),
             )
             .filter(notification::Column::Id.is_in(candidates))
             .filter(claimable())
@@ -276,7 +276,7 @@ impl Dispatcher {
                     event: &event,
                     channel: &channel,
                     channel_name: &name,
-                    now_ms: self.clock.now_millis(),
+                    now: self.clock.now(),
                 };
                 self.sender.send(&delivery).await
             }
@@ -354,7 +354,7 @@ impl Dispatcher {
 
     /// Writes the outcome, only while the claim is still this one's.
     async fn record(&self, row: &notification::Model, attempt: &Attempt) -> Result<DeliveryStatus> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let attempts = row.attempts.saturating_add(1);
         let (status, next_attempt_at, code, error) = match attempt {
             Attempt::Delivered { status, .. } => (DeliveryStatus::Delivered, now, *status, None),
@@ -368,9 +368,8 @@ impl Dispatcher {
             } => {
                 let exhausted =
                     u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
-                let at = now.saturating_add(self.retry_delay(attempts, *retry_after));
-                let too_old =
-                    at.saturating_sub(row.created_at) > duration_millis(self.settings.max_age);
+                let at = now + self.retry_delay(attempts, *retry_after);
+                let too_old = at.since(row.created_at) > self.settings.max_age;
                 if exhausted || too_old {
                     let why = if exhausted {
                         format!("gave up after {attempts} attempts: {error}")
@@ -401,7 +400,7 @@ impl Dispatcher {
             )
             .col_expr(
                 notification::Column::ClaimedUntil,
-                Expr::value(Option::<i64>::None),
+                Expr::value(Option::<Timestamp>::None),
             )
             .col_expr(notification::Column::UpdatedAt, Expr::value(now));
         if status == DeliveryStatus::Delivered {
@@ -421,7 +420,7 @@ impl Dispatcher {
     /// Exponential backoff with jitter (each delay drawn from the upper half
     /// of its step, so retries of many rows spread out), and never sooner
     /// than the receiver's `Retry-After`.
-    fn retry_delay(&self, attempts: i32, retry_after: Option<Duration>) -> i64 {
+    fn retry_delay(&self, attempts: i32, retry_after: Option<Duration>) -> Duration {
         let exponent = u32::try_from(attempts.saturating_sub(1))
             .unwrap_or(0)
             .min(30);
@@ -437,7 +436,7 @@ impl Dispatcher {
         };
         let jittered = step / 2 + (step as f64 / 2.0 * unit) as i64;
         let asked = retry_after.map_or(0, duration_millis);
-        jittered.max(asked)
+        Duration::from_millis(u64::try_from(jittered.max(asked)).unwrap_or(0))
     }
 }
 
