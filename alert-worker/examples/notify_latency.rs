@@ -88,7 +88,7 @@ async fn main() -> Result<()> {
     };
     let sender = Sender::new(
         EgressPolicy::from_entries(&settings.egress_allowlist_entries())?,
-        settings.notify_timeout.as_duration(),
+        settings.notify_timeout,
     )?;
     let dispatcher = Arc::new(Dispatcher::new(
         db.clone(),
@@ -114,7 +114,7 @@ async fn main() -> Result<()> {
     for (wave, ids) in rules.chunks(args.wave).enumerate() {
         let first = wave * args.wave;
         for i in first..first + ids.len() {
-            insert_point(&db, owner, i, clock.now_millis(), 200.0).await?;
+            insert_point(&db, owner, i, clock.now().as_millis(), 200.0).await?;
         }
         if wave > 0 {
             set_enabled(&db, &rules[first - args.wave..first], false).await?;
@@ -122,7 +122,7 @@ async fn main() -> Result<()> {
         set_enabled(&db, ids, true).await?;
         engine.refresh().await?;
         // Wait for the next tick of the rules' 1 s grid (not a measurement).
-        let now = clock.now_millis();
+        let now = clock.now().as_millis();
         tokio::time::sleep(Duration::from_millis(u64::try_from(1_000 - now % 1_000)?)).await;
         let began = Instant::now();
         let report = engine.evaluate_due(clock.now()).await?;

@@ -5,12 +5,11 @@
 //! the gateway, which runs the same engine in-process in the one-command
 //! setup.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use serde::Deserialize;
 use shared_models::{
-    config::{ChangeSettings, ConfigError, ConfigSource, LogFormat, NotifySettings},
-    rule::HumanDuration,
+    config::{ChangeSettings, ConfigError, ConfigSource, LogFormat, NotifySettings, duration},
     secret::Secret,
 };
 
@@ -35,7 +34,8 @@ pub struct SourceSettings {
     pub influx_username: Option<String>,
     #[serde(default)]
     pub influx_password: Option<Secret<String>>,
-    pub influx_timeout: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub influx_timeout: Duration,
     pub influx_max_concurrency: usize,
     /// Statements sent in one request; InfluxDB 3 answers only one.
     pub influx_statements_per_request: usize,
@@ -98,7 +98,8 @@ pub struct WorkerConfig {
     pub shard_count: u32,
     /// How long a shard lease lasts without renewal: a dead worker's
     /// shards are claimed by others after at most this long.
-    pub lease_ttl: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub lease_ttl: Duration,
     /// This worker's name in the fleet; by default the host name and a
     /// random suffix, so that a restarted pod is a new member.
     #[serde(default)]
@@ -126,7 +127,7 @@ impl WorkerConfig {
                 reason: "must be at least 1".to_owned(),
             });
         }
-        if config.lease_ttl < HumanDuration::from_secs(3) {
+        if config.lease_ttl < Duration::from_secs(3) {
             return Err(ConfigError::Invalid {
                 key: "lease_ttl",
                 reason: "must be at least 3s (leases are renewed every third of it)".to_owned(),
@@ -231,7 +232,7 @@ mod tests {
         let config = WorkerConfig::load(&ConfigSource::default()).unwrap();
         assert!(config.sources.influx_url.is_none());
         assert_eq!(config.sources.influx_database, "monitors");
-        assert_eq!(config.sources.influx_timeout, HumanDuration::from_secs(10));
+        assert_eq!(config.sources.influx_timeout, Duration::from_secs(10));
     }
 
     #[test]

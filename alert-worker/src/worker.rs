@@ -66,7 +66,7 @@ impl Worker {
             clock.clone(),
             FleetSettings {
                 shard_count: config.shard_count,
-                lease_ttl: config.lease_ttl.as_duration(),
+                lease_ttl: config.lease_ttl,
                 host: hostname(),
             },
         )

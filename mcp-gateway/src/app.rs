@@ -12,8 +12,8 @@ use shared_models::{
     changes::ChangePublisher,
     keys::open_keyring,
     outbound,
-    shutdown::Tasks,
-    time::{Clock, duration_millis},
+    shutdown::{Tasks, every},
+    time::Clock,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -192,7 +192,7 @@ impl App {
             "points retention",
             sweep_points(
                 self.state.store.clone(),
-                self.state.config.points_retention.as_duration(),
+                self.state.config.points_retention,
                 stop_sweeping.clone(),
             ),
         );
@@ -252,24 +252,16 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// until `shutdown` fires. Every replica sweeps; the deletes are idempotent,
 /// so that costs a few empty queries and needs no leader.
 async fn sweep_points(store: Store, retention: Duration, shutdown: CancellationToken) {
-    let retention_ms = duration_millis(retention);
-    let mut every = tokio::time::interval(SWEEP_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = every.tick() => {}
+    every(SWEEP_EVERY, shutdown, || async {
+        // Point times stay bare milliseconds: see `store::points`.
+        let cutoff = (store.now() - retention).as_millis();
+        match store.delete_points_before(cutoff).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, cutoff, "expired points deleted"),
+            Err(error) => tracing::warn!(error = %chain(&error), "points retention sweep failed"),
         }
-        let cutoff = store.now_millis().saturating_sub(retention_ms);
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            result = store.delete_points_before(cutoff) => match result {
-                Ok(0) => {}
-                Ok(deleted) => tracing::info!(deleted, cutoff, "expired points deleted"),
-                Err(error) => tracing::warn!(error = %chain(&error), "points retention sweep failed"),
-            },
-        }
-    }
+    })
+    .await;
 }
 
 pub fn router(state: AppState) -> Router {
@@ -347,7 +339,7 @@ pub fn router(state: AppState) -> Router {
             // its 408, and nothing under it outlives the deadline.
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
-                config.request_timeout.as_duration(),
+                config.request_timeout,
             )),
     )
 }

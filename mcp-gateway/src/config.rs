@@ -3,14 +3,14 @@
 //! own `defaults.toml`), then an optional TOML file, then `MONITORS_*`
 //! environment variables, validated once at start.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use alert_worker::{SOURCE_DEFAULTS, SourceSettings};
 use serde::{Deserialize, Deserializer, Serialize};
 pub use shared_models::config::{ConfigError, ConfigSource, LogFormat};
 use shared_models::{
-    config::{ChangeSettings, NotifySettings},
-    rule::{HumanDuration, RuleLimits},
+    config::{ChangeSettings, NotifySettings, duration},
+    rule::RuleLimits,
     secret::Secret,
 };
 use url::Url;
@@ -32,7 +32,7 @@ pub struct Config {
     /// bound, once [`Config::resolve_public_url`] has run). The connect line,
     /// the OAuth metadata and the start log all name it.
     #[serde(skip)]
-    pub public_url: String,
+    pub public_url: PublicUrl,
     /// `public_url` as configured, if it was.
     #[serde(rename = "public_url", default)]
     configured_public_url: Option<String>,
@@ -44,29 +44,34 @@ pub struct Config {
     /// no Origin header only when they come from non-browser clients.
     #[serde(deserialize_with = "string_list")]
     pub allowed_origins: Vec<String>,
-    pub min_interval: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub min_interval: Duration,
     pub log_format: LogFormat,
     pub auto_migrate: bool,
     pub data_dir: PathBuf,
     pub max_body_bytes: usize,
     /// The longest any HTTP request may take, body and answer included;
     /// past it the request is answered 408 and its work dropped.
-    pub request_timeout: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub request_timeout: Duration,
     pub shard_count: u32,
     /// On a database with no users, create `admin@localhost` and print a token.
     pub bootstrap_admin: bool,
     pub db_max_connections: u32,
     /// How long points written to the built-in metrics store are kept.
-    pub points_retention: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub points_retention: Duration,
     /// Evaluate rules in this process (the one-command setup); a fleet of
     /// `alert-worker` processes does it otherwise.
     pub embedded_worker: bool,
     /// Whether anyone may create an account on the sign-in page.
     pub signup: Signup,
     /// Lifetime of the OAuth access tokens this server issues.
-    pub access_token_ttl: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub access_token_ttl: Duration,
     /// Lifetime of a refresh token (each use replaces it).
-    pub refresh_token_ttl: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub refresh_token_ttl: Duration,
     /// Where rule values come from; shared with `alert-worker`.
     #[serde(flatten)]
     pub sources: SourceSettings,
@@ -116,19 +121,12 @@ impl Config {
             ));
         }
         self.public_url = match &self.configured_public_url {
-            Some(url) => {
-                let url = url.trim_end_matches('/').to_owned();
-                if public_host(&url).is_none() {
-                    return Err(invalid(
-                        "public_url",
-                        "must be an absolute http:// or https:// URL",
-                    ));
-                }
-                url
-            }
-            None => format!("http://{}", self.listen),
+            Some(url) => PublicUrl::parse(url).ok_or_else(|| {
+                invalid("public_url", "must be an absolute http:// or https:// URL")
+            })?,
+            None => PublicUrl::of_address(self.listen),
         };
-        if self.min_interval < HumanDuration::from_secs(1) {
+        if self.min_interval < Duration::from_secs(1) {
             return Err(invalid("min_interval", "must be at least 1s"));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
@@ -150,16 +148,16 @@ impl Config {
         self.changes.validate()?;
         // The sweep runs every minute; a shorter retention would delete
         // points that rules with hour-long windows still need.
-        if self.request_timeout < HumanDuration::from_secs(1)
-            || self.request_timeout > HumanDuration::from_secs(600)
+        if self.request_timeout < Duration::from_secs(1)
+            || self.request_timeout > Duration::from_secs(600)
         {
             return Err(invalid("request_timeout", "must be between 1s and 10m"));
         }
-        if self.points_retention < HumanDuration::from_secs(3600) {
+        if self.points_retention < Duration::from_secs(3600) {
             return Err(invalid("points_retention", "must be at least 1h"));
         }
-        if self.access_token_ttl < HumanDuration::from_secs(60)
-            || self.access_token_ttl > HumanDuration::from_secs(24 * 3600)
+        if self.access_token_ttl < Duration::from_secs(60)
+            || self.access_token_ttl > Duration::from_secs(24 * 3600)
         {
             return Err(invalid("access_token_ttl", "must be between 1m and 24h"));
         }
@@ -193,7 +191,7 @@ machine only), or listen on one address",
                 ),
             });
         }
-        self.public_url = format!("http://{bound}");
+        self.public_url = PublicUrl::of_address(bound);
         Ok(())
     }
 
@@ -203,7 +201,7 @@ machine only), or listen on one address",
 
     pub fn rule_limits(&self) -> RuleLimits {
         RuleLimits {
-            min_interval: self.min_interval,
+            min_interval: self.min_interval.into(),
             ..RuleLimits::default()
         }
     }
@@ -218,9 +216,8 @@ machine only), or listen on one address",
             return self.allowed_hosts.clone();
         }
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-        if let Some(host) = public_host(&self.public_url)
-            && !hosts.contains(&host)
-        {
+        let host = self.public_url.host();
+        if !hosts.contains(&host) {
             hosts.push(host);
         }
         hosts
@@ -233,17 +230,63 @@ machine only), or listen on one address",
     /// Cookies are `Secure` unless the public URL is plain http (loopback
     /// development), where a browser would not send them back.
     pub fn is_https(&self) -> bool {
-        self.public_url.starts_with("https://")
+        self.public_url.0.scheme() == "https"
     }
 }
 
-/// The host of `url`, an absolute http:// or https:// URL (IPv6 addresses
-/// without their brackets); `None` for anything else.
-fn public_host(url: &str) -> Option<String> {
-    let url = Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https"))?;
-    Some(url.host_str()?.trim_matches(['[', ']']).to_owned())
+/// The URL clients reach this gateway at: an absolute http:// or https://
+/// URL with a host, shown without a trailing slash so that paths join it
+/// with `/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(Url);
+
+impl PublicUrl {
+    /// `None` unless `url` is an absolute http:// or https:// URL with a host.
+    fn parse(url: &str) -> Option<Self> {
+        Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+            .map(Self)
+    }
+
+    /// `http://` and a socket address.
+    fn of_address(addr: SocketAddr) -> Self {
+        Self::parse(&format!("http://{addr}"))
+            .unwrap_or_else(|| unreachable!("http:// and a socket address is a URL"))
+    }
+
+    /// The host, IPv6 addresses without their brackets.
+    fn host(&self) -> String {
+        self.0
+            .host_str()
+            .unwrap_or_default()
+            .trim_matches(['[', ']'])
+            .to_owned()
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+}
+
+/// Until [`Config::load`] sets it from the configuration or the listen
+/// address.
+impl Default for PublicUrl {
+    fn default() -> Self {
+        Self::of_address(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+}
+
+impl std::fmt::Display for PublicUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PublicUrl {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Accepts a list or one comma-separated string, so that the same key works
@@ -297,7 +340,7 @@ mod tests {
         assert!(config.is_sqlite());
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(config.mcp_url(), "http://127.0.0.1:8080/mcp");
-        assert_eq!(config.min_interval, HumanDuration::from_secs(10));
+        assert_eq!(config.min_interval, Duration::from_secs(10));
         assert!(config.auto_migrate);
     }
 
@@ -364,7 +407,7 @@ mod tests {
         };
         let config = Config::load(&source).unwrap();
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
-        assert_eq!(config.min_interval, HumanDuration::from_secs(1));
+        assert_eq!(config.min_interval, Duration::from_secs(1));
         assert!(!config.auto_migrate);
         assert_eq!(config.allowed_hosts, vec!["a.example"]);
     }
@@ -418,12 +461,9 @@ mod tests {
     #[test]
     fn points_retention_defaults_to_a_week_and_is_at_least_an_hour() {
         let config = Config::load(&env(&[])).unwrap();
-        assert_eq!(
-            config.points_retention,
-            HumanDuration::from_secs(7 * 86_400)
-        );
+        assert_eq!(config.points_retention, Duration::from_secs(7 * 86_400));
         let config = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "36h")])).unwrap();
-        assert_eq!(config.points_retention, HumanDuration::from_secs(36 * 3600));
+        assert_eq!(config.points_retention, Duration::from_secs(36 * 3600));
         let err = Config::load(&env(&[("MONITORS_POINTS_RETENTION", "59m")])).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -443,7 +483,7 @@ mod tests {
             config.notify.egress_allowlist_entries(),
             vec!["127.0.0.1/32", "relay.internal"]
         );
-        assert_eq!(config.notify.notify_timeout, HumanDuration::from_secs(3));
+        assert_eq!(config.notify.notify_timeout, Duration::from_secs(3));
         assert!(!format!("{config:?}").contains("a-key-that-must-not-print"));
         let err = Config::load(&env(&[("MONITORS_NOTIFY_MAX_ATTEMPTS", "0")])).unwrap_err();
         assert_eq!(

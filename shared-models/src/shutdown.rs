@@ -2,7 +2,31 @@
 //! Kubernetes sends) cancels the process's cancellation token, and every
 //! task watching it winds down, on a tracker that waits for them all.
 
+use std::time::Duration;
+
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Runs `round` every `period`, the first at once, until `shutdown` fires,
+/// which also drops a round in progress. A round that overruns delays the
+/// next rather than bunching them.
+pub async fn every<F, Fut>(period: Duration, shutdown: CancellationToken, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = ticks.tick() => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = round() => {}
+        }
+    }
+}
 
 /// Waits for Ctrl-C or SIGTERM, then cancels `shutdown`.
 pub async fn stop_on_signal(shutdown: CancellationToken) {

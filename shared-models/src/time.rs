@@ -96,6 +96,13 @@ impl From<DateTime<Utc>> for Timestamp {
     }
 }
 
+/// Saturating for times past the representable range.
+impl From<std::time::SystemTime> for Timestamp {
+    fn from(at: std::time::SystemTime) -> Self {
+        Self::from(DateTime::<Utc>::from(at))
+    }
+}
+
 impl From<Timestamp> for DateTime<Utc> {
     fn from(at: Timestamp) -> Self {
         at.to_datetime()
@@ -130,10 +137,6 @@ pub fn format_millis(millis: i64) -> String {
 /// forward without sleeping.
 pub trait Clock: Send + Sync + std::fmt::Debug + 'static {
     fn now(&self) -> Timestamp;
-
-    fn now_millis(&self) -> i64 {
-        self.now().as_millis()
-    }
 }
 
 #[derive(Debug, Default, Clone, Copy)]

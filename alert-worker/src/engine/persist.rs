@@ -8,8 +8,8 @@ use std::{
 };
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 use shared_models::{
@@ -241,7 +241,7 @@ pub async fn persist(
         }
     }
     resolve_alerts(&txn, &outcomes, now).await?;
-    report.notifications_queued = queue_notifications(&txn, &outcomes, now.as_millis()).await?;
+    report.notifications_queued = queue_notifications(&txn, &outcomes, now).await?;
 
     let rows: Vec<rule_state::ActiveModel> = outcomes
         .iter()
@@ -249,27 +249,25 @@ pub async fn persist(
         .map(|o| state_row(o, now))
         .collect();
     report.states_written = rows.len();
-    for chunk in rows.chunks(200) {
-        rule_state::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([rule_state::Column::RuleId, rule_state::Column::SeriesKey])
-                    .update_columns([
-                        rule_state::Column::State,
-                        rule_state::Column::Labels,
-                        rule_state::Column::PendingSince,
-                        rule_state::Column::FiringSince,
-                        rule_state::Column::ClearSince,
-                        rule_state::Column::LastValue,
-                        rule_state::Column::LastSeenAt,
-                        rule_state::Column::AlertId,
-                        rule_state::Column::LastNotifiedAt,
-                        rule_state::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
-    }
+    upsert(
+        &txn,
+        &rows,
+        OnConflict::columns([rule_state::Column::RuleId, rule_state::Column::SeriesKey])
+            .update_columns([
+                rule_state::Column::State,
+                rule_state::Column::Labels,
+                rule_state::Column::PendingSince,
+                rule_state::Column::FiringSince,
+                rule_state::Column::ClearSince,
+                rule_state::Column::LastValue,
+                rule_state::Column::LastSeenAt,
+                rule_state::Column::AlertId,
+                rule_state::Column::LastNotifiedAt,
+                rule_state::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .await?;
 
     let statuses: Vec<rule_status::ActiveModel> = health
         .iter()
@@ -282,23 +280,36 @@ pub async fn persist(
             series_count: Set(i32::try_from(h.series).unwrap_or(i32::MAX)),
         })
         .collect();
-    for chunk in statuses.chunks(200) {
-        rule_status::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(rule_status::Column::RuleId)
-                    .update_columns([
-                        rule_status::Column::LastEvaluatedAt,
-                        rule_status::Column::State,
-                        rule_status::Column::LastError,
-                        rule_status::Column::SeriesCount,
-                    ])
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
-    }
+    upsert(
+        &txn,
+        &statuses,
+        OnConflict::column(rule_status::Column::RuleId)
+            .update_columns([
+                rule_status::Column::LastEvaluatedAt,
+                rule_status::Column::State,
+                rule_status::Column::LastError,
+                rule_status::Column::SeriesCount,
+            ])
+            .to_owned(),
+    )
+    .await?;
     txn.commit().await?;
     Ok(report)
+}
+
+/// Writes `rows` 200 at a time, updating the row already there on `conflict`.
+async fn upsert<A, C>(txn: &C, rows: &[A], conflict: OnConflict) -> Result<()>
+where
+    A: ActiveModelTrait + Clone,
+    C: ConnectionTrait,
+{
+    for chunk in rows.chunks(200) {
+        A::Entity::insert_many(chunk.to_vec())
+            .on_conflict(conflict.clone())
+            .exec(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn resolve_alerts<C: ConnectionTrait>(
@@ -331,7 +342,7 @@ async fn resolve_alerts<C: ConnectionTrait>(
 async fn queue_notifications<C: ConnectionTrait>(
     txn: &C,
     outcomes: &[SeriesOutcome],
-    now: i64,
+    now: Timestamp,
 ) -> Result<usize> {
     let rows: Vec<notification::ActiveModel> = outcomes
         .iter()
@@ -360,7 +371,7 @@ fn outbox_row(
     rule: RuleId,
     shard: i32,
     planned: &PlannedNotification,
-    now: i64,
+    now: Timestamp,
 ) -> notification::ActiveModel {
     notification::ActiveModel {
         id: Set(planned.id.to_string()),
@@ -477,13 +488,7 @@ pub(super) async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
         };
         for planned in rows_for(rule, facts, &verdict, now) {
             queued += usize::from(planned.verdict.status == DeliveryStatus::Pending);
-            rows.push(outbox_row(
-                rule.owner,
-                rule.id,
-                rule.shard,
-                &planned,
-                now.as_millis(),
-            ));
+            rows.push(outbox_row(rule.owner, rule.id, rule.shard, &planned, now));
         }
     }
     for chunk in rows.chunks(200) {

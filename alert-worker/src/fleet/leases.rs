@@ -9,7 +9,7 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, Set,
+    QueryFilter, QuerySelect, Set, UpdateMany,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use shared_models::{
@@ -181,24 +181,15 @@ impl Leases {
         if shards.is_empty() {
             return Ok(());
         }
-        shard_lease::Entity::update_many()
-            .col_expr(
-                shard_lease::Column::WorkerId,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                shard_lease::Column::ExpiresAt,
-                Expr::value(Timestamp::EPOCH),
-            )
-            .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
+        self.release_held()
             .filter(shard_lease::Column::Shard.is_in(shards))
             .exec(&self.db)
             .await?;
         Ok(())
     }
 
-    /// Leaves the fleet: every lease released, the membership row removed.
-    pub async fn leave(&self) -> Result<()> {
+    /// This worker's leases, unassigned and lapsed, for a filter to narrow.
+    fn release_held(&self) -> UpdateMany<shard_lease::Entity> {
         shard_lease::Entity::update_many()
             .col_expr(
                 shard_lease::Column::WorkerId,
@@ -209,8 +200,11 @@ impl Leases {
                 Expr::value(Timestamp::EPOCH),
             )
             .filter(shard_lease::Column::WorkerId.eq(self.worker_id.as_str()))
-            .exec(&self.db)
-            .await?;
+    }
+
+    /// Leaves the fleet: every lease released, the membership row removed.
+    pub async fn leave(&self) -> Result<()> {
+        self.release_held().exec(&self.db).await?;
         worker::Entity::delete_by_id(self.worker_id.clone())
             .exec(&self.db)
             .await?;

@@ -23,7 +23,7 @@ use shared_models::{
     entity::{TenantScoped, notification, notification_channel},
     ids::UserId,
     notification::{DeliveryStatus, NotificationEvent},
-    time::{Clock, duration_millis},
+    time::{Clock, Timestamp, duration_millis},
 };
 use tokio::{sync::Notify, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -38,12 +38,12 @@ use crate::{
 pub struct DispatchSettings {
     pub concurrency: usize,
     pub max_attempts: u32,
-    pub max_age_ms: i64,
-    pub backoff_ms: i64,
-    pub backoff_max_ms: i64,
+    pub max_age: Duration,
+    pub backoff: Duration,
+    pub backoff_max: Duration,
     /// How long a claim holds a row. Longer than one attempt can take, so a
     /// live dispatcher never loses a row it is still sending.
-    pub claim_ttl_ms: i64,
+    pub claim_ttl: Duration,
     /// How often the outbox is polled when nothing wakes the dispatcher:
     /// retries fall due, and other processes queue rows.
     pub poll_every: Duration,
@@ -51,16 +51,16 @@ pub struct DispatchSettings {
 
 impl DispatchSettings {
     pub fn from_config(settings: &NotifySettings) -> Self {
-        let ms = |d: shared_models::rule::HumanDuration| {
-            i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-        };
         Self {
             concurrency: settings.notify_concurrency,
             max_attempts: settings.notify_max_attempts,
-            max_age_ms: ms(settings.notify_max_age),
-            backoff_ms: ms(settings.notify_backoff),
-            backoff_max_ms: ms(settings.notify_backoff_max),
-            claim_ttl_ms: ms(settings.notify_timeout).saturating_mul(3).max(30_000),
+            max_age: settings.notify_max_age,
+            backoff: settings.notify_backoff,
+            backoff_max: settings.notify_backoff_max,
+            claim_ttl: settings
+                .notify_timeout
+                .saturating_mul(3)
+                .max(Duration::from_secs(30)),
             poll_every: Duration::from_millis(500),
         }
     }
@@ -219,7 +219,7 @@ impl Dispatcher {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let claimable = || {
             Condition::all()
                 .add(notification::Column::Status.eq(DeliveryStatus::Pending.as_str()))
@@ -247,7 +247,7 @@ impl Dispatcher {
             .col_expr(notification::Column::ClaimToken, Expr::value(token.clone()))
             .col_expr(
                 notification::Column::ClaimedUntil,
-                Expr::value(now.saturating_add(self.settings.claim_ttl_ms)),
+                Expr::value(now + self.settings.claim_ttl),
             )
             .filter(notification::Column::Id.is_in(candidates))
             .filter(claimable())
@@ -280,7 +280,7 @@ impl Dispatcher {
                     event: &event,
                     channel: &channel,
                     channel_name: &name,
-                    now_ms: self.clock.now_millis(),
+                    now: self.clock.now(),
                 };
                 self.sender.send(&delivery).await
             }
@@ -358,7 +358,7 @@ impl Dispatcher {
 
     /// Writes the outcome, only while the claim is still this one's.
     async fn record(&self, row: &notification::Model, attempt: &Attempt) -> Result<DeliveryStatus> {
-        let now = self.clock.now_millis();
+        let now = self.clock.now();
         let attempts = row.attempts.saturating_add(1);
         let (status, next_attempt_at, code, error) = match attempt {
             Attempt::Delivered { status, .. } => (DeliveryStatus::Delivered, now, *status, None),
@@ -372,8 +372,8 @@ impl Dispatcher {
             } => {
                 let exhausted =
                     u32::try_from(attempts).unwrap_or(u32::MAX) >= self.settings.max_attempts;
-                let at = now.saturating_add(self.retry_delay(attempts, *retry_after));
-                let too_old = at.saturating_sub(row.created_at) > self.settings.max_age_ms;
+                let at = now + self.retry_delay(attempts, *retry_after);
+                let too_old = at.since(row.created_at) > self.settings.max_age;
                 if exhausted || too_old {
                     let why = if exhausted {
                         format!("gave up after {attempts} attempts: {error}")
@@ -404,7 +404,7 @@ impl Dispatcher {
             )
             .col_expr(
                 notification::Column::ClaimedUntil,
-                Expr::value(Option::<i64>::None),
+                Expr::value(Option::<Timestamp>::None),
             )
             .col_expr(notification::Column::UpdatedAt, Expr::value(now));
         if status == DeliveryStatus::Delivered {
@@ -424,15 +424,13 @@ impl Dispatcher {
     /// Exponential backoff with jitter (each delay drawn from the upper half
     /// of its step, so retries of many rows spread out), and never sooner
     /// than the receiver's `Retry-After`.
-    fn retry_delay(&self, attempts: i32, retry_after: Option<Duration>) -> i64 {
+    fn retry_delay(&self, attempts: i32, retry_after: Option<Duration>) -> Duration {
         let exponent = u32::try_from(attempts.saturating_sub(1))
             .unwrap_or(0)
             .min(30);
-        let step = self
-            .settings
-            .backoff_ms
+        let step = duration_millis(self.settings.backoff)
             .saturating_mul(1_i64 << exponent)
-            .min(self.settings.backoff_max_ms)
+            .min(duration_millis(self.settings.backoff_max))
             .max(1);
         let mut bytes = [0u8; 8];
         let unit = if self.rng.fill(&mut bytes).is_ok() {
@@ -442,7 +440,7 @@ impl Dispatcher {
         };
         let jittered = step / 2 + (step as f64 / 2.0 * unit) as i64;
         let asked = retry_after.map_or(0, duration_millis);
-        jittered.max(asked)
+        Duration::from_millis(u64::try_from(jittered.max(asked)).unwrap_or(0))
     }
 }
 

@@ -8,7 +8,7 @@ pub mod send;
 
 use std::time::Duration;
 
-use shared_models::{channel::ChannelConfig, notification::NotificationEvent};
+use shared_models::{channel::ChannelConfig, notification::NotificationEvent, time::Timestamp};
 
 /// One attempt to deliver one notification to one channel.
 #[derive(Debug, Clone, Copy)]
@@ -20,8 +20,8 @@ pub struct Delivery<'a> {
     pub channel: &'a ChannelConfig,
     /// The channel's name, for messages that mention it.
     pub channel_name: &'a str,
-    /// When this attempt is made, epoch milliseconds (from the injected clock).
-    pub now_ms: i64,
+    /// When this attempt is made (from the injected clock).
+    pub now: Timestamp,
 }
 
 /// What one attempt came to.

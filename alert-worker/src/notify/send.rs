@@ -15,6 +15,7 @@ use shared_models::{
         Client, ClientError, HttpFailure, PostError,
         egress::{EgressError, EgressPolicy},
     },
+    time::Timestamp,
 };
 use std::time::Duration;
 
@@ -186,7 +187,7 @@ impl Sender {
             }
         };
         match serde_json::to_vec(&body) {
-            Ok(bytes) => self.post(url, headers, bytes, delivery.now_ms).await,
+            Ok(bytes) => self.post(url, headers, bytes, delivery.now).await,
             Err(e) => permanent(&format!("the payload could not be encoded: {e}")),
         }
     }
@@ -220,7 +221,7 @@ impl Sender {
             Ok(body) => body,
             Err(e) => return permanent(&format!("the payload could not be encoded: {e}")),
         };
-        let timestamp = delivery.now_ms.div_euclid(1_000);
+        let timestamp = delivery.now.as_millis().div_euclid(1_000);
         let signature = match signing::sign(secret, delivery.id, timestamp, &body) {
             Ok(signature) => signature,
             Err(e) => return permanent(&format!("the channel's signing secret is unusable: {e}")),
@@ -236,13 +237,13 @@ impl Sender {
                 Err(_) => return permanent(&format!("the {name} header value is not valid")),
             };
         }
-        self.post(url, headers, body, delivery.now_ms).await
+        self.post(url, headers, body, delivery.now).await
     }
 
-    async fn post(&self, url: &str, headers: HeaderMap, body: Vec<u8>, now_ms: i64) -> Attempt {
+    async fn post(&self, url: &str, headers: HeaderMap, body: Vec<u8>, now: Timestamp) -> Attempt {
         let shown = redact_url(url);
         match self.client.post(url, headers, body).await {
-            Ok(answer) => classify(&answer, &shown, now_ms),
+            Ok(answer) => classify(&answer, &shown, now),
             Err(PostError::Egress(error)) => refused(&error),
             Err(PostError::Http(
                 failure @ (HttpFailure::ServerName { .. } | HttpFailure::Request(_)),

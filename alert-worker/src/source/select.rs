@@ -23,7 +23,7 @@ pub fn build_source(
             token: settings.influx_token.clone(),
             username: settings.influx_username.clone(),
             password: settings.influx_password.clone(),
-            timeout: settings.influx_timeout.as_duration(),
+            timeout: settings.influx_timeout,
             max_concurrency: settings.influx_max_concurrency,
             max_statements_per_request: settings.influx_statements_per_request,
         })?)),

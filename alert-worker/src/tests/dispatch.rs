@@ -42,7 +42,7 @@ async fn outbox(backend: Backend) -> Outbox {
         keyring: Arc::new(Keyring::from_base64(&Keyring::generate_key().unwrap(), &[]).unwrap()),
         settings: NotifySettings {
             egress_allowlist: "127.0.0.1/32".into(),
-            notify_timeout: "2s".parse().unwrap(),
+            notify_timeout: Duration::from_secs(2),
             notify_max_attempts: 3,
             ..NotifySettings::default()
         },
@@ -196,7 +196,7 @@ async fn a_500_then_200_is_delivered_exactly_once_after_a_retry(backend: Backend
     assert_eq!((row.status.as_str(), row.attempts), ("pending", 1));
     assert_eq!(row.response_status, Some(500));
     assert!(
-        row.next_attempt_at > t(10),
+        row.next_attempt_at > ts(10),
         "the retry waits for its backoff"
     );
     // Not due yet: nothing is sent.
@@ -205,7 +205,7 @@ async fn a_500_then_200_is_delivered_exactly_once_after_a_retry(backend: Backend
         report(0, 0, 0)
     );
 
-    o.f.clock.set_millis(row.next_attempt_at);
+    o.f.clock.set_millis(row.next_attempt_at.as_millis());
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
         report(1, 0, 0)
@@ -236,7 +236,7 @@ async fn retry_after_is_honoured(backend: Backend) {
         dispatcher.dispatch_all_due().await.unwrap(),
         report(0, 1, 0)
     );
-    assert_eq!(o.rows().await[0].next_attempt_at, t(12));
+    assert_eq!(o.rows().await[0].next_attempt_at, ts(12));
     o.f.clock.set_millis(t(12) - 1);
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -268,7 +268,7 @@ async fn a_receiver_down_past_the_budget_is_marked_failed(backend: Backend) {
         );
         let row = &o.rows().await[0];
         assert_eq!((row.status.as_str(), row.attempts), ("pending", attempt));
-        o.f.clock.set_millis(row.next_attempt_at);
+        o.f.clock.set_millis(row.next_attempt_at.as_millis());
     }
     assert_eq!(
         dispatcher.dispatch_all_due().await.unwrap(),
@@ -339,7 +339,8 @@ async fn a_restarted_dispatcher_resends_only_what_was_not_delivered(backend: Bac
     // then sends it again under the same id; the delivered one never again.
     let second = o.dispatcher();
     assert_eq!(second.dispatch_all_due().await.unwrap(), report(0, 0, 0));
-    o.f.clock.set_millis(stuck.claimed_until.unwrap() + 1);
+    o.f.clock
+        .set_millis(stuck.claimed_until.unwrap().as_millis() + 1);
     assert_eq!(second.dispatch_all_due().await.unwrap(), report(1, 0, 0));
     let mut by_id: HashMap<String, usize> = HashMap::new();
     for request in receiver.requests() {
@@ -453,7 +454,7 @@ async fn a_firing_alert_repeats_every_repeat_interval(backend: Backend) {
         "fired at 10 s, repeated at 40 s"
     );
     let rows = o.rows().await;
-    assert_eq!(rows[1].created_at, t(40));
+    assert_eq!(rows[1].created_at, ts(40));
     assert_eq!(rows[0].alert_id, rows[1].alert_id);
 }
 

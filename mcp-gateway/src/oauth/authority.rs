@@ -13,6 +13,7 @@ use ring::rand::SystemRandom;
 use shared_models::{
     changes::{ChangePublisher, REVOCATIONS, subscribe},
     ids::{GrantId, UserId},
+    shutdown::every,
     time::{Timestamp, duration_millis},
 };
 use tokio_util::sync::CancellationToken;
@@ -83,7 +84,7 @@ impl Authority {
         if store.ensure_signing_key(&rng).await? {
             tracing::info!("made the first access-token signing key");
         }
-        let access_ttl = config.access_token_ttl.as_duration();
+        let access_ttl = config.access_token_ttl;
         let now = store.now();
         let keys = KeySet::from_rows(
             &store.signing_keys(now, access_ttl).await?,
@@ -91,10 +92,10 @@ impl Authority {
         )?;
         let clock = store.clock();
         let authority = Self {
-            issuer: config.public_url.clone(),
+            issuer: config.public_url.to_string(),
             resource: config.mcp_url(),
             access_ttl,
-            refresh_ttl: config.refresh_token_ttl.as_duration(),
+            refresh_ttl: config.refresh_token_ttl,
             store,
             rng,
             keys: RwLock::new(Arc::new(keys)),
@@ -281,16 +282,11 @@ impl Authority {
 
     /// Refreshes every [`REFRESH_EVERY`] until `shutdown`.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut every = tokio::time::interval(REFRESH_EVERY);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                _ = every.tick() => {}
-            }
+        every(REFRESH_EVERY, shutdown, || async {
             if let Err(error) = self.refresh().await {
                 tracing::warn!(error = %chain(&error), "reading OAuth revocations and keys failed");
             }
-        }
+        })
+        .await;
     }
 }

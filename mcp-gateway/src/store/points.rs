@@ -43,7 +43,8 @@ impl Store {
         if points.is_empty() {
             return Ok(0);
         }
-        let now = self.clock.now_millis();
+        // Point times are bare milliseconds: see `point::Model::time`.
+        let now = self.clock.now().as_millis();
         let owner = owner.to_string();
         let txn = self.db.begin().await?;
         let mut stored = 0;
@@ -114,10 +115,5 @@ impl Store {
             .into_tuple()
             .all(&self.db)
             .await?)
-    }
-
-    /// The store clock's "now", for callers that schedule against it.
-    pub fn now_millis(&self) -> i64 {
-        self.clock.now_millis()
     }
 }

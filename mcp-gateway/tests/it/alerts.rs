@@ -186,7 +186,7 @@ async fn record_notification(
     outcome: Outcome<'_>,
 ) {
     let id = NotificationId::generate().to_string();
-    let now = to_millis(Utc::now());
+    let now = Timestamp::from(Utc::now());
     notification::ActiveModel {
         id: Set(id.clone()),
         owner_id: Set(owner.to_string()),
@@ -207,7 +207,7 @@ async fn record_notification(
         payload: Set("{}".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
-        delivered_at: Set(outcome.delivered_at),
+        delivered_at: Set(outcome.delivered_at.map(Timestamp::from_millis)),
     }
     .insert(app.store.db())
     .await

@@ -18,7 +18,7 @@ async fn create_list_and_delete(backend: Backend) {
     let rule = client
         .ok("create_alert_rule", minimal_rule("BTC above 70k"))
         .await;
-    let now = app.clock().now_millis();
+    let now = app.clock().now().as_millis();
 
     let by_rule = client
         .ok(

@@ -215,7 +215,7 @@ async fn timestamps_follow_the_precision_or_default_to_now(backend: Backend) {
     // No timestamp: the gateway's clock at the time of the write, for every
     // line of the body.
     app.clock().advance(chrono::Duration::minutes(5));
-    let now = app.clock().now_millis();
+    let now = app.clock().now().as_millis();
     let response = post(&app, "/write?db=now", "a v=1\nb v=2")
         .bearer_auth(&token)
         .send()
@@ -537,7 +537,7 @@ async fn expired_points_are_deleted_by_the_retention_sweep(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, alice_token) = app.user_with_token("alice@example.com").await;
     let (bob, bob_token) = app.user_with_token("bob@example.com").await;
-    let now = app.clock().now_millis();
+    let now = app.clock().now().as_millis();
     let day = 86_400_000;
 
     // 12,000 expired points (several DELETE chunks), 3 recent ones.

@@ -12,7 +12,9 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{rule::HumanDuration, secret::Secret};
+use crate::secret::Secret;
+
+pub mod duration;
 
 const ENV_PREFIX: &str = "MONITORS_";
 
@@ -112,16 +114,20 @@ pub struct NotifySettings {
     /// public (and over plain http), comma-separated: `127.0.0.1/32,relay.internal`.
     pub egress_allowlist: String,
     /// One attempt's limit, connection and answer together.
-    pub notify_timeout: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub notify_timeout: Duration,
     /// After this many attempts a notification is marked failed.
     pub notify_max_attempts: u32,
     /// A notification older than this is marked failed instead of retried.
-    pub notify_max_age: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub notify_max_age: Duration,
     /// Deliveries in flight at once, per process.
     pub notify_concurrency: usize,
     /// The first retry's delay; each further retry doubles it (with jitter), up to `notify_backoff_max`.
-    pub notify_backoff: HumanDuration,
-    pub notify_backoff_max: HumanDuration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub notify_backoff: Duration,
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub notify_backoff_max: Duration,
 }
 
 impl NotifySettings {
@@ -136,11 +142,11 @@ impl NotifySettings {
                 })
             }
         };
-        positive("notify_timeout", self.notify_timeout > HumanDuration::ZERO)?;
+        positive("notify_timeout", self.notify_timeout > Duration::ZERO)?;
         positive("notify_max_attempts", self.notify_max_attempts > 0)?;
-        positive("notify_max_age", self.notify_max_age > HumanDuration::ZERO)?;
+        positive("notify_max_age", self.notify_max_age > Duration::ZERO)?;
         positive("notify_concurrency", self.notify_concurrency > 0)?;
-        positive("notify_backoff", self.notify_backoff > HumanDuration::ZERO)?;
+        positive("notify_backoff", self.notify_backoff > Duration::ZERO)?;
         if self.notify_backoff_max < self.notify_backoff {
             return Err(ConfigError::Invalid {
                 key: "notify_backoff_max",
@@ -169,14 +175,14 @@ pub struct ChangeSettings {
     pub redis_url: Option<Secret<String>>,
     /// The full re-read of a worker's rules. Without Redis it is the only
     /// way changes arrive, so it is 1 s; with Redis, a safety net.
-    #[serde(default)]
-    pub resync_every: Option<HumanDuration>,
+    #[serde(default, deserialize_with = "duration::option")]
+    pub resync_every: Option<Duration>,
 }
 
 impl ChangeSettings {
     pub fn refresh_every(&self) -> Duration {
         match (&self.resync_every, &self.redis_url) {
-            (Some(every), _) => every.as_duration(),
+            (Some(every), _) => *every,
             (None, Some(_)) => Duration::from_secs(15),
             (None, None) => Duration::from_secs(1),
         }
@@ -196,7 +202,7 @@ impl ChangeSettings {
         }
         if self
             .resync_every
-            .is_some_and(|d| d < HumanDuration::from_secs(1))
+            .is_some_and(|d| d < Duration::from_secs(1))
         {
             return Err(ConfigError::Invalid {
                 key: "resync_every",
@@ -228,12 +234,12 @@ mod tests {
             notify.encryption_key_file,
             PathBuf::from("./data/encryption.key")
         );
-        assert_eq!(notify.notify_timeout, HumanDuration::from_secs(10));
+        assert_eq!(notify.notify_timeout, Duration::from_secs(10));
         assert_eq!(notify.notify_max_attempts, 12);
-        assert_eq!(notify.notify_max_age, HumanDuration::from_secs(24 * 3_600));
+        assert_eq!(notify.notify_max_age, Duration::from_secs(24 * 3_600));
         assert_eq!(notify.notify_concurrency, 16);
-        assert_eq!(notify.notify_backoff, HumanDuration::from_secs(1));
-        assert_eq!(notify.notify_backoff_max, HumanDuration::from_secs(600));
+        assert_eq!(notify.notify_backoff, Duration::from_secs(1));
+        assert_eq!(notify.notify_backoff_max, Duration::from_secs(600));
         assert!(notify.egress_allowlist.is_empty());
         notify.validate().unwrap();
     }

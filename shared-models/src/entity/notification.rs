@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::time::Timestamp;
+
 /// One outbox row: a notification of one alert transition to one channel.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "notifications")]
@@ -20,9 +22,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub reason: Option<String>,
     pub attempts: i32,
-    pub next_attempt_at: i64,
+    pub next_attempt_at: Timestamp,
     /// A dispatcher holds the row until then; after, another may take it.
-    pub claimed_until: Option<i64>,
+    pub claimed_until: Option<Timestamp>,
     pub claim_token: Option<String>,
     pub response_status: Option<i32>,
     #[sea_orm(column_type = "Text", nullable)]
@@ -30,9 +32,9 @@ pub struct Model {
     /// The [`crate::notification::NotificationEvent`] as JSON.
     #[sea_orm(column_type = "Text")]
     pub payload: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub delivered_at: Option<i64>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,7 +15,9 @@ pub struct Model {
     pub series_key: String,
     #[sea_orm(column_type = "Text")]
     pub tags: String,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch. A data timestamp as InfluxDB
+    /// writes carry it, left a bare `i64` rather than a
+    /// [`crate::time::Timestamp`]: the built-in store is rebuilt in issue 16.
     pub time: i64,
     pub value: f64,
 }

@@ -116,7 +116,7 @@ impl Client {
                     reason: e.to_string(),
                 }
             })?;
-        Self::new(policy, settings.notify_timeout.as_duration()).map_err(|e| ConfigError::Invalid {
+        Self::new(policy, settings.notify_timeout).map_err(|e| ConfigError::Invalid {
             key: "notify",
             reason: crate::chain(&e),
         })

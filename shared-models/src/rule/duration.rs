@@ -45,6 +45,12 @@ impl HumanDuration {
     }
 }
 
+impl From<Duration> for HumanDuration {
+    fn from(span: Duration) -> Self {
+        Self(span)
+    }
+}
+
 impl FromStr for HumanDuration {
     type Err = DurationParseError;
 

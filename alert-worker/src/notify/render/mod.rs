@@ -132,7 +132,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
-    use shared_models::channel::ChannelConfig;
+    use shared_models::{channel::ChannelConfig, time::Timestamp};
 
     use super::*;
     use crate::notify::Delivery;
@@ -143,7 +143,7 @@ pub(crate) mod tests {
             event,
             channel,
             channel_name: "ops",
-            now_ms: 1_767_229_504_000,
+            now: Timestamp::from_millis(1_767_229_504_000),
         }
     }
 

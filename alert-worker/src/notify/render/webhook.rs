@@ -28,7 +28,7 @@ pub fn render(delivery: &Delivery<'_>) -> Value {
     }
     json!({
         "type": event_type(event.event),
-        "timestamp": format_millis(delivery.now_ms),
+        "timestamp": delivery.now.to_string(),
         "data": data,
     })
 }

@@ -1,18 +1,18 @@
 //! What an HTTP answer means for the notification: delivered, worth another
 //! try (and when), or refused for good.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::StatusCode;
 
 use crate::notify::Attempt;
-use shared_models::outbound::Answer;
+use shared_models::{outbound::Answer, time::Timestamp};
 
 /// How much of a receiver's answer is kept with the outcome.
 const DETAIL_CHARS: usize = 300;
 
 /// `what` names the destination (a redacted URL) for the error text.
-pub(super) fn classify(answer: &Answer, what: &str, now_ms: i64) -> Attempt {
+pub(super) fn classify(answer: &Answer, what: &str, now: Timestamp) -> Attempt {
     let status = answer.status;
     let code = Some(status.as_u16());
     let said = excerpt(&answer.body);
@@ -54,22 +54,21 @@ pub(super) fn classify(answer: &Answer, what: &str, now_ms: i64) -> Attempt {
             .retry_after
             .as_deref()
             .filter(|_| honoured)
-            .and_then(|value| retry_after(value, now_ms)),
+            .and_then(|value| retry_after(value, now)),
         error,
     }
 }
 
 /// `Retry-After` as delay seconds or an HTTP date, the date taken relative
 /// to the attempt's own clock (a date already past means "now").
-pub(super) fn retry_after(value: &str, now_ms: i64) -> Option<Duration> {
+pub(super) fn retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    let at_ms = i64::try_from(at.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()?;
-    let wait_ms = u64::try_from(at_ms.saturating_sub(now_ms)).unwrap_or(0);
-    Some(Duration::from_millis(wait_ms))
+    let at = Timestamp::from(at);
+    Some(at.since(now))
 }
 
 /// One line, control characters folded to spaces, cut to a few hundred
@@ -92,7 +91,7 @@ pub(super) fn excerpt(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     use super::*;
 
@@ -112,7 +111,11 @@ mod tests {
 
     #[test]
     fn success_is_delivered_with_the_answer() {
-        let got = classify(&answer(202, None, "ok\n"), "https://x/…", NOW);
+        let got = classify(
+            &answer(202, None, "ok\n"),
+            "https://x/…",
+            Timestamp::from_millis(NOW),
+        );
         assert_eq!(
             got,
             Attempt::Delivered {
@@ -125,17 +128,17 @@ mod tests {
     #[test]
     fn transient_statuses_retry_and_others_do_not() {
         for status in [408, 425, 429, 500, 502, 503, 504] {
-            let got = classify(&answer(status, None, ""), "u", NOW);
+            let got = classify(&answer(status, None, ""), "u", Timestamp::from_millis(NOW));
             assert!(matches!(got, Attempt::Retry { .. }), "{status}: {got:?}");
         }
         for status in [400, 401, 403, 404, 410, 413, 422] {
-            let got = classify(&answer(status, None, ""), "u", NOW);
+            let got = classify(&answer(status, None, ""), "u", Timestamp::from_millis(NOW));
             assert!(
                 matches!(got, Attempt::Permanent { .. }),
                 "{status}: {got:?}"
             );
         }
-        let got = classify(&answer(301, None, ""), "u", NOW);
+        let got = classify(&answer(301, None, ""), "u", Timestamp::from_millis(NOW));
         let Attempt::Permanent { error, .. } = got else {
             panic!("{got:?}")
         };
@@ -144,7 +147,11 @@ mod tests {
 
     #[test]
     fn retry_after_is_honoured_on_429_and_503_only() {
-        let delay = |status, value| match classify(&answer(status, Some(value), ""), "u", NOW) {
+        let delay = |status, value| match classify(
+            &answer(status, Some(value), ""),
+            "u",
+            Timestamp::from_millis(NOW),
+        ) {
             Attempt::Retry { retry_after, .. } => retry_after,
             other => panic!("{other:?}"),
         };

@@ -27,6 +27,7 @@ use shared_models::{
     channel::{ChannelConfig, EmailConfig, SmtpSecurity},
     notification::{NotificationEvent, NotifyEvent},
     rule::Severity,
+    time::Timestamp,
 };
 
 /// 2026-01-01T01:05:04Z, the attempt's clock.
@@ -57,7 +58,7 @@ fn delivery<'a>(event: &'a NotificationEvent, channel: &'a ChannelConfig) -> Del
         event,
         channel,
         channel_name: "ops",
-        now_ms: NOW_MS,
+        now: Timestamp::from_millis(NOW_MS),
     }
 }
 

@@ -11,6 +11,7 @@ use shared_models::{
     ids::{ChannelId, NotificationId},
     notification::{NotificationEvent, NotifyEvent},
     rule::Severity,
+    time::Timestamp,
 };
 
 use super::Deleted;
@@ -157,7 +158,7 @@ impl TestOutcome {
 }
 
 /// What a test message says: it is marked as a test on every platform.
-fn test_event(channel: &OpenedChannel, now_ms: i64) -> NotificationEvent {
+fn test_event(channel: &OpenedChannel, now: Timestamp) -> NotificationEvent {
     NotificationEvent {
         event: NotifyEvent::Test,
         alert_id: NotificationId::generate().to_string(),
@@ -168,7 +169,7 @@ fn test_event(channel: &OpenedChannel, now_ms: i64) -> NotificationEvent {
         threshold: None,
         condition: "none: this is a test message".to_owned(),
         labels: Default::default(),
-        started_at: now_ms,
+        started_at: now.as_millis(),
         resolved_at: None,
         message: format!(
             "This is a test message from monitors-mcp to the notification channel \"{}\". \
@@ -296,8 +297,8 @@ delivered, its status, and the start of its answer or the error. Records nothing
             Ok(channel) => channel,
             Err(error) => return tool_result::<TestOutcome>(Err(error)),
         };
-        let now_ms = self.store.now_millis();
-        let event = test_event(&channel, now_ms);
+        let now = self.store.now();
+        let event = test_event(&channel, now);
         let id = NotificationId::generate().to_string();
         let attempt = self
             .sender
@@ -306,7 +307,7 @@ delivered, its status, and the start of its answer or the error. Records nothing
                 event: &event,
                 channel: &channel.config,
                 channel_name: &channel.record.name,
-                now_ms,
+                now,
             })
             .await;
         tool_result(Ok(TestOutcome::new(channel.record.id, attempt)))
