@@ -47,7 +47,7 @@ use shared_models::{
     outbound::egress::EgressPolicy,
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{Clock, SystemClock, Timestamp},
 };
 use tokio_util::sync::CancellationToken;
@@ -299,7 +299,7 @@ async fn insert_rules(
             enabled: Set(false),
             severity: Set(spec.severity.as_str().to_owned()),
             interval_ms: Set(1_000),
-            shard: Set(i32::try_from(shard_of(&id, 256))?),
+            shard: Set(Shard::of(&id, 256)),
             spec: Set(serde_json::to_string(&spec)?),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),

@@ -43,7 +43,7 @@ use shared_models::{
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{ManualClock, Timestamp},
 };
 use tokio::task::JoinSet;
@@ -354,7 +354,7 @@ fn generate(i: usize, series: usize, owner: UserId, first_tick: i64) -> Result<L
         id: RuleId::generate(),
         owner,
         version: 1,
-        shard: 0,
+        shard: Shard::FIRST,
         spec: RuleSpec::parse(input, &RuleLimits::default())?,
         next_due: Timestamp::from_millis(first_tick),
     })
@@ -380,7 +380,7 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
                     enabled: Set(true),
                     severity: Set(rule.spec.severity.as_str().to_owned()),
                     interval_ms: Set(INTERVAL_MS),
-                    shard: Set(i32::try_from(shard_of(&rule.id, 256))?),
+                    shard: Set(Shard::of(&rule.id, 256)),
                     spec: Set(serde_json::to_string(&rule.spec)?),
                     version: Set(rule.version),
                     created_at: Set(Timestamp::EPOCH),

@@ -23,6 +23,7 @@ use sea_orm::DatabaseConnection;
 use shared_models::{
     ids::{AlertId, RuleId},
     series::series_key,
+    shard::Shard,
     silence::ActiveSilence,
     time::{Clock, Timestamp},
 };
@@ -267,7 +268,7 @@ impl Engine {
     }
 
     /// The leases a batch of `rules` was evaluated under, in a fleet.
-    fn fence(&self, rules: &[&LoadedRule], leased: Option<BTreeMap<i32, i64>>) -> Option<Fence> {
+    fn fence(&self, rules: &[&LoadedRule], leased: Option<BTreeMap<Shard, i64>>) -> Option<Fence> {
         match (&self.scope, leased) {
             (RuleScope::Fleet(ownership), Some(leased)) => Some(Fence {
                 worker_id: ownership.worker_id().to_owned(),

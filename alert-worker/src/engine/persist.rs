@@ -17,6 +17,7 @@ use shared_models::{
     ids::{RuleId, UserId},
     notification::DeliveryStatus,
     rule::AlertState,
+    shard::Shard,
     silence::ActiveSilence,
     time::Timestamp,
 };
@@ -114,7 +115,7 @@ pub async fn load_silences(
 pub struct SeriesOutcome {
     pub rule: RuleId,
     pub owner: UserId,
-    pub shard: i32,
+    pub shard: Shard,
     pub series_key: String,
     pub labels: Labels,
     pub next: SeriesState,
@@ -145,7 +146,7 @@ pub struct AlertDraft {
 pub struct Fence {
     pub worker_id: String,
     /// Shard → lease epoch, for every shard of the batch's rules.
-    pub epochs: BTreeMap<i32, i64>,
+    pub epochs: BTreeMap<Shard, i64>,
     /// The wall-clock time of the commit: a lease lapsed by then fails.
     pub now: Timestamp,
     /// The lease TTL, which bounds how long the transaction may stall.
@@ -358,7 +359,7 @@ async fn queue_notifications<C: ConnectionTrait>(
 fn outbox_row(
     owner: UserId,
     rule: RuleId,
-    shard: i32,
+    shard: Shard,
     planned: &PlannedNotification,
     now: i64,
 ) -> notification::ActiveModel {

@@ -12,6 +12,7 @@ use shared_models::{
     entity::alert_rule,
     ids::{RuleId, UserId},
     rule::RuleSpec,
+    shard::Shard,
     time::{Timestamp, duration_millis},
 };
 
@@ -25,7 +26,7 @@ pub struct LoadedRule {
     pub id: RuleId,
     pub owner: UserId,
     pub version: i64,
-    pub shard: i32,
+    pub shard: Shard,
     pub spec: RuleSpec,
     /// The next aligned tick at which the rule is due.
     pub next_due: Timestamp,
@@ -61,7 +62,7 @@ impl LoadedRule {
             id: RuleId::generate(),
             owner,
             version: 0,
-            shard: 0,
+            shard: Shard::FIRST,
             spec,
             next_due: Timestamp::EPOCH,
         }
@@ -90,7 +91,7 @@ pub enum RuleScope {
 
 impl RuleScope {
     /// The shards in scope at `now` with their lease epochs; `None` for all.
-    pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<i32, i64>> {
+    pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<Shard, i64>> {
         match self {
             Self::All => None,
             Self::Fleet(ownership) => Some(ownership.current(now)),

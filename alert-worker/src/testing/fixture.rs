@@ -21,7 +21,7 @@ use shared_models::{
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{Clock, ManualClock, Timestamp},
 };
 
@@ -89,7 +89,7 @@ impl Fixture {
             enabled: Set(true),
             severity: Set(spec.severity.as_str().to_owned()),
             interval_ms: Set(spec.interval.as_millis() as i64),
-            shard: Set(shard_of(&id, 256) as i32),
+            shard: Set(Shard::of(&id, 256)),
             spec: Set(serde_json::to_string(&spec).unwrap()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),

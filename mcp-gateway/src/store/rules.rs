@@ -11,7 +11,7 @@ use shared_models::{
     entity::{TenantScoped, alert_rule, notification_channel, rule_status},
     ids::{ChannelId, RuleId, UserId},
     rule::{RuleSpec, Severity, apply_patch},
-    shard::shard_of,
+    shard::Shard,
     time::{duration_millis, format_millis},
 };
 
@@ -28,7 +28,7 @@ type HealthRow = (
     String,
     i64,
     bool,
-    i32,
+    Shard,
     Option<String>,
     Option<i64>,
     Option<String>,
@@ -42,7 +42,8 @@ pub struct RuleRecord {
     #[serde(flatten)]
     pub spec: RuleSpec,
     /// The worker shard that evaluates this rule.
-    pub shard: u32,
+    #[schemars(with = "u32")]
+    pub shard: Shard,
     /// Increases by one on every change.
     pub version: i64,
     pub created_at: String,
@@ -72,7 +73,7 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
         Ok(Self {
             id: row.id,
             spec,
-            shard: u32::try_from(row.shard).unwrap_or_default(),
+            shard: row.shard,
             version: row.version,
             created_at: row.created_at.to_string(),
             updated_at: row.updated_at.to_string(),
@@ -106,7 +107,7 @@ impl Store {
             enabled: Set(spec.enabled),
             severity: Set(spec.severity.as_str().to_owned()),
             interval_ms: Set(duration_millis(spec.interval.as_duration())),
-            shard: Set(i32::try_from(shard_of(&id, self.shard_count)).unwrap_or_default()),
+            shard: Set(Shard::of(&id, self.shard_count)),
             spec: Set(spec_json(&spec)?),
             version: Set(1),
             created_at: Set(now),
@@ -132,8 +133,7 @@ impl Store {
     pub async fn get_rule_with_health(&self, owner: UserId, id: RuleId) -> Result<RuleWithHealth> {
         let rule = self.get_rule(owner, id).await?;
         let health = self.rule_health(owner, &rule.id).await?;
-        let shard = i32::try_from(rule.shard).unwrap_or_default();
-        let unheld = self.unheld_shards(BTreeSet::from([shard])).await?;
+        let unheld = self.unheld_shards(BTreeSet::from([rule.shard])).await?;
         let not_evaluated =
             NotEvaluated::of(rule.spec.enabled, health.is_some(), unheld.is_empty());
         Ok(RuleWithHealth {
@@ -254,11 +254,7 @@ impl Store {
         }
         self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
-        self.announce_rule(
-            &current.id,
-            i32::try_from(current.shard).unwrap_or_default(),
-        )
-        .await;
+        self.announce_rule(&current.id, current.shard).await;
         Ok(RuleRecord {
             spec,
             version: current.version + 1,

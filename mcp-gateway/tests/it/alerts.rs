@@ -4,6 +4,7 @@ use serde_json::json;
 use shared_models::{
     entity::{alert, notification},
     ids::{AlertId, ChannelId, NotificationId, RuleId, UserId},
+    shard::Shard,
     time::{Timestamp, format_millis, to_millis},
 };
 
@@ -193,7 +194,7 @@ async fn record_notification(
         alert_id: Set(alert_id.to_owned()),
         rule_id: Set(RuleId::generate().to_string()),
         channel_id: Set(channel_id.to_owned()),
-        shard: Set(0),
+        shard: Set(Shard::FIRST),
         event: Set(event.to_owned()),
         idempotency_key: Set(format!("{alert_id}:{event}:{channel_id}:{id}")),
         status: Set(outcome.status.to_owned()),

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{shard::Shard, time::Timestamp};
 
 /// A stored rule. `spec` holds the whole parsed rule as JSON; the columns
 /// beside it are copies of the parts that queries filter or sort on.
@@ -14,7 +14,7 @@ pub struct Model {
     pub enabled: bool,
     pub severity: String,
     pub interval_ms: i64,
-    pub shard: i32,
+    pub shard: Shard,
     #[sea_orm(column_type = "Text")]
     pub spec: String,
     pub version: i64,

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::shard::Shard;
+
 /// One outbox row: a notification of one alert transition to one channel.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "notifications")]
@@ -10,7 +12,7 @@ pub struct Model {
     pub alert_id: String,
     pub rule_id: String,
     pub channel_id: String,
-    pub shard: i32,
+    pub shard: Shard,
     pub event: String,
     /// Unique per (alert, transition, channel): a second write of the same
     /// transition cannot queue a second send.

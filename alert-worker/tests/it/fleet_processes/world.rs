@@ -85,7 +85,7 @@ impl World {
             .collect()
     }
 
-    pub(super) fn rules_in(&self, shards: &BTreeSet<i32>) -> BTreeSet<String> {
+    pub(super) fn rules_in(&self, shards: &BTreeSet<Shard>) -> BTreeSet<String> {
         self.rules
             .iter()
             .filter(|(_, (shard, _))| shards.contains(shard))
@@ -118,7 +118,7 @@ impl World {
     }
 
     /// The shards whose current lease `id` holds.
-    pub(super) async fn shards_of(&self, id: &str) -> BTreeSet<i32> {
+    pub(super) async fn shards_of(&self, id: &str) -> BTreeSet<Shard> {
         let now = now_ms();
         self.leases()
             .await
