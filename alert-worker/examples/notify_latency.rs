@@ -297,7 +297,7 @@ async fn insert_rules(
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(false),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(1_000),
             shard: Set(Shard::of(&id, 256)),
             spec: Set(serde_json::to_string(&spec)?),

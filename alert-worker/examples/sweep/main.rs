@@ -378,7 +378,7 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
                     owner_id: Set(rule.owner.to_string()),
                     name: Set(rule.spec.name.as_str().to_owned()),
                     enabled: Set(true),
-                    severity: Set(rule.spec.severity.as_str().to_owned()),
+                    severity: Set(rule.spec.severity),
                     interval_ms: Set(INTERVAL_MS),
                     shard: Set(Shard::of(&rule.id, 256)),
                     spec: Set(serde_json::to_string(&rule.spec)?),

@@ -422,7 +422,7 @@ fn outcome(
             message: template::render(&rule.spec, &alert_labels, next.last_value),
             labels: alert_labels.clone(),
             rule_name: rule.spec.name.as_str().to_owned(),
-            severity: rule.spec.severity.as_str(),
+            severity: rule.spec.severity,
             threshold: rule.spec.condition.threshold,
         }
     });

@@ -16,7 +16,7 @@ use shared_models::{
     entity::{alert, alert_rule, notification, rule_state, rule_status, silence},
     ids::{RuleId, UserId},
     notification::DeliveryStatus,
-    rule::AlertState,
+    rule::{AlertState, Severity},
     shard::Shard,
     silence::ActiveSilence,
     time::Timestamp,
@@ -136,7 +136,7 @@ pub struct AlertDraft {
     /// The rule's tag filters and the series' group labels together.
     pub labels: Labels,
     pub rule_name: String,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub threshold: Option<f64>,
     pub message: String,
 }
@@ -216,8 +216,8 @@ pub async fn persist(
                     owner_id: Set(outcome.owner.to_string()),
                     rule_id: Set(outcome.rule.to_string()),
                     rule_name: Set(draft.rule_name),
-                    state: Set(AlertState::Firing.as_str().to_owned()),
-                    severity: Set(draft.severity.to_owned()),
+                    state: Set(AlertState::Firing),
+                    severity: Set(draft.severity),
                     series_key: Set(outcome.series_key.clone()),
                     labels: Set(labels_json(&draft.labels)),
                     value: Set(value),
@@ -320,7 +320,7 @@ async fn resolve_alerts<C: ConnectionTrait>(
             )
             .col_expr(alert::Column::ResolvedAt, Expr::value(now))
             .filter(alert::Column::Id.eq(alert_id))
-            .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+            .filter(alert::Column::State.eq(AlertState::Firing))
             .exec(txn)
             .await?;
     }

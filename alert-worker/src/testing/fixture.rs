@@ -87,7 +87,7 @@ impl Fixture {
             owner_id: Set(self.owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(true),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(spec.interval.as_millis() as i64),
             shard: Set(Shard::of(&id, 256)),
             spec: Set(serde_json::to_string(&spec).unwrap()),

@@ -105,7 +105,7 @@ impl Store {
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(spec.enabled),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(duration_millis(spec.interval.as_duration())),
             shard: Set(Shard::of(&id, self.shard_count)),
             spec: Set(spec_json(&spec)?),
@@ -154,7 +154,7 @@ impl Store {
             query = query.filter(alert_rule::Column::Enabled.eq(enabled));
         }
         if let Some(severity) = filter.severity {
-            query = query.filter(alert_rule::Column::Severity.eq(severity.as_str()));
+            query = query.filter(alert_rule::Column::Severity.eq(severity));
         }
         if let Some(fragment) = filter.name_contains.filter(|f| !f.is_empty()) {
             query = query.filter(alert_rule::Column::Name.contains(fragment));
@@ -228,10 +228,7 @@ impl Store {
         let result = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
             .col_expr(alert_rule::Column::Enabled, Expr::value(spec.enabled))
-            .col_expr(
-                alert_rule::Column::Severity,
-                Expr::value(spec.severity.as_str()),
-            )
+            .col_expr(alert_rule::Column::Severity, Expr::value(spec.severity))
             .col_expr(
                 alert_rule::Column::IntervalMs,
                 Expr::value(duration_millis(spec.interval.as_duration())),

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::{shard::Shard, time::Timestamp};
+use crate::{rule::Severity, shard::Shard, time::Timestamp};
 
 /// A stored rule. `spec` holds the whole parsed rule as JSON; the columns
 /// beside it are copies of the parts that queries filter or sort on.
@@ -12,7 +12,7 @@ pub struct Model {
     pub owner_id: String,
     pub name: String,
     pub enabled: bool,
-    pub severity: String,
+    pub severity: Severity,
     pub interval_ms: i64,
     pub shard: Shard,
     #[sea_orm(column_type = "Text")]

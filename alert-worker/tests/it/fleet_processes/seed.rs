@@ -96,7 +96,7 @@ pub(super) fn rule_row(
         owner_id: Set(owner.to_owned()),
         name: Set(spec.name.as_str().to_owned()),
         enabled: Set(true),
-        severity: Set(spec.severity.as_str().to_owned()),
+        severity: Set(spec.severity),
         interval_ms: Set(spec.interval.as_millis() as i64),
         shard: Set(Shard::of(&id, SHARDS)),
         spec: Set(serde_json::to_string(&spec).unwrap()),

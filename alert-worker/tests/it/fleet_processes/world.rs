@@ -396,7 +396,7 @@ impl World {
     pub(super) async fn firing_rules(&self) -> BTreeSet<String> {
         let mut per_series: BTreeMap<(String, String), usize> = BTreeMap::new();
         for alert in alert::Entity::find().all(&self.db).await.unwrap() {
-            assert_eq!(alert.state, "firing", "{alert:?}");
+            assert_eq!(alert.state.as_str(), "firing", "{alert:?}");
             *per_series
                 .entry((alert.rule_id, alert.series_key))
                 .or_default() += 1;
