@@ -300,7 +300,7 @@ async fn insert_rules(
             severity: Set(spec.severity),
             interval_ms: Set(1_000),
             shard: Set(Shard::of(&id, 256)),
-            spec: Set(serde_json::to_string(&spec)?),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),
             updated_at: Set(Timestamp::EPOCH),

@@ -381,7 +381,7 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
                     severity: Set(rule.spec.severity),
                     interval_ms: Set(INTERVAL_MS),
                     shard: Set(Shard::of(&rule.id, 256)),
-                    spec: Set(serde_json::to_string(&rule.spec)?),
+                    spec: Set(rule.spec.clone()),
                     version: Set(rule.version),
                     created_at: Set(Timestamp::EPOCH),
                     updated_at: Set(Timestamp::EPOCH),

@@ -35,8 +35,6 @@ pub struct LoadedRule {
 impl LoadedRule {
     /// The rule a stored row holds, not yet scheduled (`next_due` the epoch).
     pub fn from_row(row: alert_rule::Model) -> Result<Self> {
-        let spec: RuleSpec = serde_json::from_str(&row.spec)
-            .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
         let id: RuleId = row
             .id
             .parse()
@@ -50,7 +48,7 @@ impl LoadedRule {
             owner,
             version: row.version,
             shard: row.shard,
-            spec,
+            spec: row.spec,
             next_due: Timestamp::EPOCH,
         })
     }

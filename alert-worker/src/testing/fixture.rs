@@ -90,7 +90,7 @@ impl Fixture {
             severity: Set(spec.severity),
             interval_ms: Set(spec.interval.as_millis() as i64),
             shard: Set(Shard::of(&id, 256)),
-            spec: Set(serde_json::to_string(&spec).unwrap()),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),
             updated_at: Set(Timestamp::EPOCH),

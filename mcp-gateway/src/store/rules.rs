@@ -7,7 +7,7 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
-    FieldError, ModelError,
+    FieldError,
     entity::{TenantScoped, alert_rule, notification_channel, rule_status},
     ids::{ChannelId, RuleId, UserId},
     rule::{RuleSpec, Severity, apply_patch},
@@ -69,10 +69,9 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
     type Error = Error;
 
     fn try_from(row: alert_rule::Model) -> Result<Self> {
-        let spec: RuleSpec = serde_json::from_str(&row.spec).map_err(ModelError::CorruptSpec)?;
         Ok(Self {
             id: row.id,
-            spec,
+            spec: row.spec,
             shard: row.shard,
             version: row.version,
             created_at: row.created_at.to_string(),
@@ -92,10 +91,6 @@ pub struct RuleFilter {
     pub cursor: Option<String>,
 }
 
-fn spec_json(spec: &RuleSpec) -> Result<String> {
-    serde_json::to_string(spec).map_err(|e| Error::Corrupt(ModelError::CorruptSpec(e)))
-}
-
 impl Store {
     pub async fn create_rule(&self, owner: UserId, spec: RuleSpec) -> Result<RuleRecord> {
         let id = RuleId::generate();
@@ -108,7 +103,7 @@ impl Store {
             severity: Set(spec.severity),
             interval_ms: Set(duration_millis(spec.interval.as_duration())),
             shard: Set(Shard::of(&id, self.shard_count)),
-            spec: Set(spec_json(&spec)?),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -233,7 +228,7 @@ impl Store {
                 alert_rule::Column::IntervalMs,
                 Expr::value(duration_millis(spec.interval.as_duration())),
             )
-            .col_expr(alert_rule::Column::Spec, Expr::value(spec_json(&spec)?))
+            .col_expr(alert_rule::Column::Spec, Expr::value(spec.clone()))
             .col_expr(
                 alert_rule::Column::Version,
                 Expr::value(current.version + 1),
@@ -345,7 +340,7 @@ impl Store {
         owner: UserId,
         channel: ChannelId,
     ) -> Result<Vec<(String, String)>> {
-        let candidates: Vec<(String, String, String)> = alert_rule::Entity::find_owned(owner)
+        let candidates: Vec<(String, String, RuleSpec)> = alert_rule::Entity::find_owned(owner)
             .select_only()
             .column(alert_rule::Column::Id)
             .column(alert_rule::Column::Name)
@@ -357,7 +352,6 @@ impl Store {
             .await?;
         let mut naming = Vec::new();
         for (id, name, spec) in candidates {
-            let spec: RuleSpec = serde_json::from_str(&spec).map_err(ModelError::CorruptSpec)?;
             if spec.channels.contains(&channel) {
                 naming.push((id, name));
             }

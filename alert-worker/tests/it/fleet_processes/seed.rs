@@ -99,7 +99,7 @@ pub(super) fn rule_row(
         severity: Set(spec.severity),
         interval_ms: Set(spec.interval.as_millis() as i64),
         shard: Set(Shard::of(&id, SHARDS)),
-        spec: Set(serde_json::to_string(&spec).unwrap()),
+        spec: Set(spec.clone()),
         version: Set(1),
         created_at: Set(Timestamp::EPOCH),
         updated_at: Set(Timestamp::EPOCH),
