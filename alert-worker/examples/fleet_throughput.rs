@@ -33,7 +33,7 @@ use shared_models::{
     entity::{alert_rule, shard_lease},
     ids::RuleId,
     rule::{RuleInput, RuleLimits, RuleSpec},
-    shard::shard_of,
+    shard::Shard,
     time::Timestamp,
 };
 
@@ -223,10 +223,10 @@ async fn insert_rules(db: &DatabaseConnection, args: &Args) -> Result<()> {
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(true),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(1_000),
-            shard: Set(i32::try_from(shard_of(&id, 256))?),
-            spec: Set(serde_json::to_string(&spec)?),
+            shard: Set(Shard::of(&id, 256)),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),
             updated_at: Set(Timestamp::EPOCH),

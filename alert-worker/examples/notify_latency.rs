@@ -42,7 +42,7 @@ use shared_models::{
     outbound::egress::EgressPolicy,
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{Clock, SystemClock, Timestamp},
 };
 use tokio_util::sync::CancellationToken;
@@ -292,10 +292,10 @@ async fn insert_rules(
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(false),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(1_000),
-            shard: Set(i32::try_from(shard_of(&id, 256))?),
-            spec: Set(serde_json::to_string(&spec)?),
+            shard: Set(Shard::of(&id, 256)),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),
             updated_at: Set(Timestamp::EPOCH),

@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::{chain, config::ConfigError};
+use crate::{chain, config::ConfigError, shard::Shard};
 
 /// The pub/sub channel rule changes are announced on.
 pub const CHANNEL: &str = "monitors:rule-changes";
@@ -47,7 +47,7 @@ impl ChangePublisher {
 
     /// Announces a change to `rule` (in `shard`). Best effort: the
     /// workers' periodic resync picks up whatever a lost message missed.
-    pub async fn rule_changed(&self, rule: &str, shard: i32) {
+    pub async fn rule_changed(&self, rule: &str, shard: Shard) {
         if let Err(error) = self.publish(CHANNEL, format!("{shard}:{rule}")).await {
             tracing::warn!(%error, "announcing a rule change failed; workers see it at their next resync");
         }

@@ -4,6 +4,7 @@
 use std::{borrow::Cow, fmt, str::FromStr};
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
+use sea_orm::DeriveValueType;
 use serde::{Deserialize, Deserializer, Serialize, de};
 use uuid::Uuid;
 
@@ -12,8 +13,13 @@ use crate::FieldError;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        /// Stored as its hyphenated lowercase text, the form ids have always
+        /// had in the database; a row holding anything else fails to read.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, DeriveValueType,
+        )]
         #[serde(transparent)]
+        #[sea_orm(value_type = "String")]
         pub struct $name(Uuid);
 
         /// From a string, refused in the words of [`Self::parse_field`], so a
@@ -55,6 +61,13 @@ macro_rules! id_type {
             pub fn parse_field(raw: &str, field: &str) -> Result<Self, FieldError> {
                 raw.parse()
                     .map_err(|_| FieldError::new(field, concat!("must be ", $what, " id (a UUID)")))
+            }
+        }
+
+        /// Ids are generated, never auto-incremented: as for a `String` key.
+        impl sea_orm::TryFromU64 for $name {
+            fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+                Err(sea_orm::DbErr::ConvertFromU64(stringify!($name)))
             }
         }
 
@@ -112,3 +125,19 @@ id_type!(
     /// An OAuth grant: one user's connection of one client.
     GrantId, "a connection"
 );
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{Value, sea_query::ValueType};
+
+    use super::*;
+
+    #[test]
+    fn ids_are_stored_as_their_text() {
+        let id = RuleId::generate();
+        let stored = Value::from(id);
+        assert_eq!(stored, Value::from(id.to_string()));
+        assert_eq!(<RuleId as ValueType>::try_from(stored).unwrap(), id);
+        assert!(<RuleId as ValueType>::try_from(Value::from("not-an-id")).is_err());
+    }
+}

@@ -41,7 +41,7 @@ use shared_models::{
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{ManualClock, Timestamp},
 };
 use tokio::task::JoinSet;
@@ -352,7 +352,7 @@ fn generate(i: usize, series: usize, owner: UserId, first_tick: i64) -> Result<L
         id: RuleId::generate(),
         owner,
         version: 1,
-        shard: 0,
+        shard: Shard::FIRST,
         spec: RuleSpec::parse(input, &RuleLimits::default())?,
         next_due: Timestamp::from_millis(first_tick),
     })
@@ -376,10 +376,10 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
                     owner_id: Set(rule.owner.to_string()),
                     name: Set(rule.spec.name.as_str().to_owned()),
                     enabled: Set(true),
-                    severity: Set(rule.spec.severity.as_str().to_owned()),
+                    severity: Set(rule.spec.severity),
                     interval_ms: Set(INTERVAL_MS),
-                    shard: Set(i32::try_from(shard_of(&rule.id, 256))?),
-                    spec: Set(serde_json::to_string(&rule.spec)?),
+                    shard: Set(Shard::of(&rule.id, 256)),
+                    spec: Set(rule.spec.clone()),
                     version: Set(rule.version),
                     created_at: Set(Timestamp::EPOCH),
                     updated_at: Set(Timestamp::EPOCH),

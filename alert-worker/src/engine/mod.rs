@@ -23,6 +23,7 @@ use sea_orm::DatabaseConnection;
 use shared_models::{
     ids::{AlertId, RuleId},
     series::series_key,
+    shard::Shard,
     silence::ActiveSilence,
     time::{Clock, Timestamp},
 };
@@ -263,7 +264,7 @@ impl Engine {
     }
 
     /// The leases a batch of `rules` was evaluated under, in a fleet.
-    fn fence(&self, rules: &[&LoadedRule], leased: Option<BTreeMap<i32, i64>>) -> Option<Fence> {
+    fn fence(&self, rules: &[&LoadedRule], leased: Option<BTreeMap<Shard, i64>>) -> Option<Fence> {
         match (&self.scope, leased) {
             (RuleScope::Fleet(ownership), Some(leased)) => Some(Fence {
                 worker_id: ownership.worker_id().to_owned(),
@@ -417,7 +418,7 @@ fn outcome(
             message: template::render(&rule.spec, &alert_labels, next.last_value),
             labels: alert_labels.clone(),
             rule_name: rule.spec.name.as_str().to_owned(),
-            severity: rule.spec.severity.as_str(),
+            severity: rule.spec.severity,
             threshold: rule.spec.condition.threshold,
         }
     });

@@ -207,6 +207,7 @@ mod tests {
     use shared_models::{
         ids::{ChannelId, RuleId, UserId},
         rule::{RuleInput, RuleLimits, RuleSpec},
+        shard::Shard,
     };
 
     use super::*;
@@ -235,7 +236,7 @@ mod tests {
             id: RuleId::generate(),
             owner: UserId::generate(),
             version: 1,
-            shard: 0,
+            shard: Shard::FIRST,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
             next_due: Timestamp::EPOCH,
         }

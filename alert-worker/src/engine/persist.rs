@@ -16,7 +16,8 @@ use shared_models::{
     entity::{alert, alert_rule, notification, rule_state, rule_status, silence},
     ids::{RuleId, UserId},
     notification::DeliveryStatus,
-    rule::AlertState,
+    rule::{AlertState, Severity},
+    shard::Shard,
     silence::ActiveSilence,
     time::Timestamp,
 };
@@ -114,7 +115,7 @@ pub async fn load_silences(
 pub struct SeriesOutcome {
     pub rule: RuleId,
     pub owner: UserId,
-    pub shard: i32,
+    pub shard: Shard,
     pub series_key: String,
     pub labels: Labels,
     pub next: SeriesState,
@@ -135,7 +136,7 @@ pub struct AlertDraft {
     /// The rule's tag filters and the series' group labels together.
     pub labels: Labels,
     pub rule_name: String,
-    pub severity: &'static str,
+    pub severity: Severity,
     pub threshold: Option<f64>,
     pub message: String,
 }
@@ -145,7 +146,7 @@ pub struct AlertDraft {
 pub struct Fence {
     pub worker_id: String,
     /// Shard → lease epoch, for every shard of the batch's rules.
-    pub epochs: BTreeMap<i32, i64>,
+    pub epochs: BTreeMap<Shard, i64>,
     /// The wall-clock time of the commit: a lease lapsed by then fails.
     pub now: Timestamp,
     /// The lease TTL, which bounds how long the transaction may stall.
@@ -215,8 +216,8 @@ pub async fn persist(
                     owner_id: Set(outcome.owner.to_string()),
                     rule_id: Set(outcome.rule.to_string()),
                     rule_name: Set(draft.rule_name),
-                    state: Set(AlertState::Firing.as_str().to_owned()),
-                    severity: Set(draft.severity.to_owned()),
+                    state: Set(AlertState::Firing),
+                    severity: Set(draft.severity),
                     series_key: Set(outcome.series_key.clone()),
                     labels: Set(labels_json(&draft.labels)),
                     value: Set(value),
@@ -330,7 +331,7 @@ async fn resolve_alerts<C: ConnectionTrait>(
             )
             .col_expr(alert::Column::ResolvedAt, Expr::value(now))
             .filter(alert::Column::Id.eq(alert_id))
-            .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+            .filter(alert::Column::State.eq(AlertState::Firing))
             .exec(txn)
             .await?;
     }
@@ -369,7 +370,7 @@ async fn queue_notifications<C: ConnectionTrait>(
 fn outbox_row(
     owner: UserId,
     rule: RuleId,
-    shard: i32,
+    shard: Shard,
     planned: &PlannedNotification,
     now: Timestamp,
 ) -> notification::ActiveModel {

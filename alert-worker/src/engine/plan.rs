@@ -98,6 +98,7 @@ mod tests {
     use shared_models::{
         ids::{RuleId, UserId},
         rule::{RuleInput, RuleLimits, RuleSpec},
+        shard::Shard,
         time::Timestamp,
     };
 
@@ -115,7 +116,7 @@ mod tests {
             id: RuleId::generate(),
             owner: UserId::generate(),
             version: 1,
-            shard: 0,
+            shard: Shard::FIRST,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
             next_due: Timestamp::EPOCH,
         }

@@ -58,7 +58,7 @@ pub async fn delete_rule<C: ConnectionTrait>(
         )
         .col_expr(alert::Column::ResolvedAt, Expr::value(now))
         .filter(alert::Column::RuleId.eq(id.as_str()))
-        .filter(alert::Column::State.eq(AlertState::Firing.as_str()))
+        .filter(alert::Column::State.eq(AlertState::Firing))
         .exec(txn)
         .await?;
     Ok(Removal::Removed {

@@ -12,6 +12,7 @@ use shared_models::{
     entity::alert_rule,
     ids::{RuleId, UserId},
     rule::RuleSpec,
+    shard::Shard,
     time::{Timestamp, duration_millis},
 };
 
@@ -25,7 +26,7 @@ pub struct LoadedRule {
     pub id: RuleId,
     pub owner: UserId,
     pub version: i64,
-    pub shard: i32,
+    pub shard: Shard,
     pub spec: RuleSpec,
     /// The next aligned tick at which the rule is due.
     pub next_due: Timestamp,
@@ -34,8 +35,6 @@ pub struct LoadedRule {
 impl LoadedRule {
     /// The rule a stored row holds, not yet scheduled (`next_due` the epoch).
     pub fn from_row(row: alert_rule::Model) -> Result<Self> {
-        let spec: RuleSpec = serde_json::from_str(&row.spec)
-            .map_err(|e| Error::Corrupt(format!("spec of rule {}: {e}", row.id)))?;
         let id: RuleId = row
             .id
             .parse()
@@ -49,7 +48,7 @@ impl LoadedRule {
             owner,
             version: row.version,
             shard: row.shard,
-            spec,
+            spec: row.spec,
             next_due: Timestamp::EPOCH,
         })
     }
@@ -61,7 +60,7 @@ impl LoadedRule {
             id: RuleId::generate(),
             owner,
             version: 0,
-            shard: 0,
+            shard: Shard::FIRST,
             spec,
             next_due: Timestamp::EPOCH,
         }
@@ -90,7 +89,7 @@ pub enum RuleScope {
 
 impl RuleScope {
     /// The shards in scope at `now` with their lease epochs; `None` for all.
-    pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<i32, i64>> {
+    pub fn shards(&self, now: Timestamp) -> Option<BTreeMap<Shard, i64>> {
         match self {
             Self::All => None,
             Self::Fleet(ownership) => Some(ownership.current(now)),

@@ -7,9 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ring::digest;
+use shared_models::shard::Shard;
 
-pub fn assign(shard_count: u32, workers: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<i32>> {
-    let mut out: BTreeMap<String, BTreeSet<i32>> = workers
+pub fn assign(shard_count: u32, workers: &BTreeSet<String>) -> BTreeMap<String, BTreeSet<Shard>> {
+    let mut out: BTreeMap<String, BTreeSet<Shard>> = workers
         .iter()
         .map(|w| (w.clone(), BTreeSet::new()))
         .collect();
@@ -17,14 +18,12 @@ pub fn assign(shard_count: u32, workers: &BTreeSet<String>) -> BTreeMap<String, 
         return out;
     }
     let cap = (shard_count as usize).div_ceil(workers.len());
-    for shard in 0..shard_count {
+    for shard in Shard::all(shard_count) {
         let mut ranked: Vec<(u64, &String)> =
-            workers.iter().map(|w| (score(w, shard), w)).collect();
+            workers.iter().map(|w| (score(w, shard.get()), w)).collect();
         ranked.sort_by(|a, b| b.cmp(a));
         if let Some((_, worker)) = ranked.into_iter().find(|(_, w)| out[*w].len() < cap) {
-            out.entry(worker.clone())
-                .or_default()
-                .insert(i32::try_from(shard).unwrap_or(i32::MAX));
+            out.entry(worker.clone()).or_default().insert(shard);
         }
     }
     out

@@ -14,6 +14,7 @@ use sea_orm::{
 };
 use shared_models::{
     entity::{shard_lease, worker},
+    shard::Shard,
     time::Timestamp,
 };
 
@@ -73,9 +74,9 @@ impl Leases {
         if have >= u64::from(shard_count) {
             return Ok(());
         }
-        let rows: Vec<shard_lease::ActiveModel> = (0..shard_count)
+        let rows: Vec<shard_lease::ActiveModel> = Shard::all(shard_count)
             .map(|shard| shard_lease::ActiveModel {
-                shard: Set(i32::try_from(shard).unwrap_or(i32::MAX)),
+                shard: Set(shard),
                 worker_id: Set(None),
                 epoch: Set(0),
                 expires_at: Set(Timestamp::EPOCH),
@@ -92,7 +93,7 @@ impl Leases {
 
     /// Claims `shard` if it is free or its lease has lapsed; returns the new
     /// epoch on success.
-    pub async fn claim(&self, shard: i32, now: Timestamp) -> Result<Option<i64>> {
+    pub async fn claim(&self, shard: Shard, now: Timestamp) -> Result<Option<i64>> {
         let claimed = shard_lease::Entity::update_many()
             .col_expr(
                 shard_lease::Column::WorkerId,
@@ -124,7 +125,7 @@ impl Leases {
     /// When the first of `shards`' current leases lapses, if any is held.
     pub async fn earliest_expiry(
         &self,
-        shards: &BTreeSet<i32>,
+        shards: &BTreeSet<Shard>,
         now: Timestamp,
     ) -> Result<Option<Timestamp>> {
         if shards.is_empty() {
@@ -145,9 +146,9 @@ impl Leases {
     /// worker's, unexpired and of the same epoch; returns those kept.
     pub async fn renew(
         &self,
-        held: &BTreeMap<i32, i64>,
+        held: &BTreeMap<Shard, i64>,
         now: Timestamp,
-    ) -> Result<BTreeMap<i32, i64>> {
+    ) -> Result<BTreeMap<Shard, i64>> {
         if held.is_empty() {
             return Ok(BTreeMap::new());
         }
@@ -176,8 +177,8 @@ impl Leases {
 
     /// Gives shards up at once, for another worker to claim without
     /// waiting for the lease to lapse.
-    pub async fn release(&self, shards: impl IntoIterator<Item = i32>) -> Result<()> {
-        let shards: Vec<i32> = shards.into_iter().collect();
+    pub async fn release(&self, shards: impl IntoIterator<Item = Shard>) -> Result<()> {
+        let shards: Vec<Shard> = shards.into_iter().collect();
         if shards.is_empty() {
             return Ok(());
         }
@@ -220,7 +221,7 @@ impl Leases {
 pub async fn fence<C: ConnectionTrait>(
     txn: &C,
     worker_id: &str,
-    epochs: &BTreeMap<i32, i64>,
+    epochs: &BTreeMap<Shard, i64>,
     now: Timestamp,
 ) -> Result<bool> {
     if epochs.is_empty() {
@@ -244,7 +245,7 @@ pub async fn fence<C: ConnectionTrait>(
         return Ok(false);
     }
     // The rows are locked now; their epochs cannot change before commit.
-    let current: BTreeMap<i32, i64> = shard_lease::Entity::find()
+    let current: BTreeMap<Shard, i64> = shard_lease::Entity::find()
         .select_only()
         .columns([shard_lease::Column::Shard, shard_lease::Column::Epoch])
         .filter(shards())

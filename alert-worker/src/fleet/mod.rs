@@ -17,7 +17,10 @@ use std::{
 };
 
 use sea_orm::DatabaseConnection;
-use shared_models::time::{Clock, Timestamp};
+use shared_models::{
+    shard::Shard,
+    time::{Clock, Timestamp},
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -43,7 +46,7 @@ pub struct Held {
 /// the engine and readiness probe (readers).
 #[derive(Debug, Clone)]
 pub struct Ownership {
-    held: Arc<RwLock<BTreeMap<i32, Held>>>,
+    held: Arc<RwLock<BTreeMap<Shard, Held>>>,
     worker_id: Arc<str>,
     ttl: Duration,
     /// When the last round succeeded (epoch ms); `NEVER` before the first.
@@ -97,7 +100,7 @@ impl Ownership {
     }
 
     /// Shards whose lease is current at `now`, with their epochs.
-    pub fn current(&self, now: Timestamp) -> BTreeMap<i32, i64> {
+    pub fn current(&self, now: Timestamp) -> BTreeMap<Shard, i64> {
         self.held
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -107,14 +110,14 @@ impl Ownership {
             .collect()
     }
 
-    fn replace(&self, held: BTreeMap<i32, Held>) {
+    fn replace(&self, held: BTreeMap<Shard, Held>) {
         *self
             .held
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = held;
     }
 
-    fn snapshot(&self) -> BTreeMap<i32, Held> {
+    fn snapshot(&self) -> BTreeMap<Shard, Held> {
         self.held
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -141,9 +144,9 @@ impl FleetSettings {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RoundReport {
     pub live_workers: usize,
-    pub claimed: Vec<i32>,
-    pub released: Vec<i32>,
-    pub lost: Vec<i32>,
+    pub claimed: Vec<Shard>,
+    pub released: Vec<Shard>,
+    pub lost: Vec<Shard>,
     pub held: usize,
     /// When a lease of this worker's share that another still holds lapses:
     /// the next round goes then, not a whole renewal period later, so a dead
@@ -230,7 +233,7 @@ impl Fleet {
             .unwrap_or_default();
 
         let before = self.ownership.snapshot();
-        let epochs: BTreeMap<i32, i64> = before.iter().map(|(s, h)| (*s, h.epoch)).collect();
+        let epochs: BTreeMap<Shard, i64> = before.iter().map(|(s, h)| (*s, h.epoch)).collect();
         let kept = self.leases.renew(&epochs, now).await?;
         let mut report = RoundReport {
             live_workers: live.len(),
@@ -241,14 +244,14 @@ impl Fleet {
                 .collect(),
             ..RoundReport::default()
         };
-        let surplus: Vec<i32> = kept
+        let surplus: Vec<Shard> = kept
             .keys()
             .filter(|s| !share.contains(s))
             .copied()
             .collect();
         self.leases.release(surplus.iter().copied()).await?;
         report.released = surplus;
-        let mut held: BTreeMap<i32, Held> = kept
+        let mut held: BTreeMap<Shard, Held> = kept
             .into_iter()
             .filter(|(s, _)| share.contains(s))
             .map(|(s, epoch)| {
@@ -261,7 +264,7 @@ impl Fleet {
                 )
             })
             .collect();
-        let wanted: BTreeSet<i32> = share
+        let wanted: BTreeSet<Shard> = share
             .into_iter()
             .filter(|s| !held.contains_key(s))
             .collect();
@@ -277,7 +280,7 @@ impl Fleet {
                 report.claimed.push(shard);
             }
         }
-        let missing: BTreeSet<i32> = wanted
+        let missing: BTreeSet<Shard> = wanted
             .into_iter()
             .filter(|s| !held.contains_key(s))
             .collect();

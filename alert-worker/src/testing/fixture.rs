@@ -21,7 +21,7 @@ use shared_models::{
     ids::{RuleId, UserId},
     rule::{RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::{Clock, ManualClock, Timestamp},
 };
 
@@ -87,10 +87,10 @@ impl Fixture {
             owner_id: Set(self.owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(true),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(spec.interval.as_millis() as i64),
-            shard: Set(shard_of(&id, 256) as i32),
-            spec: Set(serde_json::to_string(&spec).unwrap()),
+            shard: Set(Shard::of(&id, 256)),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(Timestamp::EPOCH),
             updated_at: Set(Timestamp::EPOCH),

@@ -20,6 +20,7 @@ use serde_json::json;
 use shared_models::{
     changes::{ChangePublisher, listen},
     entity::rule_status,
+    shard::Shard,
     time::SystemClock,
 };
 use tokio::sync::Notify;
@@ -41,7 +42,9 @@ async fn a_published_change_wakes_the_listener_and_survives_a_redis_restart() {
     // The listener wakes once when it has subscribed.
     assert!(woken(&signal, Duration::from_secs(5)).await, "subscribed");
     let publisher = ChangePublisher::new(&url).unwrap();
-    publisher.rule_changed("rule-1", 7).await;
+    publisher
+        .rule_changed("rule-1", Shard::new(7).unwrap())
+        .await;
     assert!(
         woken(&signal, Duration::from_secs(2)).await,
         "woken by the change"
@@ -59,7 +62,9 @@ async fn a_published_change_wakes_the_listener_and_survives_a_redis_restart() {
         "a change heard after the restart",
         Duration::from_secs(10),
         async || {
-            publisher.rule_changed("rule-2", 7).await;
+            publisher
+                .rule_changed("rule-2", Shard::new(7).unwrap())
+                .await;
             match woken(&signal, Duration::from_millis(200)).await {
                 true => Ok(()),
                 false => Err("not woken".to_owned()),
@@ -97,7 +102,7 @@ async fn a_new_rule_reaches_the_engine_within_two_seconds() {
     let announced = Instant::now();
     ChangePublisher::new(&redis.url())
         .unwrap()
-        .rule_changed(&rule.to_string(), 0)
+        .rule_changed(&rule.to_string(), Shard::FIRST)
         .await;
     loop {
         let evaluated = rule_status::Entity::find()

@@ -27,7 +27,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
     let fired = &alerts[0];
-    assert_eq!(fired.state, "firing");
+    assert_eq!(fired.state.as_str(), "firing");
     assert_eq!(fired.rule_id, rule.to_string());
     assert_eq!(fired.value, Some(70_500.0));
     assert_eq!(fired.threshold, Some(70_000.0));
@@ -43,7 +43,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(report.persisted.resolved, 1);
     let alerts = f.alerts().await;
     assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].state, "resolved");
+    assert_eq!(alerts[0].state.as_str(), "resolved");
     assert_eq!(alerts[0].resolved_at, Some(ts(30)));
 
     let status = rule_status::Entity::find_by_id(rule.to_string())
@@ -122,13 +122,13 @@ async fn no_data_holds_a_firing_alert_and_absence_fires() {
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == held.to_string() && a.state == "firing"),
+            .any(|a| a.rule_id == held.to_string() && a.state.as_str() == "firing"),
         "not falsely resolved"
     );
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == dead_man.to_string() && a.state == "firing")
+            .any(|a| a.rule_id == dead_man.to_string() && a.state.as_str() == "firing")
     );
 }
 

@@ -53,15 +53,13 @@ impl TryFrom<alert::Model> for AlertRecord {
                 format!("unreadable value in alert {}", row.id),
             )))
         };
-        let state = AlertState::parse(&row.state).ok_or_else(|| corrupt("state"))?;
-        let severity = Severity::parse(&row.severity).ok_or_else(|| corrupt("severity"))?;
         let labels = serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?;
         Ok(Self {
             id: row.id,
             rule_id: row.rule_id,
             rule_name: row.rule_name,
-            state,
-            severity,
+            state: row.state,
+            severity: row.severity,
             labels,
             value: row.value,
             threshold: row.threshold,
@@ -96,7 +94,7 @@ impl Store {
         let size = cursor::page_size(filter.limit)?;
         let mut query = alert::Entity::find_owned(owner);
         if let Some(state) = filter.state {
-            query = query.filter(alert::Column::State.eq(state.as_str()));
+            query = query.filter(alert::Column::State.eq(state));
         }
         if let Some(rule_id) = filter.rule_id {
             query = query.filter(alert::Column::RuleId.eq(rule_id.to_string()));

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use schemars::JsonSchema;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
-use shared_models::entity::shard_lease;
+use shared_models::{entity::shard_lease, shard::Shard};
 
 use super::Store;
 use crate::error::Result;
@@ -55,11 +55,14 @@ impl Store {
     }
 
     /// Those of `shards` that no worker holds a live lease on.
-    pub(super) async fn unheld_shards(&self, mut shards: BTreeSet<i32>) -> Result<BTreeSet<i32>> {
+    pub(super) async fn unheld_shards(
+        &self,
+        mut shards: BTreeSet<Shard>,
+    ) -> Result<BTreeSet<Shard>> {
         if self.evaluators == Evaluators::InProcess || shards.is_empty() {
             return Ok(BTreeSet::new());
         }
-        let held: Vec<i32> = shard_lease::Entity::find()
+        let held: Vec<Shard> = shard_lease::Entity::find()
             .select_only()
             .column(shard_lease::Column::Shard)
             .filter(shard_lease::Column::Shard.is_in(shards.iter().copied()))

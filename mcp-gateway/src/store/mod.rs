@@ -26,6 +26,7 @@ use sea_orm::DatabaseConnection;
 use shared_models::{
     crypto::Keyring,
     rule::RuleLimits,
+    shard::Shard,
     time::{Clock, Timestamp},
 };
 
@@ -87,7 +88,7 @@ impl Store {
     }
 
     /// Tells the worker fleet that a rule changed, after the commit.
-    async fn announce_rule(&self, rule: &str, shard: i32) {
+    async fn announce_rule(&self, rule: &str, shard: Shard) {
         if let Some(changes) = &self.changes {
             changes.rule_changed(rule, shard).await;
         }

@@ -147,9 +147,8 @@ fn push_field(
 }
 
 impl RuleSummary {
-    fn from_stored(id: String, spec: &str, updated_at: Timestamp) -> Result<Self> {
-        let spec: RuleSpec = serde_json::from_str(spec).map_err(ModelError::CorruptSpec)?;
-        Ok(Self {
+    fn from_stored(id: String, spec: RuleSpec, updated_at: Timestamp) -> Self {
+        Self {
             condition: spec.describe(),
             id,
             name: spec.name.as_str().to_owned(),
@@ -158,7 +157,7 @@ impl RuleSummary {
             interval: spec.interval,
             labels: spec.labels,
             updated_at: updated_at.to_string(),
-        })
+        }
     }
 }
 
@@ -209,7 +208,7 @@ impl Store {
         if missing.is_empty() {
             return Ok(summaries);
         }
-        let specs: Vec<(String, String, Timestamp, i64)> = alert_rule::Entity::find_owned(owner)
+        let specs: Vec<(String, RuleSpec, Timestamp, i64)> = alert_rule::Entity::find_owned(owner)
             .select_only()
             .columns([
                 alert_rule::Column::Id,
@@ -223,7 +222,7 @@ impl Store {
             .await?;
         let mut loaded: HashMap<String, Arc<CachedSummary>> = HashMap::new();
         for (id, spec, updated_at, version) in specs {
-            let summary = RuleSummary::from_stored(id.clone(), &spec, updated_at)?;
+            let summary = RuleSummary::from_stored(id.clone(), spec, updated_at);
             let summary = Arc::new(CachedSummary::new(summary).map_err(ModelError::CorruptSpec)?);
             self.summaries.put(version, summary.clone());
             loaded.insert(id, summary);

@@ -7,11 +7,11 @@ use sea_orm::{
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared_models::{
-    FieldError, ModelError,
+    FieldError,
     entity::{TenantScoped, alert_rule, notification_channel, rule_status},
     ids::{ChannelId, RuleId, UserId},
     rule::{RuleSpec, Severity, apply_patch},
-    shard::shard_of,
+    shard::Shard,
     time::{duration_millis, format_millis},
 };
 
@@ -28,7 +28,7 @@ type HealthRow = (
     String,
     i64,
     bool,
-    i32,
+    Shard,
     Option<String>,
     Option<i64>,
     Option<String>,
@@ -42,7 +42,8 @@ pub struct RuleRecord {
     #[serde(flatten)]
     pub spec: RuleSpec,
     /// The worker shard that evaluates this rule.
-    pub shard: u32,
+    #[schemars(with = "u32")]
+    pub shard: Shard,
     /// Increases by one on every change.
     pub version: i64,
     pub created_at: String,
@@ -68,11 +69,10 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
     type Error = Error;
 
     fn try_from(row: alert_rule::Model) -> Result<Self> {
-        let spec: RuleSpec = serde_json::from_str(&row.spec).map_err(ModelError::CorruptSpec)?;
         Ok(Self {
             id: row.id,
-            spec,
-            shard: u32::try_from(row.shard).unwrap_or_default(),
+            spec: row.spec,
+            shard: row.shard,
             version: row.version,
             created_at: row.created_at.to_string(),
             updated_at: row.updated_at.to_string(),
@@ -91,10 +91,6 @@ pub struct RuleFilter {
     pub cursor: Option<String>,
 }
 
-fn spec_json(spec: &RuleSpec) -> Result<String> {
-    serde_json::to_string(spec).map_err(|e| Error::Corrupt(ModelError::CorruptSpec(e)))
-}
-
 impl Store {
     pub async fn create_rule(&self, owner: UserId, spec: RuleSpec) -> Result<RuleRecord> {
         let id = RuleId::generate();
@@ -104,10 +100,10 @@ impl Store {
             owner_id: Set(owner.to_string()),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(spec.enabled),
-            severity: Set(spec.severity.as_str().to_owned()),
+            severity: Set(spec.severity),
             interval_ms: Set(duration_millis(spec.interval.as_duration())),
-            shard: Set(i32::try_from(shard_of(&id, self.shard_count)).unwrap_or_default()),
-            spec: Set(spec_json(&spec)?),
+            shard: Set(Shard::of(&id, self.shard_count)),
+            spec: Set(spec.clone()),
             version: Set(1),
             created_at: Set(now),
             updated_at: Set(now),
@@ -132,8 +128,7 @@ impl Store {
     pub async fn get_rule_with_health(&self, owner: UserId, id: RuleId) -> Result<RuleWithHealth> {
         let rule = self.get_rule(owner, id).await?;
         let health = self.rule_health(owner, &rule.id).await?;
-        let shard = i32::try_from(rule.shard).unwrap_or_default();
-        let unheld = self.unheld_shards(BTreeSet::from([shard])).await?;
+        let unheld = self.unheld_shards(BTreeSet::from([rule.shard])).await?;
         let not_evaluated =
             NotEvaluated::of(rule.spec.enabled, health.is_some(), unheld.is_empty());
         Ok(RuleWithHealth {
@@ -154,7 +149,7 @@ impl Store {
             query = query.filter(alert_rule::Column::Enabled.eq(enabled));
         }
         if let Some(severity) = filter.severity {
-            query = query.filter(alert_rule::Column::Severity.eq(severity.as_str()));
+            query = query.filter(alert_rule::Column::Severity.eq(severity));
         }
         if let Some(fragment) = filter.name_contains.filter(|f| !f.is_empty()) {
             query = query.filter(alert_rule::Column::Name.contains(fragment));
@@ -228,15 +223,12 @@ impl Store {
         let result = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::Name, Expr::value(spec.name.as_str()))
             .col_expr(alert_rule::Column::Enabled, Expr::value(spec.enabled))
-            .col_expr(
-                alert_rule::Column::Severity,
-                Expr::value(spec.severity.as_str()),
-            )
+            .col_expr(alert_rule::Column::Severity, Expr::value(spec.severity))
             .col_expr(
                 alert_rule::Column::IntervalMs,
                 Expr::value(duration_millis(spec.interval.as_duration())),
             )
-            .col_expr(alert_rule::Column::Spec, Expr::value(spec_json(&spec)?))
+            .col_expr(alert_rule::Column::Spec, Expr::value(spec.clone()))
             .col_expr(
                 alert_rule::Column::Version,
                 Expr::value(current.version + 1),
@@ -254,11 +246,7 @@ impl Store {
         }
         self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
-        self.announce_rule(
-            &current.id,
-            i32::try_from(current.shard).unwrap_or_default(),
-        )
-        .await;
+        self.announce_rule(&current.id, current.shard).await;
         Ok(RuleRecord {
             spec,
             version: current.version + 1,
@@ -352,7 +340,7 @@ impl Store {
         owner: UserId,
         channel: ChannelId,
     ) -> Result<Vec<(String, String)>> {
-        let candidates: Vec<(String, String, String)> = alert_rule::Entity::find_owned(owner)
+        let candidates: Vec<(String, String, RuleSpec)> = alert_rule::Entity::find_owned(owner)
             .select_only()
             .column(alert_rule::Column::Id)
             .column(alert_rule::Column::Name)
@@ -364,7 +352,6 @@ impl Store {
             .await?;
         let mut naming = Vec::new();
         for (id, name, spec) in candidates {
-            let spec: RuleSpec = serde_json::from_str(&spec).map_err(ModelError::CorruptSpec)?;
             if spec.channels.contains(&channel) {
                 naming.push((id, name));
             }

@@ -4,6 +4,8 @@ use serde_json::json;
 use shared_models::{
     entity::{alert, notification},
     ids::{AlertId, ChannelId, NotificationId, RuleId, UserId},
+    rule::{AlertState, Severity},
+    shard::Shard,
     time::{Timestamp, format_millis, to_millis},
 };
 
@@ -21,7 +23,7 @@ async fn record_alert(
     app: &TestApp,
     owner: UserId,
     rule_id: &str,
-    state: &str,
+    state: AlertState,
     started_at: i64,
 ) -> String {
     let id = AlertId::generate().to_string();
@@ -30,8 +32,8 @@ async fn record_alert(
         owner_id: Set(owner.to_string()),
         rule_id: Set(rule_id.to_owned()),
         rule_name: Set("BTC above 70k".to_owned()),
-        state: Set(state.to_owned()),
-        severity: Set("critical".to_owned()),
+        state: Set(state),
+        severity: Set(Severity::Critical),
         series_key: Set("symbol=BTC".to_owned()),
         labels: Set(r#"{"symbol":"BTC"}"#.to_owned()),
         value: Set(Some(70_123.5)),
@@ -39,7 +41,7 @@ async fn record_alert(
         message: Set("BTC above 70k: price is 70123.5".to_owned()),
         started_at: Set(Timestamp::from_millis(started_at)),
         resolved_at: Set(
-            (state == "resolved").then_some(Timestamp::from_millis(started_at + 60_000))
+            (state == AlertState::Resolved).then_some(Timestamp::from_millis(started_at + 60_000))
         ),
         acknowledged_at: Set(None),
         acknowledged_by: Set(None),
@@ -62,11 +64,24 @@ async fn list_filters_and_paginates(backend: Backend) {
     let base = to_millis(Utc::now() - Duration::hours(10));
     let mut ids = Vec::new();
     for i in 0..5 {
-        let state = if i < 2 { "resolved" } else { "firing" };
+        let state = if i < 2 {
+            AlertState::Resolved
+        } else {
+            AlertState::Firing
+        };
         ids.push(record_alert(&app, owner, rule_id, state, base + i * 3_600_000).await);
     }
     // Two alerts starting in the same millisecond still page deterministically.
-    ids.push(record_alert(&app, owner, &other_rule, "firing", base + 4 * 3_600_000).await);
+    ids.push(
+        record_alert(
+            &app,
+            owner,
+            &other_rule,
+            AlertState::Firing,
+            base + 4 * 3_600_000,
+        )
+        .await,
+    );
 
     let all = client.ok("list_alerts", json!({})).await;
     let alerts = all["alerts"].as_array().unwrap();
@@ -134,7 +149,7 @@ async fn acknowledge_is_idempotent_and_tenant_scoped(backend: Backend) {
         &app,
         alice,
         &RuleId::generate().to_string(),
-        "firing",
+        AlertState::Firing,
         to_millis(Utc::now()),
     )
     .await;
@@ -193,7 +208,7 @@ async fn record_notification(
         alert_id: Set(alert_id.to_owned()),
         rule_id: Set(RuleId::generate().to_string()),
         channel_id: Set(channel_id.to_owned()),
-        shard: Set(0),
+        shard: Set(Shard::FIRST),
         event: Set(event.to_owned()),
         idempotency_key: Set(format!("{alert_id}:{event}:{channel_id}:{id}")),
         status: Set(outcome.status.to_owned()),
@@ -222,8 +237,8 @@ async fn deliveries_show_per_channel_and_stay_tenant_scoped(backend: Backend) {
     let b = app.client(&token_b).await;
     let rule = RuleId::generate().to_string();
     let started = to_millis(Utc::now() - Duration::hours(1));
-    let firing = record_alert(&app, alice, &rule, "firing", started).await;
-    let quiet = record_alert(&app, alice, &rule, "resolved", started - 1).await;
+    let firing = record_alert(&app, alice, &rule, AlertState::Firing, started).await;
+    let quiet = record_alert(&app, alice, &rule, AlertState::Resolved, started - 1).await;
     let (slack, hook) = (
         ChannelId::generate().to_string(),
         ChannelId::generate().to_string(),

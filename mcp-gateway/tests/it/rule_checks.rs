@@ -4,7 +4,7 @@
 
 use alert_worker::testing::Leases;
 use serde_json::{Value, json};
-use shared_models::{ids::RuleId, shard::shard_of, time::Clock};
+use shared_models::{ids::RuleId, shard::Shard, time::Clock};
 
 use crate::{
     evaluation::write_price,
@@ -155,8 +155,7 @@ async fn rules_no_worker_evaluates_are_told_from_rules_not_evaluated_yet(backend
     assert_eq!(not_evaluated(&client).await, "no_worker");
 
     // A worker takes the shard's lease, as the fleet does.
-    let shard = shard_of(&id.as_str().unwrap().parse::<RuleId>().unwrap(), 256);
-    let shard = i32::try_from(shard).unwrap();
+    let shard = Shard::of(&id.as_str().unwrap().parse::<RuleId>().unwrap(), 256);
     let worker = Leases::new(
         app.store.db().clone(),
         "worker-1".to_owned(),

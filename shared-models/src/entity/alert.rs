@@ -1,6 +1,9 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{
+    rule::{AlertState, Severity},
+    time::Timestamp,
+};
 
 /// One firing episode of one series of a rule, from start to resolution.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -11,8 +14,8 @@ pub struct Model {
     pub owner_id: String,
     pub rule_id: String,
     pub rule_name: String,
-    pub state: String,
-    pub severity: String,
+    pub state: AlertState,
+    pub severity: Severity,
     /// Canonical `key=value,...` form of `labels`, identifying the series.
     pub series_key: String,
     #[sea_orm(column_type = "Text")]

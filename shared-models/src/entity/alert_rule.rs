@@ -1,10 +1,14 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{
+    rule::{RuleSpec, Severity},
+    shard::Shard,
+    time::Timestamp,
+};
 
 /// A stored rule. `spec` holds the whole parsed rule as JSON; the columns
 /// beside it are copies of the parts that queries filter or sort on.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "alert_rules")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -12,11 +16,11 @@ pub struct Model {
     pub owner_id: String,
     pub name: String,
     pub enabled: bool,
-    pub severity: String,
+    pub severity: Severity,
     pub interval_ms: i64,
-    pub shard: i32,
+    pub shard: Shard,
     #[sea_orm(column_type = "Text")]
-    pub spec: String,
+    pub spec: RuleSpec,
     pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{shard::Shard, time::Timestamp};
 
 /// One outbox row: a notification of one alert transition to one channel.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -12,7 +12,7 @@ pub struct Model {
     pub alert_id: String,
     pub rule_id: String,
     pub channel_id: String,
-    pub shard: i32,
+    pub shard: Shard,
     pub event: String,
     /// Unique per (alert, transition, channel): a second write of the same
     /// transition cannot queue a second send.

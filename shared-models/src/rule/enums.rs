@@ -1,6 +1,7 @@
 use std::fmt;
 
 use schemars::JsonSchema;
+use sea_orm::{DeriveActiveEnum, EnumIter, sea_query::StringLen};
 use serde::{Deserialize, Serialize};
 
 /// How a rule compares the observed value with its threshold.
@@ -89,12 +90,18 @@ impl Aggregation {
     Serialize,
     Deserialize,
     JsonSchema,
+    EnumIter,
+    DeriveActiveEnum,
 )]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum Severity {
+    #[sea_orm(string_value = "info")]
     Info,
     #[default]
+    #[sea_orm(string_value = "warning")]
     Warning,
+    #[sea_orm(string_value = "critical")]
     Critical,
 }
 
@@ -105,12 +112,6 @@ impl Severity {
             Self::Warning => "warning",
             Self::Critical => "critical",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Info, Self::Warning, Self::Critical]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -158,10 +159,26 @@ pub enum ErrorPolicy {
 }
 
 /// The lifecycle of one alert instance (one rule and one series).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+/// Stored as its lowercase name, as on the wire.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    EnumIter,
+    DeriveActiveEnum,
+)]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum AlertState {
+    #[sea_orm(string_value = "firing")]
     Firing,
+    #[sea_orm(string_value = "resolved")]
     Resolved,
 }
 
@@ -171,12 +188,6 @@ impl AlertState {
             Self::Firing => "firing",
             Self::Resolved => "resolved",
         }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Firing, Self::Resolved]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
     }
 }
 

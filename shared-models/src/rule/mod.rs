@@ -7,6 +7,7 @@ mod input;
 mod limits;
 mod patch;
 mod spec;
+mod stored;
 
 pub use duration::{DurationParseError, HumanDuration};
 pub use enums::{

@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+use sea_orm::DeriveValueType;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -11,8 +12,14 @@ use crate::{FieldError, ids::ChannelId};
 
 /// A rule known to be valid. Its serialized form is the same JSON shape as
 /// [`RuleInput`] with every default filled in, which is what clients see and
-/// what partial updates merge into.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// what partial updates merge into, and the text the `spec` column holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, DeriveValueType)]
+#[sea_orm(
+    value_type = "String",
+    column_type = "Text",
+    from_str = "super::stored::parse",
+    to_str = "super::stored::text"
+)]
 pub struct RuleSpec {
     pub name: RuleName,
     #[serde(default, skip_serializing_if = "Option::is_none")]

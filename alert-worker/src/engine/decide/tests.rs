@@ -12,6 +12,7 @@ use serde_json::json;
 use shared_models::{
     ids::{ChannelId, RuleId, UserId},
     rule::{Comparator, ErrorPolicy, NoDataPolicy, RuleInput, RuleLimits, RuleSpec},
+    shard::Shard,
     time::Timestamp,
 };
 
@@ -79,7 +80,7 @@ impl Case {
             id: RuleId::generate(),
             owner: UserId::generate(),
             version: 1,
-            shard: 0,
+            shard: Shard::FIRST,
             spec: RuleSpec::parse(input, &RuleLimits::default()).unwrap(),
             next_due: Timestamp::EPOCH,
         }

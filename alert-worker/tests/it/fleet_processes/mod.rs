@@ -46,7 +46,7 @@ use shared_models::{
     ids::{ChannelId, RuleId},
     rule::{HumanDuration, RuleInput, RuleLimits, RuleSpec},
     series::series_key,
-    shard::shard_of,
+    shard::Shard,
     time::Timestamp,
 };
 use tokio::sync::MutexGuard;
@@ -158,7 +158,7 @@ struct World {
     url: String,
     owner: String,
     /// Rule id → (shard, group).
-    rules: BTreeMap<String, (i32, Group)>,
+    rules: BTreeMap<String, (Shard, Group)>,
     channel: ChannelId,
     receiver: Receiver,
     watch: Mutex<Watch>,

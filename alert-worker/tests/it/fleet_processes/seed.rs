@@ -42,7 +42,7 @@ pub(super) async fn seed_rules(
     db: &DatabaseConnection,
     owner: &str,
     channel: ChannelId,
-) -> BTreeMap<String, (i32, Group)> {
+) -> BTreeMap<String, (Shard, Group)> {
     let mut rules = BTreeMap::new();
     let mut rows = Vec::with_capacity(RULES);
     for n in 0..RULES {
@@ -96,10 +96,10 @@ pub(super) fn rule_row(
         owner_id: Set(owner.to_owned()),
         name: Set(spec.name.as_str().to_owned()),
         enabled: Set(true),
-        severity: Set(spec.severity.as_str().to_owned()),
+        severity: Set(spec.severity),
         interval_ms: Set(spec.interval.as_millis() as i64),
-        shard: Set(shard_of(&id, SHARDS) as i32),
-        spec: Set(serde_json::to_string(&spec).unwrap()),
+        shard: Set(Shard::of(&id, SHARDS)),
+        spec: Set(spec.clone()),
         version: Set(1),
         created_at: Set(Timestamp::EPOCH),
         updated_at: Set(Timestamp::EPOCH),

@@ -85,7 +85,7 @@ impl World {
             .collect()
     }
 
-    pub(super) fn rules_in(&self, shards: &BTreeSet<i32>) -> BTreeSet<String> {
+    pub(super) fn rules_in(&self, shards: &BTreeSet<Shard>) -> BTreeSet<String> {
         self.rules
             .iter()
             .filter(|(_, (shard, _))| shards.contains(shard))
@@ -121,7 +121,7 @@ impl World {
     }
 
     /// The shards whose current lease `id` holds.
-    pub(super) async fn shards_of(&self, id: &str) -> BTreeSet<i32> {
+    pub(super) async fn shards_of(&self, id: &str) -> BTreeSet<Shard> {
         let now = now_ms();
         self.leases()
             .await
@@ -399,7 +399,7 @@ impl World {
     pub(super) async fn firing_rules(&self) -> BTreeSet<String> {
         let mut per_series: BTreeMap<(String, String), usize> = BTreeMap::new();
         for alert in alert::Entity::find().all(&self.db).await.unwrap() {
-            assert_eq!(alert.state, "firing", "{alert:?}");
+            assert_eq!(alert.state.as_str(), "firing", "{alert:?}");
             *per_series
                 .entry((alert.rule_id, alert.series_key))
                 .or_default() += 1;
