@@ -223,7 +223,11 @@ def source_settings() -> set[str]:
     configuration structs (figment maps MONITORS_X to the field x), plus
     MONITORS_LOG (the tracing filter) and MONITORS_CONFIG."""
     names = {"MONITORS_LOG", "MONITORS_CONFIG"}
-    for path in ["mcp-gateway/src/config.rs", "alert-worker/src/config.rs"]:
+    for path in [
+        "mcp-gateway/src/config.rs",
+        "alert-worker/src/config.rs",
+        "shared-models/src/config/mod.rs",
+    ]:
         text = (ROOT / path).read_text()
         text = text.split("#[cfg(test)]")[0]
         for struct in re.finditer(r"pub struct (\w+) \{(.*?)\n\}", text, re.S):
