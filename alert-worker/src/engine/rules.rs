@@ -34,23 +34,15 @@ pub struct LoadedRule {
 
 impl LoadedRule {
     /// The rule a stored row holds, not yet scheduled (`next_due` the epoch).
-    pub fn from_row(row: alert_rule::Model) -> Result<Self> {
-        let id: RuleId = row
-            .id
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
-        let owner: UserId = row
-            .owner_id
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("owner of rule {}", row.id)))?;
-        Ok(Self {
-            id,
-            owner,
+    pub fn from_row(row: alert_rule::Model) -> Self {
+        Self {
+            id: row.id,
+            owner: row.owner_id,
             version: row.version,
             shard: row.shard,
             spec: row.spec,
             next_due: Timestamp::EPOCH,
-        })
+        }
     }
 
     /// A rule not stored (a preview, or one about to be): a fresh id, in
@@ -174,7 +166,7 @@ impl RuleSet {
                 .all(db)
                 .await?;
             for row in rows {
-                let mut rule = LoadedRule::from_row(row)?;
+                let mut rule = LoadedRule::from_row(row);
                 rule.next_due = match self.rules.get(&rule.id) {
                     Some(old) if old.spec.interval == rule.spec.interval => old.next_due,
                     _ => aligned_tick(now, rule.interval()),

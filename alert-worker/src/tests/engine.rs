@@ -155,7 +155,7 @@ async fn a_rule_deleted_under_the_engine_writes_nothing() {
     let mut engine = f.engine();
     engine.refresh().await.unwrap();
     f.point("BTC", t(1), 71_000.0).await;
-    alert_rule::Entity::delete_by_id(rule.to_string())
+    alert_rule::Entity::delete_by_id(rule)
         .exec(&f.db)
         .await
         .unwrap();
