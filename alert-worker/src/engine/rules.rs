@@ -16,10 +16,7 @@ use shared_models::{
     time::{Timestamp, duration_millis},
 };
 
-use crate::{
-    error::{Error, Result},
-    fleet::Ownership,
-};
+use crate::{error::Result, fleet::Ownership};
 
 #[derive(Debug, Clone)]
 pub struct LoadedRule {
@@ -143,14 +140,8 @@ impl RuleSet {
         if let Some(shards) = scope.shards(now) {
             query = query.filter(alert_rule::Column::Shard.is_in(shards.into_keys()));
         }
-        let current: Vec<(String, i64)> = query.into_tuple().all(db).await?;
-        let mut wanted: HashMap<RuleId, i64> = HashMap::with_capacity(current.len());
-        for (id, version) in current {
-            let id = id
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("rule id {id:?}")))?;
-            wanted.insert(id, version);
-        }
+        let current: Vec<(RuleId, i64)> = query.into_tuple().all(db).await?;
+        let wanted: HashMap<RuleId, i64> = current.into_iter().collect();
         let before = self.rules.len();
         self.rules.retain(|id, _| wanted.contains_key(id));
         let removed = before - self.rules.len();

@@ -46,7 +46,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(alerts[0].state.as_str(), "resolved");
     assert_eq!(alerts[0].resolved_at, Some(ts(30)));
 
-    let status = rule_status::Entity::find_by_id(rule.to_string())
+    let status = rule_status::Entity::find_by_id(rule)
         .one(&f.db)
         .await
         .unwrap()
