@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use shared_models::{
     entity::{alert, alert_rule, notification, rule_state, rule_status, silence},
-    ids::{RuleId, UserId},
+    ids::{AlertId, RuleId, UserId},
     notification::DeliveryStatus,
     rule::{AlertState, Severity},
     shard::Shard,
@@ -129,7 +129,7 @@ pub struct SeriesOutcome {
 
 #[derive(Debug, Clone)]
 pub struct AlertDraft {
-    pub id: String,
+    pub id: AlertId,
     /// The rule's tag filters and the series' group labels together.
     pub labels: Labels,
     pub rule_name: String,
@@ -211,7 +211,7 @@ pub async fn persist(
                 new_alerts.push(alert::ActiveModel {
                     id: Set(draft.id),
                     owner_id: Set(outcome.owner.to_string()),
-                    rule_id: Set(outcome.rule.to_string()),
+                    rule_id: Set(outcome.rule),
                     rule_name: Set(draft.rule_name),
                     state: Set(AlertState::Firing),
                     severity: Set(draft.severity),

@@ -28,7 +28,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(alerts.len(), 1);
     let fired = &alerts[0];
     assert_eq!(fired.state.as_str(), "firing");
-    assert_eq!(fired.rule_id, rule.to_string());
+    assert_eq!(fired.rule_id, rule);
     assert_eq!(fired.value, Some(70_500.0));
     assert_eq!(fired.threshold, Some(70_000.0));
     assert_eq!(fired.started_at, ts(10), "evaluated on the aligned tick");
@@ -122,13 +122,13 @@ async fn no_data_holds_a_firing_alert_and_absence_fires() {
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == held.to_string() && a.state.as_str() == "firing"),
+            .any(|a| a.rule_id == held && a.state.as_str() == "firing"),
         "not falsely resolved"
     );
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == dead_man.to_string() && a.state.as_str() == "firing")
+            .any(|a| a.rule_id == dead_man && a.state.as_str() == "firing")
     );
 }
 
