@@ -288,8 +288,8 @@ async fn insert_rules(
         let spec = RuleSpec::parse(input, &limits).map_err(|e| anyhow::anyhow!("{e}"))?;
         let id = RuleId::generate();
         alert_rule::ActiveModel {
-            id: Set(id.to_string()),
-            owner_id: Set(owner.to_string()),
+            id: Set(id),
+            owner_id: Set(owner),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(false),
             severity: Set(spec.severity),

@@ -372,8 +372,8 @@ async fn insert_rules(db: &DatabaseConnection, rules: &[LoadedRule]) -> Result<(
             .iter()
             .map(|rule| {
                 Ok(alert_rule::ActiveModel {
-                    id: Set(rule.id.to_string()),
-                    owner_id: Set(rule.owner.to_string()),
+                    id: Set(rule.id),
+                    owner_id: Set(rule.owner),
                     name: Set(rule.spec.name.as_str().to_owned()),
                     enabled: Set(true),
                     severity: Set(rule.spec.severity),

@@ -411,8 +411,8 @@ fn outcome(
     let mut alert_labels = rule.spec.metric.tags.clone();
     alert_labels.extend(labels.clone());
     let alert = matches!(transition, Some(Transition::Fired { .. })).then(|| {
-        let id = AlertId::generate().to_string();
-        next.alert_id = Some(id.clone());
+        let id = AlertId::generate();
+        next.alert_id = Some(id.to_string());
         AlertDraft {
             id,
             message: template::render(&rule.spec, &alert_labels, next.last_value),

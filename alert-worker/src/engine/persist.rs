@@ -14,7 +14,7 @@ use sea_orm::{
 };
 use shared_models::{
     entity::{alert, alert_rule, notification, rule_state, rule_status, silence},
-    ids::{RuleId, UserId},
+    ids::{AlertId, RuleId, UserId},
     notification::DeliveryStatus,
     rule::{AlertState, Severity},
     shard::Shard,
@@ -43,14 +43,11 @@ pub async fn load_states(
     let mut out: HashMap<RuleId, StoredStates> = HashMap::new();
     for chunk in rules.chunks(500) {
         let rows = rule_state::Entity::find()
-            .filter(rule_state::Column::RuleId.is_in(chunk.iter().map(ToString::to_string)))
+            .filter(rule_state::Column::RuleId.is_in(chunk.iter().copied()))
             .all(db)
             .await?;
         for row in rows {
-            let rule: RuleId = row
-                .rule_id
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.rule_id)))?;
+            let rule = row.rule_id;
             let (labels, state) = series_state(&row)?;
             out.entry(rule)
                 .or_default()
@@ -132,7 +129,7 @@ pub struct SeriesOutcome {
 
 #[derive(Debug, Clone)]
 pub struct AlertDraft {
-    pub id: String,
+    pub id: AlertId,
     /// The rule's tag filters and the series' group labels together.
     pub labels: Labels,
     pub rule_name: String,
@@ -214,7 +211,7 @@ pub async fn persist(
                 new_alerts.push(alert::ActiveModel {
                     id: Set(draft.id),
                     owner_id: Set(outcome.owner.to_string()),
-                    rule_id: Set(outcome.rule.to_string()),
+                    rule_id: Set(outcome.rule),
                     rule_name: Set(draft.rule_name),
                     state: Set(AlertState::Firing),
                     severity: Set(draft.severity),
@@ -273,7 +270,7 @@ pub async fn persist(
     let statuses: Vec<rule_status::ActiveModel> = health
         .iter()
         .map(|h| rule_status::ActiveModel {
-            rule_id: Set(h.rule.to_string()),
+            rule_id: Set(h.rule),
             owner_id: Set(h.owner.to_string()),
             last_evaluated_at: Set(now),
             state: Set(h.state.as_str().to_owned()),
@@ -504,7 +501,7 @@ pub(super) async fn queue_resolutions_of_removed_rule<C: ConnectionTrait>(
 fn state_row(outcome: &SeriesOutcome, now: Timestamp) -> rule_state::ActiveModel {
     let s = &outcome.next;
     rule_state::ActiveModel {
-        rule_id: Set(outcome.rule.to_string()),
+        rule_id: Set(outcome.rule),
         series_key: Set(outcome.series_key.clone()),
         owner_id: Set(outcome.owner.to_string()),
         state: Set(s.phase.as_str().to_owned()),

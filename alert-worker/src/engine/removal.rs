@@ -32,23 +32,23 @@ pub async fn delete_rule<C: ConnectionTrait>(
     rule: alert_rule::Model,
     now: Timestamp,
 ) -> Result<Removal> {
-    let id = rule.id.clone();
+    let id = rule.id;
     // Before the states go: they say which open alerts were notified.
     let notifications_queued =
-        queue_resolutions_of_removed_rule(txn, &LoadedRule::from_row(rule)?, now).await?;
+        queue_resolutions_of_removed_rule(txn, &LoadedRule::from_row(rule), now).await?;
     let result = alert_rule::Entity::delete_owned(owner)
-        .filter(alert_rule::Column::Id.eq(id.as_str()))
+        .filter(alert_rule::Column::Id.eq(id))
         .exec(txn)
         .await?;
     if result.rows_affected == 0 {
         return Ok(Removal::Missing);
     }
     rule_state::Entity::delete_owned(owner)
-        .filter(rule_state::Column::RuleId.eq(id.as_str()))
+        .filter(rule_state::Column::RuleId.eq(id))
         .exec(txn)
         .await?;
     rule_status::Entity::delete_owned(owner)
-        .filter(rule_status::Column::RuleId.eq(id.as_str()))
+        .filter(rule_status::Column::RuleId.eq(id))
         .exec(txn)
         .await?;
     alert::Entity::update_owned(owner)
@@ -57,7 +57,7 @@ pub async fn delete_rule<C: ConnectionTrait>(
             Expr::value(AlertState::Resolved.as_str()),
         )
         .col_expr(alert::Column::ResolvedAt, Expr::value(now))
-        .filter(alert::Column::RuleId.eq(id.as_str()))
+        .filter(alert::Column::RuleId.eq(id))
         .filter(alert::Column::State.eq(AlertState::Firing))
         .exec(txn)
         .await?;

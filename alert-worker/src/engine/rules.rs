@@ -16,10 +16,7 @@ use shared_models::{
     time::{Timestamp, duration_millis},
 };
 
-use crate::{
-    error::{Error, Result},
-    fleet::Ownership,
-};
+use crate::{error::Result, fleet::Ownership};
 
 #[derive(Debug, Clone)]
 pub struct LoadedRule {
@@ -34,23 +31,15 @@ pub struct LoadedRule {
 
 impl LoadedRule {
     /// The rule a stored row holds, not yet scheduled (`next_due` the epoch).
-    pub fn from_row(row: alert_rule::Model) -> Result<Self> {
-        let id: RuleId = row
-            .id
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("rule id {:?}", row.id)))?;
-        let owner: UserId = row
-            .owner_id
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("owner of rule {}", row.id)))?;
-        Ok(Self {
-            id,
-            owner,
+    pub fn from_row(row: alert_rule::Model) -> Self {
+        Self {
+            id: row.id,
+            owner: row.owner_id,
             version: row.version,
             shard: row.shard,
             spec: row.spec,
             next_due: Timestamp::EPOCH,
-        })
+        }
     }
 
     /// A rule not stored (a preview, or one about to be): a fresh id, in
@@ -151,14 +140,8 @@ impl RuleSet {
         if let Some(shards) = scope.shards(now) {
             query = query.filter(alert_rule::Column::Shard.is_in(shards.into_keys()));
         }
-        let current: Vec<(String, i64)> = query.into_tuple().all(db).await?;
-        let mut wanted: HashMap<RuleId, i64> = HashMap::with_capacity(current.len());
-        for (id, version) in current {
-            let id = id
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("rule id {id:?}")))?;
-            wanted.insert(id, version);
-        }
+        let current: Vec<(RuleId, i64)> = query.into_tuple().all(db).await?;
+        let wanted: HashMap<RuleId, i64> = current.into_iter().collect();
         let before = self.rules.len();
         self.rules.retain(|id, _| wanted.contains_key(id));
         let removed = before - self.rules.len();
@@ -174,7 +157,7 @@ impl RuleSet {
                 .all(db)
                 .await?;
             for row in rows {
-                let mut rule = LoadedRule::from_row(row)?;
+                let mut rule = LoadedRule::from_row(row);
                 rule.next_due = match self.rules.get(&rule.id) {
                     Some(old) if old.spec.interval == rule.spec.interval => old.next_due,
                     _ => aligned_tick(now, rule.interval()),

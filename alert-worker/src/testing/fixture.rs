@@ -83,8 +83,8 @@ impl Fixture {
         .unwrap();
         let id = RuleId::generate();
         alert_rule::ActiveModel {
-            id: Set(id.to_string()),
-            owner_id: Set(self.owner.to_string()),
+            id: Set(id),
+            owner_id: Set(self.owner),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(true),
             severity: Set(spec.severity),

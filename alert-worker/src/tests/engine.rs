@@ -28,7 +28,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(alerts.len(), 1);
     let fired = &alerts[0];
     assert_eq!(fired.state.as_str(), "firing");
-    assert_eq!(fired.rule_id, rule.to_string());
+    assert_eq!(fired.rule_id, rule);
     assert_eq!(fired.value, Some(70_500.0));
     assert_eq!(fired.threshold, Some(70_000.0));
     assert_eq!(fired.started_at, ts(10), "evaluated on the aligned tick");
@@ -46,7 +46,7 @@ async fn fires_once_and_resolves_with_an_alert_record() {
     assert_eq!(alerts[0].state.as_str(), "resolved");
     assert_eq!(alerts[0].resolved_at, Some(ts(30)));
 
-    let status = rule_status::Entity::find_by_id(rule.to_string())
+    let status = rule_status::Entity::find_by_id(rule)
         .one(&f.db)
         .await
         .unwrap()
@@ -122,13 +122,13 @@ async fn no_data_holds_a_firing_alert_and_absence_fires() {
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == held.to_string() && a.state.as_str() == "firing"),
+            .any(|a| a.rule_id == held && a.state.as_str() == "firing"),
         "not falsely resolved"
     );
     assert!(
         alerts
             .iter()
-            .any(|a| a.rule_id == dead_man.to_string() && a.state.as_str() == "firing")
+            .any(|a| a.rule_id == dead_man && a.state.as_str() == "firing")
     );
 }
 
@@ -155,7 +155,7 @@ async fn a_rule_deleted_under_the_engine_writes_nothing() {
     let mut engine = f.engine();
     engine.refresh().await.unwrap();
     f.point("BTC", t(1), 71_000.0).await;
-    alert_rule::Entity::delete_by_id(rule.to_string())
+    alert_rule::Entity::delete_by_id(rule)
         .exec(&f.db)
         .await
         .unwrap();

@@ -55,8 +55,8 @@ impl TryFrom<alert::Model> for AlertRecord {
         };
         let labels = serde_json::from_str(&row.labels).map_err(|_| corrupt("labels"))?;
         Ok(Self {
-            id: row.id,
-            rule_id: row.rule_id,
+            id: row.id.to_string(),
+            rule_id: row.rule_id.to_string(),
             rule_name: row.rule_name,
             state: row.state,
             severity: row.severity,
@@ -146,7 +146,7 @@ impl Store {
     }
 
     pub async fn get_alert(&self, owner: UserId, id: AlertId) -> Result<AlertRecord> {
-        let record: AlertRecord = alert::Entity::find_owned_by_id(owner, &id.to_string())
+        let record: AlertRecord = alert::Entity::find_owned_by_id(owner, id)
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::not_found("alert", id.to_string()))?

@@ -70,7 +70,7 @@ impl TryFrom<alert_rule::Model> for RuleRecord {
 
     fn try_from(row: alert_rule::Model) -> Result<Self> {
         Ok(Self {
-            id: row.id,
+            id: row.id.to_string(),
             spec: row.spec,
             shard: row.shard,
             version: row.version,
@@ -96,8 +96,8 @@ impl Store {
         let id = RuleId::generate();
         let now = self.clock.now();
         let row = alert_rule::ActiveModel {
-            id: Set(id.to_string()),
-            owner_id: Set(owner.to_string()),
+            id: Set(id),
+            owner_id: Set(owner),
             name: Set(spec.name.as_str().to_owned()),
             enabled: Set(spec.enabled),
             severity: Set(spec.severity),
@@ -112,12 +112,12 @@ impl Store {
         let row = row.insert(&txn).await?;
         self.check_channels(&txn, owner, &spec.channels).await?;
         txn.commit().await?;
-        self.announce_rule(&row.id, row.shard).await;
+        self.announce_rule(&row.id.to_string(), row.shard).await;
         row.try_into()
     }
 
     pub async fn get_rule(&self, owner: UserId, id: RuleId) -> Result<RuleRecord> {
-        alert_rule::Entity::find_owned_by_id(owner, &id.to_string())
+        alert_rule::Entity::find_owned_by_id(owner, id)
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::not_found("alert rule", id.to_string()))?
@@ -260,7 +260,6 @@ impl Store {
     /// them again, so leaving them firing would leave them firing forever.
     /// The alert history stays.
     pub async fn delete_rule(&self, owner: UserId, id: RuleId) -> Result<()> {
-        let id = id.to_string();
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         // A write first: on SQLite it takes the write lock before anything
@@ -268,26 +267,26 @@ impl Store {
         // that the engine's commits have made stale.
         let touched = alert_rule::Entity::update_owned(owner)
             .col_expr(alert_rule::Column::UpdatedAt, Expr::value(now))
-            .filter(alert_rule::Column::Id.eq(id.as_str()))
+            .filter(alert_rule::Column::Id.eq(id))
             .exec(&txn)
             .await?;
         let row = match touched.rows_affected {
             0 => None,
             _ => {
-                alert_rule::Entity::find_owned_by_id(owner, &id)
+                alert_rule::Entity::find_owned_by_id(owner, id)
                     .one(&txn)
                     .await?
             }
         };
         let Some(row) = row else {
-            return Err(Error::not_found("alert rule", id));
+            return Err(Error::not_found("alert rule", id.to_string()));
         };
         let shard = row.shard;
         if delete_rule(&txn, owner, row, now).await? == Removal::Missing {
-            return Err(Error::not_found("alert rule", id));
+            return Err(Error::not_found("alert rule", id.to_string()));
         }
         txn.commit().await?;
-        self.announce_rule(&id, shard).await;
+        self.announce_rule(&id.to_string(), shard).await;
         Ok(())
     }
 

@@ -292,14 +292,13 @@ impl Store {
     /// `id` as that of one of `owner`'s rules; another user's rule is not
     /// found, exactly like a missing one.
     async fn owned_rule_id(&self, owner: UserId, id: RuleId) -> Result<String> {
-        let id = id.to_string();
-        let found: Option<String> = alert_rule::Entity::find_owned_by_id(owner, &id)
+        let found: Option<String> = alert_rule::Entity::find_owned_by_id(owner, id)
             .select_only()
             .column(alert_rule::Column::Id)
             .into_tuple()
             .one(&self.db)
             .await?;
-        found.ok_or_else(|| Error::not_found("alert rule", id))
+        found.ok_or_else(|| Error::not_found("alert rule", id.to_string()))
     }
 }
 

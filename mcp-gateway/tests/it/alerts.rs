@@ -26,11 +26,11 @@ async fn record_alert(
     state: AlertState,
     started_at: i64,
 ) -> String {
-    let id = AlertId::generate().to_string();
+    let id = AlertId::generate();
     alert::ActiveModel {
-        id: Set(id.clone()),
+        id: Set(id),
         owner_id: Set(owner.to_string()),
-        rule_id: Set(rule_id.to_owned()),
+        rule_id: Set(rule_id.parse().unwrap()),
         rule_name: Set("BTC above 70k".to_owned()),
         state: Set(state),
         severity: Set(Severity::Critical),
@@ -49,7 +49,7 @@ async fn record_alert(
     .insert(app.store.db())
     .await
     .expect("insert alert");
-    id
+    id.to_string()
 }
 
 async fn list_filters_and_paginates(backend: Backend) {

@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::{
+    ids::{AlertId, RuleId},
     rule::{AlertState, Severity},
     time::Timestamp,
 };
@@ -10,9 +11,9 @@ use crate::{
 #[sea_orm(table_name = "alerts")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
+    pub id: AlertId,
     pub owner_id: String,
-    pub rule_id: String,
+    pub rule_id: RuleId,
     pub rule_name: String,
     pub state: AlertState,
     pub severity: Severity,

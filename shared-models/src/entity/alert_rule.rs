@@ -1,6 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 use crate::{
+    ids::{RuleId, UserId},
     rule::{RuleSpec, Severity},
     shard::Shard,
     time::Timestamp,
@@ -12,8 +13,8 @@ use crate::{
 #[sea_orm(table_name = "alert_rules")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub id: String,
-    pub owner_id: String,
+    pub id: RuleId,
+    pub owner_id: UserId,
     pub name: String,
     pub enabled: bool,
     pub severity: Severity,

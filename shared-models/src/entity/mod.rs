@@ -35,11 +35,11 @@ pub trait TenantScoped: EntityTrait {
 
     /// One row by primary key, only if it belongs to `owner`: another
     /// tenant's row is indistinguishable from a missing one.
-    fn find_owned_by_id(owner: UserId, id: &str) -> Select<Self>
+    fn find_owned_by_id<I>(owner: UserId, id: I) -> Select<Self>
     where
-        <Self::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+        <Self::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<I>,
     {
-        Self::find_by_id(id.to_owned()).filter(Self::owner_column().eq(owner.to_string()))
+        Self::find_by_id(id).filter(Self::owner_column().eq(owner.to_string()))
     }
 
     fn update_owned(owner: UserId) -> UpdateMany<Self> {

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{ids::RuleId, time::Timestamp};
 
 /// Evaluation state of one series of one rule, persisted on every
 /// evaluation so that a restart or another worker continues where it was.
@@ -8,7 +8,7 @@ use crate::time::Timestamp;
 #[sea_orm(table_name = "rule_states")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub rule_id: String,
+    pub rule_id: RuleId,
     #[sea_orm(primary_key, auto_increment = false)]
     pub series_key: String,
     pub owner_id: String,

@@ -1,13 +1,13 @@
 use sea_orm::entity::prelude::*;
 
-use crate::time::Timestamp;
+use crate::{ids::RuleId, time::Timestamp};
 
 /// Rule-level health: last evaluation time and error.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "rule_status")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
-    pub rule_id: String,
+    pub rule_id: RuleId,
     pub owner_id: String,
     pub last_evaluated_at: Timestamp,
     /// The most pressing state among the rule's series: firing, pending,

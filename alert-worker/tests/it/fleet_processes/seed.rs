@@ -92,8 +92,8 @@ pub(super) fn rule_row(
     let spec = RuleSpec::parse(input, &limits).unwrap();
     let id = RuleId::generate();
     let row = alert_rule::ActiveModel {
-        id: Set(id.to_string()),
-        owner_id: Set(owner.to_owned()),
+        id: Set(id),
+        owner_id: Set(owner.parse().unwrap()),
         name: Set(spec.name.as_str().to_owned()),
         enabled: Set(true),
         severity: Set(spec.severity),

@@ -401,7 +401,7 @@ impl World {
         for alert in alert::Entity::find().all(&self.db).await.unwrap() {
             assert_eq!(alert.state.as_str(), "firing", "{alert:?}");
             *per_series
-                .entry((alert.rule_id, alert.series_key))
+                .entry((alert.rule_id.to_string(), alert.series_key))
                 .or_default() += 1;
         }
         let doubled: Vec<_> = per_series.iter().filter(|(_, n)| **n > 1).collect();
@@ -438,7 +438,7 @@ impl World {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|a| a.id)
+                .map(|a| a.id.to_string())
                 .collect();
             let rows = notification::Entity::find().all(&self.db).await.unwrap();
             let mut per_key: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
