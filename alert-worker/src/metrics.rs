@@ -194,21 +194,7 @@ mod tests {
     #[test]
     fn every_metric_is_exported_at_zero_with_its_type() {
         let text = render(WorkerMetrics::new().unwrap().registry()).unwrap();
-        for (name, kind) in [
-            ("monitors_worker_rules", "gauge"),
-            ("monitors_worker_owned_shards", "gauge"),
-            ("monitors_worker_evaluations_total", "counter"),
-            ("monitors_worker_evaluation_seconds", "histogram"),
-            ("monitors_worker_query_batches_total", "counter"),
-            ("monitors_worker_queries_total", "counter"),
-            ("monitors_worker_alerts_fired_total", "counter"),
-            ("monitors_worker_alerts_resolved_total", "counter"),
-            ("monitors_worker_notifications_total", "counter"),
-            ("monitors_worker_notifications_unopenable_total", "counter"),
-            ("monitors_worker_lease_claims_total", "counter"),
-            ("monitors_worker_lease_losses_total", "counter"),
-            ("monitors_worker_lease_renew_failures_total", "counter"),
-        ] {
+        for (name, kind) in crate::testing::exposition::FAMILIES {
             assert!(
                 text.contains(&format!("# TYPE {name} {kind}\n")),
                 "{name} {kind} missing from:\n{text}"
